@@ -1,0 +1,136 @@
+"""PCA of a latent matrix by eigendecomposition of its covariance.
+
+For 200,000 x 256 this is a (256 x 256) ``eigh`` after one chunked pass over
+the data, far quicker than a full SVD of the data matrix, and it works on a
+memory-mapped matrix without copying it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.moments import mean_and_cov
+from core.validation import check_int, check_latents
+
+
+class LatentPCA:
+    """Principal component analysis in the style of scikit-learn's ``PCA``.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Number of leading components kept by ``fit``; None keeps all z_dim.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (z_dim,)
+    components_ : ndarray of shape (n_components_, z_dim)
+        Unit principal axes, leading first (rows).  The sign is fixed so
+        that the largest-magnitude entry of each axis is positive, as in
+        scikit-learn's ``svd_flip``-like convention (deterministic output).
+    explained_variance_ : ndarray of shape (n_components_,)
+        Variance along each axis (ddof = 1), i.e. sigma_k squared.
+    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (n_components_,)
+    n_components_ : int
+    n_samples_, n_features_in_ : int
+    """
+
+    def __init__(self, n_components=None):
+        self.n_components = n_components
+
+    def fit(self, Z, y=None):
+        """Fit on latent vectors ``Z`` of shape (n_samples, z_dim); returns self."""
+        Z = check_latents(Z, min_rows=2)
+        n, d = Z.shape
+        k = d if self.n_components is None else check_int(self.n_components, "n_components", 1, d)
+        mean, cov = mean_and_cov(Z)
+        evals, evecs = np.linalg.eigh(cov)
+        order = np.argsort(evals)[::-1]
+        evals = np.clip(evals[order], 0.0, None)
+        evecs = evecs[:, order].T
+        # Deterministic sign: largest |entry| of each axis positive.
+        signs = np.sign(evecs[np.arange(d), np.argmax(np.abs(evecs), axis=1)])
+        signs[signs == 0] = 1.0
+        evecs *= signs[:, None]
+        total = evals.sum()
+        self.mean_ = mean
+        self.components_ = evecs[:k]
+        self.explained_variance_ = evals[:k]
+        self.explained_variance_ratio_ = evals[:k] / total if total > 0 else np.zeros(k)
+        self.singular_values_ = np.sqrt(evals[:k] * (n - 1))
+        self.n_components_ = k
+        self.n_samples_ = n
+        self.n_features_in_ = d
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "components_"):
+            raise ValueError("this LatentPCA is not fitted yet; call fit(Z) first")
+
+    def _k(self, n_components):
+        if n_components is None:
+            return self.n_components_
+        return check_int(n_components, "n_components", 1, self.n_components_)
+
+    def transform(self, Z, n_components=None, chunk_rows=65536):
+        """Project latent vectors onto the leading axes.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, z_dim)
+        n_components : int or None
+            Number of leading coordinates returned (default: all fitted).
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, n_components), float64
+        """
+        self._check_fitted()
+        Z = check_latents(Z, z_dim=self.n_features_in_)
+        k = self._k(n_components)
+        W = self.components_[:k].T
+        out = np.empty((Z.shape[0], k))
+        for start in range(0, Z.shape[0], chunk_rows):
+            out[start:start + chunk_rows] = (np.asarray(Z[start:start + chunk_rows], np.float64) - self.mean_) @ W
+        return out
+
+    def inverse_transform(self, V, n_components=None):
+        """Map PCA coordinates back to latent space with the first K axes.
+
+        Parameters
+        ----------
+        V : array-like of shape (n_samples, k) with k >= K
+            PCA coordinates; only the first K columns are used.
+        n_components : int or None
+            K; default ``V.shape[1]``.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, z_dim), float64
+        """
+        self._check_fitted()
+        V = check_latents(V, name="V")
+        k = V.shape[1] if n_components is None else self._k(n_components)
+        if k > V.shape[1] or k > self.n_components_:
+            raise ValueError(
+                f"n_components={k} exceeds the {V.shape[1]} given coordinates "
+                f"or the {self.n_components_} fitted components"
+            )
+        return V[:, :k] @ self.components_[:k] + self.mean_
+
+    def reconstruct(self, Z, n_components):
+        """Keep only K components: inverse_transform(transform(Z, K), K)."""
+        return self.inverse_transform(self.transform(Z, n_components), n_components)
+
+    def reconstruction_shift(self, Z, n_components):
+        """How far each z-point moves when only K components are kept.
+
+        Returns
+        -------
+        shift : ndarray of shape (n_samples,)
+            Euclidean distance ``|z - reconstruct(z, K)|``.
+        """
+        Z = check_latents(Z, z_dim=getattr(self, "n_features_in_", None))
+        R = self.reconstruct(Z, n_components)
+        return np.linalg.norm(np.asarray(Z, np.float64) - R, axis=1)
