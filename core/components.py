@@ -1,0 +1,497 @@
+"""Per-component statistics of a latent matrix (PRODUCT.md §2, §3 F4).
+
+One chunked pass over the latent matrix gives, for every component, the
+moments (mean, std, skewness, kurtosis) and a histogram on *shared* bin
+edges (the seed's bin width 0.25, bin centres on multiples of the bin width),
+so that a memory-mapped 200,000 x 256 float32 matrix is never copied whole.
+From the histogram come the peak position ``mu``, the half-width at half
+maximum ``hw`` and a Gaussian fit (``scipy.optimize.curve_fit``).
+
+``full_statistics`` bundles the component table, the correlation matrix,
+the threshold counts and a fitted :class:`core.pca.LatentPCA` (the §6 "full
+statistics" row).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from core.validation import (
+    check_component,
+    check_int,
+    check_latents,
+    check_positive,
+    check_random_state,
+)
+
+CHUNK_ROWS = 32768
+
+TABLE_COLUMNS = [
+    "component", "mean", "std", "mu", "hw",
+    "fit_amplitude", "fit_centre", "fit_sigma", "fit_r2",
+    "skewness", "kurtosis", "normality_p",
+]
+
+#: HWHM of a Gaussian in units of its sigma: sqrt(2 ln 2).
+HWHM_PER_SIGMA = float(np.sqrt(2.0 * np.log(2.0)))
+
+
+@dataclass
+class ComponentHistograms:
+    """Histograms of several components on shared bin edges.
+
+    Attributes
+    ----------
+    edges : ndarray of shape (n_bins + 1,)
+        Shared bin edges; bin centres lie on multiples of ``bin_width``.
+    counts : ndarray of shape (n_components, n_bins), int64
+        ``counts[c]`` is the histogram of component ``components[c]``.
+    components : ndarray of shape (n_components,), int
+        Latent component index of each row of ``counts``.
+    bin_width : float
+    n_samples : int
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    components: np.ndarray
+    bin_width: float
+    n_samples: int
+
+    @property
+    def centres(self):
+        """Bin centres, ndarray of shape (n_bins,)."""
+        return (self.edges[:-1] + self.edges[1:]) / 2.0
+
+    def density(self):
+        """Counts normalised to a probability density, shape (n_components, n_bins)."""
+        return self.counts / (self.n_samples * self.bin_width)
+
+
+def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS):
+    """One chunked pass: power sums (shifted) and integer-bin histograms.
+
+    Returns the shift, the power sums S1..S4 of (x - shift), and the histogram
+    counts with the integer index of the first bin.  Bin k covers
+    [(k - 1/2) w, (k + 1/2) w).
+    """
+    n = Z.shape[0]
+    cols = np.arange(Z.shape[1]) if columns is None else np.asarray(columns)
+    full = columns is None
+    d = cols.size
+    shift = np.asarray(Z[0], dtype=np.float64)[cols]
+    sums = np.zeros((4, d))
+    inv_w = 1.0 / bin_width
+    counts = None
+    k_lo = 0
+    for start in range(0, n, chunk_rows):
+        raw = np.asarray(Z[start:start + chunk_rows])
+        if not full:
+            raw = raw[:, cols]
+        # Moments in float64 about the first row: precise one-pass sums.
+        block = raw.astype(np.float64) - shift
+        sq = block * block
+        sums[0] += block.sum(axis=0)
+        sums[1] += sq.sum(axis=0)
+        sums[2] += (sq * block).sum(axis=0)
+        sums[3] += (sq * sq).sum(axis=0)
+        del block, sq
+        # Histogram: integer bin index per value, all columns in ONE bincount.
+        kf = np.floor(raw * np.float32(inv_w) + np.float32(0.5)) if raw.dtype == np.float32 \
+            else np.floor(raw * inv_w + 0.5)
+        c_lo, c_hi = int(kf.min()), int(kf.max())
+        nb = c_hi - c_lo + 1
+        idx = (kf - c_lo).astype(np.intp)
+        idx += np.arange(d, dtype=np.intp) * nb
+        part = np.bincount(idx.ravel(), minlength=d * nb).reshape(d, nb)
+        del kf, idx
+        if counts is None:
+            counts, k_lo = part.astype(np.int64), c_lo
+        else:
+            new_lo = min(k_lo, c_lo)
+            new_hi = max(k_lo + counts.shape[1] - 1, c_hi)
+            if new_lo != k_lo or new_hi != k_lo + counts.shape[1] - 1:
+                grown = np.zeros((d, new_hi - new_lo + 1), dtype=np.int64)
+                grown[:, k_lo - new_lo:k_lo - new_lo + counts.shape[1]] = counts
+                counts, k_lo = grown, new_lo
+            counts[:, c_lo - k_lo:c_lo - k_lo + nb] += part
+    return shift, sums, counts, k_lo
+
+
+def _central_moments(shift, sums, n):
+    m1 = sums[0] / n
+    m2 = sums[1] / n - m1 ** 2
+    m3 = sums[2] / n - 3 * m1 * sums[1] / n + 2 * m1 ** 3
+    m4 = sums[3] / n - 4 * m1 * sums[2] / n + 6 * m1 ** 2 * sums[1] / n - 3 * m1 ** 4
+    m2 = np.clip(m2, 0.0, None)
+    return m1 + shift, m2, m3, m4
+
+
+def component_histograms(Z, bin_width=0.25, components=None, chunk_rows=CHUNK_ROWS):
+    """Histograms of components on shared edges, for one overlaid chart.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+        May be a memory-mapped float32 matrix; read in chunks.
+    bin_width : float > 0
+        Bin width (seed value 0.25).  Bin centres lie on multiples of it.
+    components : sequence of int or None
+        Components to histogram (default: all).
+
+    Returns
+    -------
+    ComponentHistograms
+    """
+    Z = check_latents(Z)
+    bin_width = check_positive(bin_width, "bin_width")
+    cols = _check_components(components, Z.shape[1])
+    _, _, counts, k_lo = _moments_and_histograms(Z, bin_width, cols, chunk_rows)
+    return _make_hist(counts, k_lo, bin_width, cols, Z.shape[0])
+
+
+def _check_components(components, z_dim):
+    if components is None:
+        return None
+    comps = np.atleast_1d(np.asarray(components))
+    if comps.size == 0:
+        raise ValueError("components must not be empty, got []")
+    return np.array([check_component(c, z_dim, "components") for c in comps.tolist()], dtype=int)
+
+
+def _make_hist(counts, k_lo, bin_width, cols, n):
+    nb = counts.shape[1]
+    edges = (np.arange(k_lo, k_lo + nb + 1) - 0.5) * bin_width
+    comps = np.arange(counts.shape[0]) if cols is None else np.asarray(cols)
+    return ComponentHistograms(edges=edges, counts=counts, components=comps,
+                               bin_width=float(bin_width), n_samples=int(n))
+
+
+def _gauss(x, a, c, s):
+    return a * np.exp(-0.5 * ((x - c) / s) ** 2)
+
+
+def _gauss_jac(x, a, c, s):
+    u = (x - c) / s
+    e = np.exp(-0.5 * u * u)
+    return np.stack([e, a * e * u / s, a * e * u * u / s], axis=1)
+
+
+def peak_and_half_width(centres, counts):
+    """Peak position and half-width at half maximum of one histogram.
+
+    The half-maximum crossings are interpolated linearly between the bin
+    centres on each side of the peak; where the histogram never drops below
+    half maximum on a side, the outer edge of the last bin is used.
+
+    Parameters
+    ----------
+    centres : ndarray of shape (n_bins,)
+    counts : ndarray of shape (n_bins,)
+
+    Returns
+    -------
+    mu : float
+        Centre of the highest bin (first one on ties).
+    hw : float
+        Half-width at half maximum, ``(right - left) / 2``.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    p = int(np.argmax(counts))
+    half = counts[p] / 2.0
+    w = centres[1] - centres[0] if centres.size > 1 else 1.0
+    below = np.nonzero(counts[:p] < half)[0]
+    if below.size:
+        i = below[-1]  # counts[i] < half <= counts[i+1]
+        left = centres[i] + (half - counts[i]) / (counts[i + 1] - counts[i]) * w
+    else:
+        left = centres[0] - w / 2.0
+    below = np.nonzero(counts[p + 1:] < half)[0]
+    if below.size:
+        i = p + 1 + below[0]  # counts[i-1] >= half > counts[i]
+        right = centres[i - 1] + (counts[i - 1] - half) / (counts[i - 1] - counts[i]) * w
+    else:
+        right = centres[-1] + w / 2.0
+    return float(centres[p]), float((right - left) / 2.0)
+
+
+def _fit_gaussian(centres, counts, mean, std):
+    """curve_fit of a*exp(-(x-c)^2/(2 s^2)) on one histogram -> a, c, s, r2."""
+    nz = np.nonzero(counts)[0]
+    if nz.size < 3 or not std > 0:
+        return np.nan, np.nan, np.nan, np.nan
+    sl = slice(max(nz[0] - 1, 0), nz[-1] + 2)
+    x, y = centres[sl], counts[sl].astype(np.float64)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            popt, _ = optimize.curve_fit(_gauss, x, y, p0=(y.max(), mean, std),
+                                         jac=_gauss_jac, maxfev=2000)
+    except (RuntimeError, ValueError, optimize.OptimizeWarning):
+        return np.nan, np.nan, np.nan, np.nan
+    a, c, s = popt
+    resid = y - _gauss(x, a, c, s)
+    ss_tot = np.sum((y - y.mean()) ** 2)
+    r2 = 1.0 - np.sum(resid ** 2) / ss_tot if ss_tot > 0 else np.nan
+    return float(a), float(c), float(abs(s)), float(r2)
+
+
+def _normality_p(Z, max_n, random_state):
+    n = Z.shape[0]
+    if n < 8:  # scipy's skewtest needs at least 8 observations
+        return np.full(Z.shape[1], np.nan)
+    rng = check_random_state(random_state)
+    rows = np.sort(rng.choice(n, size=min(n, max_n), replace=False)) if n > max_n else slice(None)
+    sample = np.asarray(Z[rows], dtype=np.float64)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        p = stats.normaltest(sample, axis=0).pvalue
+    return np.asarray(p, dtype=np.float64)
+
+
+def _table_from_pass(Z, shift, sums, counts, k_lo, bin_width, normality_max_n, random_state):
+    n, d = Z.shape
+    mean, m2, m3, m4 = _central_moments(shift, sums, n)
+    std = np.sqrt(m2 * n / (n - 1)) if n > 1 else np.zeros(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Same (biased) estimators as scipy.stats.skew / kurtosis defaults.
+        skew = np.where(m2 > 0, m3 / m2 ** 1.5, np.nan)
+        kurt = np.where(m2 > 0, m4 / m2 ** 2 - 3.0, np.nan)
+    hist = _make_hist(counts, k_lo, bin_width, None, n)
+    centres = hist.centres
+    rows = np.empty((d, 6))
+    for c in range(d):
+        mu, hw = peak_and_half_width(centres, counts[c])
+        rows[c, :2] = mu, hw
+        rows[c, 2:] = _fit_gaussian(centres, counts[c], mean[c], std[c])
+    table = pd.DataFrame({
+        "component": np.arange(d),
+        "mean": mean, "std": std, "mu": rows[:, 0], "hw": rows[:, 1],
+        "fit_amplitude": rows[:, 2], "fit_centre": rows[:, 3],
+        "fit_sigma": rows[:, 4], "fit_r2": rows[:, 5],
+        "skewness": skew, "kurtosis": kurt,
+        "normality_p": _normality_p(Z, normality_max_n, random_state),
+    })
+    return table, hist
+
+
+def _check_table_args(Z, bin_width, normality_max_n):
+    Z = check_latents(Z, min_rows=2)
+    bin_width = check_positive(bin_width, "bin_width")
+    normality_max_n = check_int(normality_max_n, "normality_max_n", low=8)
+    return Z, bin_width, normality_max_n
+
+
+def component_table(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
+                    chunk_rows=CHUNK_ROWS):
+    """Per-component statistics table, one row per latent component.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+        Latent vectors; a memory-mapped matrix is read in chunks.
+    bin_width : float > 0
+        Histogram bin width (seed: 0.25); bin centres on multiples of it.
+    normality_max_n : int >= 8
+        The normality test (``scipy.stats.normaltest``, D'Agostino-Pearson)
+        runs on a random subsample of at most this many rows, drawn without
+        replacement with ``random_state``: at 200,000 rows any tiny deviation
+        gives p ~ 0, so the subsample keeps the p-value informative and the
+        test fast.  The same rows are used for every component.
+    random_state : int, Generator or None
+        Seed of the subsample.
+
+    Returns
+    -------
+    table : pandas.DataFrame of shape (z_dim, 12)
+        Columns: ``component``; ``mean``, ``std`` (ddof = 1); ``mu`` (centre
+        of the highest histogram bin), ``hw`` (half-width at half maximum,
+        interpolated half-maximum crossings; for a Gaussian hw = 1.1774 sigma);
+        ``fit_amplitude`` (counts), ``fit_centre``, ``fit_sigma``, ``fit_r2``
+        of a Gaussian ``a exp(-(x-c)^2 / (2 s^2))`` fitted to the histogram
+        counts with ``scipy.optimize.curve_fit`` (NaN where it cannot be
+        fitted); ``skewness`` and ``kurtosis`` (excess) with the defaults of
+        ``scipy.stats.skew`` / ``scipy.stats.kurtosis`` (biased, Fisher);
+        ``normality_p``.
+    """
+    Z, bin_width, normality_max_n = _check_table_args(Z, bin_width, normality_max_n)
+    passed = _moments_and_histograms(Z, bin_width, None, chunk_rows)
+    table, _ = _table_from_pass(Z, *passed, bin_width, normality_max_n, random_state)
+    return table
+
+
+def dominant_components(table, n=10, by="mu"):
+    """The components that dominate the distribution's position or extent.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`component_table`.
+    n : int >= 1
+        Number of components returned (at most z_dim).
+    by : {"mu", "width", "hw", "std", "mean"}
+        ``"mu"``: largest |mu| (peak off the origin); ``"mean"``: largest
+        |mean|; ``"width"`` or ``"hw"``: largest half-width at half maximum;
+        ``"std"``: largest standard deviation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``n`` selected rows, ranked (largest first), with a ``rank``
+        column.  Ties keep the lower component index first.
+    """
+    n = check_int(n, "n", low=1)
+    keys = {"mu": "mu", "mean": "mean", "width": "hw", "hw": "hw", "std": "std"}
+    if by not in keys:
+        raise ValueError(f"by must be one of {sorted(keys)}, got {by!r}")
+    col = keys[by]
+    score = table[col].abs() if col in ("mu", "mean") else table[col]
+    order = np.argsort(-score.to_numpy(), kind="stable")[:n]
+    out = table.iloc[order].copy()
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+def radius_distribution(Z, chunk_rows=65536):
+    """Euclidean length of every z-point.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+
+    Returns
+    -------
+    radii : ndarray of shape (n_samples,), float64
+    """
+    Z = check_latents(Z)
+    out = np.empty(Z.shape[0])
+    for start in range(0, Z.shape[0], chunk_rows):
+        block = np.asarray(Z[start:start + chunk_rows], dtype=np.float64)
+        out[start:start + block.shape[0]] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
+
+
+def uniform_box_shell(b, z_dim):
+    """Radius of vectors with independent components uniform in [-b, b].
+
+    With r^2 = sum of d squares, E[x^2] = b^2/3 and E[x^4] = b^4/5 give
+    ``E r^2 = d b^2 / 3`` and ``Var r^2 = d (b^4/5 - b^4/9) = 4 d b^4 / 45``.
+    The delta method (r = sqrt(r^2)) then gives ``mean ~ b sqrt(d/3)`` and
+    ``std ~ sqrt(Var r^2) / (2 sqrt(E r^2)) = b / sqrt(15)``: the shell's
+    thickness does not grow with d while its radius does (the "curse of
+    high dimensionality").
+
+    Parameters
+    ----------
+    b : float > 0
+    z_dim : int >= 1
+
+    Returns
+    -------
+    dict
+        ``mean`` (b sqrt(d/3)), ``std`` (b / sqrt 15), ``mean_corrected``
+        (second-order delta method, ``mean - Var r^2 / (8 (E r^2)^1.5)``),
+        ``mean_sq`` (E r^2), ``var_sq`` (Var r^2), ``b``, ``z_dim``.
+    """
+    b = check_positive(b, "b")
+    d = check_int(z_dim, "z_dim", low=1)
+    mean_sq = d * b * b / 3.0
+    var_sq = d * (b ** 4 / 5.0 - b ** 4 / 9.0)
+    mean = float(np.sqrt(mean_sq))
+    return {
+        "b": b, "z_dim": d, "mean": mean, "std": float(b / np.sqrt(15.0)),
+        "mean_corrected": float(mean - var_sq / (8.0 * mean_sq ** 1.5)),
+        "mean_sq": mean_sq, "var_sq": var_sq,
+    }
+
+
+def gaussian_shell(z_dim, sigma=1.0):
+    """Radius of vectors with independent N(0, sigma^2) components.
+
+    r / sigma follows a chi distribution with d degrees of freedom: mean
+    ``sigma sqrt(2) Gamma((d+1)/2) / Gamma(d/2)`` (about sigma sqrt(d - 1/2)),
+    std ``sqrt(d sigma^2 - mean^2)`` (about sigma / sqrt 2), mode
+    ``sigma sqrt(d - 1)``.
+
+    Returns
+    -------
+    dict with ``mean``, ``std``, ``mode``, ``sigma``, ``z_dim``.
+    """
+    d = check_int(z_dim, "z_dim", low=1)
+    sigma = check_positive(sigma, "sigma")
+    dist = stats.chi(d, scale=sigma)
+    return {"sigma": sigma, "z_dim": d, "mean": float(dist.mean()),
+            "std": float(dist.std()), "mode": float(sigma * np.sqrt(d - 1))}
+
+
+@dataclass
+class LatentStatistics:
+    """Everything :func:`full_statistics` computes.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame of shape (z_dim, 12)
+        See :func:`component_table`.
+    histograms : ComponentHistograms
+        All components on shared edges.
+    correlation : ndarray of shape (z_dim, z_dim)
+        Pearson matrix.
+    threshold_counts : pandas.DataFrame
+        See :func:`core.correlation.threshold_counts`.
+    pca : core.pca.LatentPCA
+        Fitted on all components.
+    """
+
+    table: pd.DataFrame
+    histograms: ComponentHistograms
+    correlation: np.ndarray
+    threshold_counts: pd.DataFrame
+    pca: object
+
+
+def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
+                    thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
+    """Component table, histograms, correlation, threshold counts and PCA.
+
+    Two chunked passes over ``Z``: one for the moments and histograms, one
+    (inside ``LatentPCA.fit``) for the covariance.  The correlation matrix
+    is rebuilt from the PCA's eigendecomposition (cov = V diag(lambda) V^T),
+    so the covariance pass is not repeated.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+        A memory-mapped float32 matrix is fine; it is never copied whole.
+    bin_width, normality_max_n, random_state
+        As in :func:`component_table`.
+    thresholds : sequence of float
+        As in :func:`core.correlation.threshold_counts`.
+
+    Returns
+    -------
+    LatentStatistics
+    """
+    from core.correlation import correlation_from_cov, threshold_counts
+    from core.pca import LatentPCA
+
+    Z, bin_width, normality_max_n = _check_table_args(Z, bin_width, normality_max_n)
+    passed = _moments_and_histograms(Z, bin_width, None)
+    table, hist = _table_from_pass(Z, *passed, bin_width, normality_max_n, random_state)
+    pca = LatentPCA().fit(Z)
+    V = pca.components_
+    cov = (V.T * pca.explained_variance_) @ V
+    R = correlation_from_cov(cov)
+    return LatentStatistics(table=table, histograms=hist, correlation=R,
+                            threshold_counts=threshold_counts(R, thresholds), pca=pca)
+
+
+__all__ = [
+    "ComponentHistograms", "LatentStatistics", "component_histograms", "component_table",
+    "dominant_components", "full_statistics", "gaussian_shell", "peak_and_half_width",
+    "radius_distribution", "uniform_box_shell", "HWHM_PER_SIGMA",
+]

@@ -1,0 +1,115 @@
+"""Encoding datasets into latent matrices, streamed in batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core import runs
+
+
+def encode_array(encoder, images, batch_size=256, progress=None):
+    """Encode an image array (float in [0,1] or uint8 memmap) batch by batch.
+
+    Parameters
+    ----------
+    encoder : keras.Model
+    images : array of shape (n, size, size, channels); uint8 is scaled by 1/255
+
+    Returns
+    -------
+    latents : ndarray of shape (n, z_dim), float32
+    """
+    from core.model import CompiledModel
+
+    fn = CompiledModel(encoder, batch_size)
+    n = images.shape[0]
+    out = np.empty((n, int(encoder.output_shape[-1])), np.float32)
+    for s in range(0, n, batch_size):
+        x = np.asarray(images[s:s + batch_size])
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) / 255.0
+        out[s:s + batch_size] = fn(x)
+        if progress:
+            progress(min(n, s + batch_size), n)
+    return out
+
+
+def encode_source(encoder, source, batch_size=256, progress=None):
+    """Stream a data source through the encoder.
+
+    Returns
+    -------
+    latents : ndarray of shape (n, z_dim), float32
+    index : ndarray of shape (n,), int64
+    attributes : pandas.DataFrame or None
+    """
+    import pandas as pd
+
+    from core.model import CompiledModel
+
+    fn = CompiledModel(encoder, batch_size)
+    parts, idx, attrs, done = [], [], [], 0
+    for images, a, index in source.iter_batches(batch_size):
+        parts.append(fn(images))
+        idx.append(np.asarray(index, np.int64))
+        if a is not None:
+            attrs.append(a)
+        done += images.shape[0]
+        if progress:
+            progress(done, source.n_images)
+    if not parts:
+        raise ValueError(f"data source {source.name!r} yielded no readable images")
+    attributes = pd.concat(attrs, ignore_index=True) if attrs else None
+    return np.concatenate(parts), np.concatenate(idx), attributes
+
+
+def write_latents(out, latents, index, attributes=None):
+    """Write latents.npy, index.npy and attributes.csv atomically into a run folder.
+
+    metadata.json is moved aside first, so a process killed between these
+    writes never leaves a folder that lists as complete.
+    """
+    out = Path(out)
+    meta = out / "metadata.json"
+    saved_meta = None
+    if meta.exists():
+        saved_meta = meta.read_bytes()
+        meta.unlink()
+    latents = np.asarray(latents, np.float32)
+    if not np.all(np.isfinite(latents)):
+        raise ValueError("the encoder produced NaN or infinite latent values")
+    runs.atomic_save_npy(out / "latents.npy", latents)
+    runs.atomic_save_npy(out / "index.npy", np.asarray(index, np.int64))
+    if attributes is not None:
+        runs.atomic_write_bytes(out / "attributes.csv", attributes.to_csv(index=False).encode())
+    elif (out / "attributes.csv").exists():
+        (out / "attributes.csv").unlink()
+    if saved_meta is not None:
+        runs.atomic_write_bytes(meta, saved_meta)
+
+
+def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
+    """Re-encode a run's data (or another dataset) with its encoder; rewrites latents."""
+    from core.data import open_source
+    from core.training import TrainConfig
+
+    path = runs.resolve_run(run) if not isinstance(run, Path) else run
+    config = TrainConfig.from_json((path / "config.json").read_text())
+    encoder = runs.load_model(path / "encoder.keras")
+    m = config.model
+    source = open_source(dataset or config.dataset, size=m.image_size, channels=m.channels,
+                         limit=limit if limit is not None else config.limit,
+                         seed=config.data_seed, crop=config.crop)
+    latents, index, attributes = encode_source(encoder, source, batch_size, progress)
+    write_latents(path, latents, index, attributes)
+    if not (path / "metadata.json").exists():
+        from core.training import write_metadata
+
+        write_metadata(path, config, n_images=latents.shape[0], source=source)
+    else:
+        meta = runs.read_json(path / "metadata.json")
+        meta.update({"n_images": int(latents.shape[0]), "encoded_dataset": dataset or config.dataset})
+        runs.atomic_write_json(path / "metadata.json", meta)
+    return path

@@ -1,0 +1,467 @@
+"""Training a CAE into a run folder (§3 F3): config, pipeline, progress,
+checkpoints every epoch, resume, cancel, and distribution strategies.
+
+Layout written under the run folder (see :mod:`core.runs`)::
+
+    config.json, progress.json, history.json
+    checkpoints/last.keras   autoencoder + optimizer state after the last epoch
+    checkpoints/state.json   epochs done and history so far
+    checkpoints/images_u8.npy, checkpoints/index.npy, checkpoints/attributes.csv
+                             the dataset materialised once as uint8 (streamed)
+    encoder.keras, decoder.keras, latents.npy, index.npy, attributes.csv
+    metadata.json            last, marks the run complete
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core import runs
+from core.model import ModelConfig
+from core.validation import check_float, check_int
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+CANCEL_FILE = "cancel"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a run; round-trips through JSON.
+
+    Attributes
+    ----------
+    dataset : str
+        "synthfaces", "digits", or a path to a folder, zip or array file.
+    limit : int or None
+        Use only the first ``limit`` images (synthfaces: how many to draw).
+    data_seed : int
+        Seed of procedural data sources.
+    crop : int or None
+        Centre crop before resizing (CelebA convention 140).
+    val_fraction : float
+        Fraction of images held out for validation (the last ones).
+    epochs, batch_size : int
+    learning_rate : float
+        Adam step size.
+    seed : int
+        Seed for weights and shuffling.
+    strategy : str
+        "default", "mirrored" (all local devices) or "multiworker"
+        (``TF_CONFIG`` describes the cluster).
+    model : ModelConfig
+    """
+
+    dataset: str = "synthfaces"
+    limit: int | None = None
+    data_seed: int = 0
+    crop: int | None = None
+    val_fraction: float = 0.1
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    strategy: str = "default"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+
+    def validate(self):
+        """Raise ``ValueError`` naming the first bad field."""
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a name or a path, got {self.dataset!r}")
+        if self.limit is not None:
+            check_int(self.limit, "limit", 2)
+        if self.crop is not None:
+            check_int(self.crop, "crop", 8, 4096)
+        check_float(self.val_fraction, "val_fraction", 0.0, 0.5, low_inclusive=False)
+        check_int(self.epochs, "epochs", 1, 10_000)
+        check_int(self.batch_size, "batch_size", 1, 4096)
+        check_float(self.learning_rate, "learning_rate", 0.0, 1.0, low_inclusive=False)
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if not isinstance(self.model, ModelConfig):
+            raise ValueError("model must be a ModelConfig")
+        self.model.validate()
+        return self
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown train config fields: {sorted(unknown)}")
+        model = d.pop("model", {})
+        model = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
+        return cls(model=model, **d).validate()
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"train config is not valid JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------- data
+
+def materialise(source, folder, batch_size=512, progress=None):
+    """Stream a data source once into ``folder/images_u8.npy`` (uint8 memmap).
+
+    Returns (images_u8 memmap (n, s, s, c), index (n,), attributes DataFrame or None).
+    Skipped (unreadable) images are left out, so n may be smaller than the
+    source's nominal count.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / "images_u8.npy"
+    if final.exists() and (folder / "index.npy").exists() and (folder / "data_done").exists():
+        imgs = np.load(final, mmap_mode="r", allow_pickle=False)
+        idx = np.load(folder / "index.npy", allow_pickle=False)
+        attrs = pd.read_csv(folder / "attributes.csv") if (folder / "attributes.csv").exists() else None
+        return imgs, idx, attrs
+    n_max, s, c = source.n_images, source.size, source.channels
+    tmp = folder / "images_u8.npy.tmp"
+    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_max, s, s, c))
+    idx_parts, attr_parts, pos = [], [], 0
+    for images, attrs, index in source.iter_batches(batch_size):
+        b = images.shape[0]
+        mm[pos:pos + b] = np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        idx_parts.append(np.asarray(index, np.int64))
+        if attrs is not None:
+            attr_parts.append(attrs)
+        pos += b
+        if progress:
+            progress(pos, n_max)
+    mm.flush()
+    del mm
+    if pos == 0:
+        tmp.unlink()
+        raise ValueError(f"data source {source.name!r} yielded no readable images")
+    if pos < n_max:  # skipped files: shrink to what was read
+        full = np.load(tmp, mmap_mode="r")
+        runs.atomic_save_npy(final, np.asarray(full[:pos]))
+        del full
+        tmp.unlink()
+    else:
+        os.replace(tmp, final)
+    index = np.concatenate(idx_parts)
+    runs.atomic_save_npy(folder / "index.npy", index)
+    attributes = pd.concat(attr_parts, ignore_index=True) if attr_parts else None
+    if attributes is not None:
+        runs.atomic_write_bytes(folder / "attributes.csv", attributes.to_csv(index=False).encode())
+    runs.atomic_write_bytes(folder / "data_done", b"ok")
+    return np.load(final, mmap_mode="r", allow_pickle=False), index, attributes
+
+
+def make_dataset(images_u8, rows, batch_size, shuffle, seed):
+    """A ``tf.data`` pipeline of (x, x) float32 batches over rows of a uint8 memmap.
+
+    Batches are gathered from the memmap with sorted row indices (cheap page
+    reads) and converted to float in the graph.
+    """
+    import tensorflow as tf
+
+    rows = np.asarray(rows)
+    shape = images_u8.shape[1:]
+    epoch = [0]
+
+    def gen():
+        order = rows
+        if shuffle:
+            order = np.random.default_rng([seed, epoch[0]]).permutation(rows)
+            epoch[0] += 1
+        for s in range(0, len(order), batch_size):
+            yield images_u8[np.sort(order[s:s + batch_size])]
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec((None,) + shape, tf.uint8))
+    ds = ds.map(lambda x: (tf.cast(x, tf.float32) / 255.0,) * 2, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------- strategy
+
+def configure_logical_cpus(n):
+    """Split the CPU into ``n`` logical devices (MirroredStrategy tests on a CPU).
+
+    Must run before TensorFlow initialises its devices.
+    """
+    import tensorflow as tf
+
+    cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * int(n))
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy for a config's ``strategy`` field."""
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+                  [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+# ---------------------------------------------------------------- progress
+
+def read_progress(path):
+    """The run's ``progress.json`` as a dict (empty when absent or unreadable)."""
+    try:
+        return runs.read_json(Path(path) / "progress.json")
+    except (ValueError, FileNotFoundError):
+        return {}
+
+
+def request_cancel(path):
+    """Ask a training process to stop at its next batch (checkpoint kept)."""
+    runs.atomic_write_bytes(Path(path) / CANCEL_FILE, b"cancel")
+
+
+def _make_callback(run_path, epochs, steps, batch_size, start_epoch, history, on_progress, checkpoint):
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        """Writes progress.json, checkpoints each epoch, honours cancel."""
+
+        def __init__(self):
+            super().__init__()
+            self.cancelled = False
+            self._last_write = 0.0
+            self._t_epoch = time.time()
+            self._rates = []
+
+        def _emit(self, state, epoch, batch, logs, force=False):
+            now = time.time()
+            if not force and now - self._last_write < 1.0:
+                return
+            self._last_write = now
+            done_steps = (epoch - start_epoch) * steps + batch
+            elapsed = now - self._t0
+            rate = done_steps / elapsed if elapsed > 0 and done_steps else 0.0
+            left = (epochs - start_epoch) * steps - done_steps
+            info = {
+                "state": state, "epoch": epoch, "epochs": epochs, "batch": batch, "steps": steps,
+                "fraction": min(1.0, (epoch * steps + batch) / max(1, epochs * steps)),
+                "loss": float(logs.get("loss", float("nan"))) if logs else None,
+                "images_per_s": rate * batch_size,
+                "eta_s": left / rate if rate else None,
+                "history": history, "updated": now, "pid": os.getpid(),
+            }
+            info = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in info.items()}
+            runs.atomic_write_json(run_path / "progress.json", info)
+            if on_progress:
+                on_progress(info)
+
+        def on_train_begin(self, logs=None):
+            self._t0 = time.time()
+            self._emit("running", start_epoch, 0, {}, force=True)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if (run_path / CANCEL_FILE).exists():
+                self.cancelled = True
+                self.model.stop_training = True
+            self._emit("running", self._epoch, batch + 1, logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            for k, v in logs.items():
+                history.setdefault(k, []).append(float(v))
+            history.setdefault("epoch_time_s", []).append(time.time() - self._t_epoch)
+            self._t_epoch = time.time()
+            if not self.cancelled:
+                checkpoint(epoch + 1)
+            self._emit("cancelled" if self.cancelled else "running", epoch + 1, 0, logs, force=True)
+
+    return Progress()
+
+
+# ---------------------------------------------------------------- training
+
+def train_run(config, out, resume=False, on_progress=None, encode=True):
+    """Train a CAE and write a complete run folder.
+
+    Parameters
+    ----------
+    config : TrainConfig or None
+        None with ``resume=True`` reads the folder's config.json.
+    out : str or Path
+        Run folder (created).
+    resume : bool
+        Continue from ``checkpoints/last.keras``: epoch count and history go on.
+        ``config.epochs`` may be raised to train longer.
+    on_progress : callable(dict) or None
+        Called with the progress dict (also written to progress.json).
+    encode : bool
+        Encode the whole dataset at the end (latents.npy).
+
+    Returns
+    -------
+    path : Path of the run folder; the run is complete unless cancelled
+    (then ``progress.json`` says "cancelled" and resume continues).
+    """
+    out = Path(out)
+    ckpt_dir = out / "checkpoints"
+    if resume:
+        if not (ckpt_dir / "state.json").exists():
+            raise ValueError(f"nothing to resume in {out}: no checkpoint (checkpoints/state.json)")
+        stored = TrainConfig.from_json((out / "config.json").read_text())
+        if config is not None:
+            stored.epochs = max(stored.epochs, int(config.epochs))
+        config = stored
+    else:
+        if config is None:
+            raise ValueError("config is required unless resume=True")
+        config.validate()
+        if out.exists() and any(p for p in out.iterdir() if p.name != "run.lock"):
+            raise ValueError(f"run folder {out} already exists and is not empty; use resume or another name")
+    with runs.RunLock(out):
+        if (out / CANCEL_FILE).exists():
+            (out / CANCEL_FILE).unlink()
+        # A retrained folder must not keep listing as complete.
+        if (out / "metadata.json").exists():
+            (out / "metadata.json").unlink()
+        runs.atomic_write_json(out / "config.json", config.to_dict())
+        return _train_locked(config, out, ckpt_dir, resume, on_progress, encode)
+
+
+def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
+    import keras
+    import tensorflow as tf
+
+    from core.data import open_source
+
+    t_start = time.time()
+    m = config.model
+    runs.atomic_write_json(out / "progress.json", {"state": "starting", "epoch": 0, "epochs": config.epochs,
+                                                    "fraction": 0.0, "history": {}})
+    source = open_source(config.dataset, size=m.image_size, channels=m.channels,
+                         limit=config.limit, seed=config.data_seed, crop=config.crop)
+
+    def data_progress(done, total):
+        runs.atomic_write_json(out / "progress.json", {"state": "starting", "epoch": 0, "epochs": config.epochs,
+                                                        "fraction": 0.0, "message": f"reading images {done}/{total}",
+                                                        "history": {}})
+    images, index, attributes = materialise(source, ckpt_dir, progress=data_progress)
+    n = images.shape[0]
+    n_val = max(1, int(round(n * config.val_fraction)))
+    if n - n_val < 1:
+        raise ValueError(f"dataset has {n} images: too few to hold out {config.val_fraction:.0%} for validation")
+    rows = np.arange(n)
+    train_rows, val_rows = rows[:n - n_val], rows[n - n_val:]
+
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)
+    state = {"epoch": 0, "history": {}}
+    with strategy.scope():
+        if resume:
+            state = runs.read_json(ckpt_dir / "state.json")
+            ae = keras.models.load_model(ckpt_dir / "last.keras", safe_mode=True)
+        else:
+            from core.model import build_cae
+
+            _, _, ae = build_cae(m)
+            ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+    history = state["history"]
+    start_epoch = int(state["epoch"])
+    global_batch = config.batch_size
+    train_ds = make_dataset(images, train_rows, global_batch, True, config.seed)
+    val_ds = make_dataset(images, val_rows, global_batch, False, config.seed)
+    steps = -(-len(train_rows) // global_batch)
+
+    def checkpoint(epochs_done):
+        runs.atomic_save_model(ckpt_dir / "last.keras", ae)
+        runs.atomic_write_json(ckpt_dir / "state.json", {"epoch": epochs_done, "history": history})
+
+    cb = _make_callback(out, config.epochs, steps, global_batch, start_epoch, history, on_progress, checkpoint)
+    if start_epoch < config.epochs:
+        ae.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=start_epoch,
+               callbacks=[cb], verbose=0)
+    if cb.cancelled:
+        (out / CANCEL_FILE).unlink(missing_ok=True)
+        return out
+    encoder, decoder = ae.get_layer("encoder"), ae.get_layer("decoder")
+    runs.atomic_save_model(out / "encoder.keras", encoder)
+    runs.atomic_save_model(out / "decoder.keras", decoder)
+    runs.atomic_write_json(out / "history.json", history)
+    if encode:
+        runs.atomic_write_json(out / "progress.json", {"state": "encoding", "epoch": config.epochs,
+                                                        "epochs": config.epochs, "fraction": 1.0,
+                                                        "history": history})
+        from core.encoding import encode_array, write_latents
+
+        latents = encode_array(encoder, images)
+        write_latents(out, latents, index, attributes)
+        write_metadata(out, config, n_images=n, n_train=len(train_rows), n_val=len(val_rows),
+                       train_seconds=time.time() - t_start, source=source)
+    runs.atomic_write_json(out / "progress.json", {"state": "done", "epoch": config.epochs, "epochs": config.epochs,
+                                                    "fraction": 1.0, "history": history, "updated": time.time()})
+    return out
+
+
+def write_metadata(out, config, n_images, source=None, **extra):
+    """Write metadata.json last (marks the run complete)."""
+    import keras
+    import tensorflow as tf
+
+    hist = runs.read_json(Path(out) / "history.json") if (Path(out) / "history.json").exists() else {}
+    meta = {
+        "dataset": config.dataset,
+        "dataset_description": source.describe() if source is not None and hasattr(source, "describe") else None,
+        "image_size": config.model.image_size, "channels": config.model.channels,
+        "z_dim": config.model.z_dim, "n_images": int(n_images),
+        "final_loss": (hist.get("loss") or [None])[-1],
+        "final_val_loss": (hist.get("val_loss") or [None])[-1],
+        "epochs_trained": len(hist.get("loss", [])),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+    }
+    meta.update(extra)
+    runs.atomic_write_json(Path(out) / "metadata.json", meta)
+
+
+def launch(config, out, resume=False, log_name="train.log"):
+    """Start training in a detached background process (survives the browser).
+
+    Returns the ``subprocess.Popen``; progress is read from progress.json.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "core", "train", "--out", str(out)]
+    if resume:
+        cmd.append("--resume")
+        if config is not None:
+            cmd += ["--epochs", str(config.epochs)]
+    else:
+        cfg_path = out / "requested_config.json"
+        runs.atomic_write_json(cfg_path, config.to_dict())
+        cmd += ["--config", str(cfg_path)]
+    log = open(out / log_name, "ab")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, cwd=str(runs.REPO_ROOT))
