@@ -65,7 +65,7 @@ def _cmd_train(args):
     from core.model import ModelConfig
     from core.training import TrainConfig, configure_logical_cpus, train_run
 
-    out = runs.resolve_run(args.out) if not Path(args.out).is_absolute() or True else Path(args.out)
+    out = runs.resolve_run(args.out)
     if args.logical_cpus:
         configure_logical_cpus(args.logical_cpus)
     config = None

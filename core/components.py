@@ -30,6 +30,8 @@ from core.validation import (
 )
 
 CHUNK_ROWS = 32768
+#: Largest number of shared histogram bins (memory: z_dim x bins counts).
+MAX_BINS = 20000
 
 TABLE_COLUMNS = [
     "component", "mean", "std", "mu", "hw",
@@ -106,6 +108,15 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS):
             else np.floor(raw * inv_w + 0.5)
         c_lo, c_hi = int(kf.min()), int(kf.max())
         nb = c_hi - c_lo + 1
+        lo, hi = c_lo, c_hi
+        if counts is not None:
+            lo, hi = min(k_lo, c_lo), max(k_lo + counts.shape[1] - 1, c_hi)
+        if hi - lo + 1 > MAX_BINS:
+            # A few extreme outliers would otherwise allocate d x span counts.
+            raise ValueError(
+                f"bin_width={bin_width} gives {hi - lo + 1} bins over the data range "
+                f"[{lo * bin_width:g}, {hi * bin_width:g}]; the limit is "
+                f"{MAX_BINS}: use a larger bin_width")
         idx = (kf - c_lo).astype(np.intp)
         idx += np.arange(d, dtype=np.intp) * nb
         part = np.bincount(idx.ravel(), minlength=d * nb).reshape(d, nb)

@@ -100,9 +100,21 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_json(path, obj):
-    """Write JSON atomically (indent 2, NaN refused)."""
-    text = json.dumps(obj, indent=2, allow_nan=False, default=_json_default)
+    """Write JSON atomically (indent 2); NaN and infinities become null."""
+    text = json.dumps(_finite(obj), indent=2, allow_nan=False, default=_json_default)
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _finite(o):
+    if isinstance(o, float):
+        return o if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, np.floating):
+        return _finite(float(o))
+    return o
 
 
 def _json_default(o):

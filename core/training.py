@@ -172,11 +172,12 @@ def materialise(source, folder, batch_size=512, progress=None):
     return np.load(final, mmap_mode="r", allow_pickle=False), index, attributes
 
 
-def make_dataset(images_u8, rows, batch_size, shuffle, seed):
+def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=False):
     """A ``tf.data`` pipeline of (x, x) float32 batches over rows of a uint8 memmap.
 
     Batches are gathered from the memmap with sorted row indices (cheap page
-    reads) and converted to float in the graph.
+    reads) and converted to float in the graph.  ``drop_remainder`` keeps
+    every batch full (replicas of a distribution strategy need equal shares).
     """
     import tensorflow as tf
 
@@ -189,10 +190,14 @@ def make_dataset(images_u8, rows, batch_size, shuffle, seed):
         if shuffle:
             order = np.random.default_rng([seed, epoch[0]]).permutation(rows)
             epoch[0] += 1
-        for s in range(0, len(order), batch_size):
+        stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
+        for s in range(0, stop, batch_size):
             yield images_u8[np.sort(order[s:s + batch_size])]
 
     ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec((None,) + shape, tf.uint8))
+    # A known length lets Keras size the epoch without running dry.
+    n_batches = len(rows) // batch_size if drop_remainder else -(-len(rows) // batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
     ds = ds.map(lambda x: (tf.cast(x, tf.float32) / 255.0,) * 2, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -389,10 +394,15 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
             ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     history = state["history"]
     start_epoch = int(state["epoch"])
-    global_batch = config.batch_size
-    train_ds = make_dataset(images, train_rows, global_batch, True, config.seed)
-    val_ds = make_dataset(images, val_rows, global_batch, False, config.seed)
-    steps = -(-len(train_rows) // global_batch)
+    replicas = int(strategy.num_replicas_in_sync)
+    global_batch = max(replicas, config.batch_size - config.batch_size % replicas)
+    if len(train_rows) < global_batch:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the {len(train_rows)} training images")
+    train_ds = make_dataset(images, train_rows, global_batch, True, config.seed, drop_remainder=True)
+    # Validation sees every image with one replica; with several, equal shares only.
+    val_batch = global_batch if replicas == 1 else max(replicas, min(global_batch, len(val_rows)) // replicas * replicas)
+    val_ds = make_dataset(images, val_rows, val_batch, False, config.seed, drop_remainder=replicas > 1)
+    steps = len(train_rows) // global_batch
 
     def checkpoint(epochs_done):
         runs.atomic_save_model(ckpt_dir / "last.keras", ae)
@@ -401,7 +411,7 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
     cb = _make_callback(out, config.epochs, steps, global_batch, start_epoch, history, on_progress, checkpoint)
     if start_epoch < config.epochs:
         ae.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=start_epoch,
-               callbacks=[cb], verbose=0)
+               callbacks=[cb], verbose=0, shuffle=False)
     if cb.cancelled:
         (out / CANCEL_FILE).unlink(missing_ok=True)
         return out
@@ -418,7 +428,8 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
         latents = encode_array(encoder, images)
         write_latents(out, latents, index, attributes)
         write_metadata(out, config, n_images=n, n_train=len(train_rows), n_val=len(val_rows),
-                       train_seconds=time.time() - t_start, source=source)
+                       train_seconds=time.time() - t_start, source=source,
+                       replicas=int(strategy.num_replicas_in_sync), strategy=config.strategy)
     runs.atomic_write_json(out / "progress.json", {"state": "done", "epoch": config.epochs, "epochs": config.epochs,
                                                     "fraction": 1.0, "history": history, "updated": time.time()})
     return out

@@ -1,0 +1,343 @@
+"""Matplotlib helpers for the statistics and geometry views.
+
+Every helper draws on a given ``ax`` and returns the artist(s) it made, in
+the style of matplotlib's ``confidence_ellipse`` gallery example; none calls
+``plt.show()`` or any Streamlit function, so the same code serves the
+dashboard, the command line (saved PNGs) and notebooks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
+from matplotlib.patches import Ellipse
+
+from core.ellipses import params_from_row, plane_ellipses, theoretical_coverage
+from core.validation import check_int, check_positive, check_random_state
+
+#: One colour per sigma level (1, 2, 3, then cycling).
+SIGMA_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
+
+
+def plot_component_histograms(ax, hist, components=None, density=True, linewidth=0.8,
+                              alpha=0.6):
+    """Overlay the histograms of many components in one chart (seed II).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    hist : core.components.ComponentHistograms
+    components : sequence of int or None
+        Latent indices to draw (must be in ``hist.components``); default all.
+    density : bool
+        Plot probability density instead of counts.
+
+    Returns
+    -------
+    list of Line2D
+    """
+    rows = _hist_rows(hist, components)
+    y = hist.density() if density else hist.counts
+    cmap = colormaps["viridis"]
+    lines = []
+    for k, r in enumerate(rows):
+        colour = cmap(k / max(len(rows) - 1, 1))
+        (line,) = ax.plot(hist.centres, y[r], color=colour, lw=linewidth, alpha=alpha,
+                          label=f"z{hist.components[r]}")
+        lines.append(line)
+    ax.set_xlabel("component value")
+    ax.set_ylabel("density" if density else f"count per bin ({hist.bin_width:g} wide)")
+    ax.set_title(f"Distribution of {len(rows)} components (bin width {hist.bin_width:g})")
+    if len(rows) <= 12:
+        ax.legend(fontsize="small")
+    return lines
+
+
+def _hist_rows(hist, components):
+    if components is None:
+        return list(range(len(hist.components)))
+    where = {int(c): r for r, c in enumerate(hist.components)}
+    rows = []
+    for c in np.atleast_1d(components).tolist():
+        if int(c) not in where:
+            raise ValueError(f"component {c} is not in the histograms")
+        rows.append(where[int(c)])
+    return rows
+
+
+def plot_component_fit(ax, z_col, row, bin_width=0.25):
+    """Histogram of one component with its Gaussian fit (seed VIII).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    z_col : ndarray of shape (n_samples,)
+        The component's values.
+    row : mapping
+        Its row of :func:`core.components.component_table` (``fit_*``,
+        ``mu``, ``hw``, ``component``).
+    bin_width : float
+        Must match the table's bin width so the fitted amplitude (counts per
+        bin) fits the bars.
+
+    Returns
+    -------
+    dict
+        ``bars`` (BarContainer) and ``fit`` (Line2D or None when not fitted).
+    """
+    bin_width = check_positive(bin_width, "bin_width")
+    z_col = np.asarray(z_col, dtype=np.float64).ravel()
+    k = np.floor(z_col / bin_width + 0.5)
+    lo, hi = k.min(), k.max()
+    edges = (np.arange(lo, hi + 2) - 0.5) * bin_width
+    counts, _ = np.histogram(z_col, edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    bars = ax.bar(centres, counts, width=bin_width, color="#9ecae1", edgecolor="#3182bd",
+                  lw=0.5, label="histogram")
+    fit = None
+    a, c, s = row["fit_amplitude"], row["fit_centre"], row["fit_sigma"]
+    if np.isfinite([a, c, s]).all():
+        x = np.linspace(edges[0], edges[-1], 400)
+        (fit,) = ax.plot(x, a * np.exp(-0.5 * ((x - c) / s) ** 2), "--", color="#d62728",
+                         lw=1.5, label=f"Gaussian fit: c={c:.2f}, sigma={s:.2f}, "
+                                       f"R²={row['fit_r2']:.3f}")
+    ax.axvline(row["mu"], color="k", lw=0.8, alpha=0.6)
+    ax.set_xlabel("component value")
+    ax.set_ylabel(f"count per bin ({bin_width:g} wide)")
+    ax.set_title(f"Component {int(row['component'])}: mu={row['mu']:.2f}, hw={row['hw']:.2f}")
+    ax.legend(fontsize="small")
+    return {"bars": bars, "fit": fit}
+
+
+def plot_radius(ax, radii, shell=None, bins=100):
+    """Histogram of z-point radii, optionally with a reference shell.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    radii : ndarray of shape (n_samples,)
+    shell : dict or None
+        Output of :func:`core.components.uniform_box_shell` (or
+        ``gaussian_shell``): a band mean +- std is drawn.
+
+    Returns
+    -------
+    dict
+        ``bars`` (the histogram patches) and ``shell`` (the band or None).
+    """
+    radii = np.asarray(radii, dtype=np.float64).ravel()
+    bins = check_int(bins, "bins", low=1)
+    _, _, bars = ax.hist(radii, bins=bins, density=True, color="#74c476", alpha=0.8,
+                         label=f"data (median {np.median(radii):.2f})")
+    band = None
+    if shell is not None:
+        m, s = shell["mean"], shell["std"]
+        label = (f"uniform box b={shell['b']:g}: {m:.2f} ± {s:.2f}" if "b" in shell
+                 else f"reference shell: {m:.2f} ± {s:.2f}")
+        band = ax.axvspan(m - s, m + s, color="#fd8d3c", alpha=0.3, label=label)
+        ax.axvline(m, color="#e6550d", lw=1)
+    ax.set_xlabel("radius |z|")
+    ax.set_ylabel("density")
+    ax.set_title("Radius distribution")
+    ax.legend(fontsize="small")
+    return {"bars": bars, "shell": band}
+
+
+def plot_correlation_heatmap(ax, R, colorbar=True, cmap="RdBu_r"):
+    """Pearson matrix as an image with a symmetric colour scale [-1, 1].
+
+    Returns
+    -------
+    AxesImage (its colorbar, if drawn, is ``image.colorbar``)
+    """
+    R = np.asarray(R, dtype=np.float64)
+    im = ax.imshow(R, cmap=cmap, vmin=-1.0, vmax=1.0, interpolation="nearest")
+    ax.set_xlabel("component j")
+    ax.set_ylabel("component i")
+    ax.set_title("Pearson correlation")
+    if colorbar:
+        add_colorbar(ax, im, label="r")
+    return im
+
+
+def add_colorbar(ax, mappable, label=None):
+    """Colorbar attached to ``ax``'s figure next to ``ax``; returns it."""
+    cb = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.04)
+    if label:
+        cb.set_label(label)
+    return cb
+
+
+def plot_qq(ax, qq):
+    """Chi-square Q-Q plot of squared Mahalanobis distances.
+
+    Parameters
+    ----------
+    qq : dict
+        Output of :func:`core.mnd.chi2_qq`.
+
+    Returns
+    -------
+    dict with ``points`` (Line2D) and ``diagonal`` (Line2D).
+    """
+    th, em = np.asarray(qq["theoretical"]), np.asarray(qq["empirical"])
+    (pts,) = ax.plot(th, em, "o", ms=3, color="#3182bd",
+                     label=f"data (KS = {qq['ks_statistic']:.3f})")
+    lo, hi = min(th.min(), em.min()), max(th.max(), em.max())
+    (diag,) = ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="MND (y = x)")
+    ax.set_xlabel(f"chi²({qq['dof']}) quantile")
+    ax.set_ylabel("squared Mahalanobis distance quantile")
+    ax.set_title("How close to a multivariate normal?")
+    ax.legend(fontsize="small")
+    return {"points": pts, "diagonal": diag}
+
+
+def _ellipse_label(sigma, theory, measured):
+    return f"{sigma:g} σ: theory {100 * theory:.1f} % / measured {100 * measured:.1f} %"
+
+
+def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), origin=True,
+               centre=True, overlay=None, overlay_label=None, max_points=20000,
+               xlim=None, ylim=None, labels=("z_i", "z_j"), random_state=0):
+    """A coordinate plane: points, KDE contours, confidence ellipses, markers.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : ndarray of shape (n_samples, 2)
+        Projected z-points (:func:`core.ellipses.plane_coordinates`).
+    kde : core.kde.KDEResult or None
+        Contours are drawn at the highest-density levels holding the masses
+        ``1 - exp(-s^2/2)`` of the sigma levels, so each contour pairs with
+        the ellipse of the same colour.
+    ellipses : pandas.DataFrame or None
+        Output of :func:`core.ellipses.plane_ellipses`; computed from
+        ``points`` and ``sigmas`` when None.  Pass an empty list to skip.
+    sigmas : sequence of float > 0
+    origin, centre : bool
+        Mark the origin and the mean of the points.
+    overlay : ndarray of shape (m, 2) or None
+        Sampler vectors projected on the same plane.
+    max_points : int
+        Scatter at most this many points (fixed-seed subsample); all points
+        still enter the ellipses and the KDE.
+    xlim, ylim : (float, float) or None
+    labels : (str, str)
+        Axis labels.
+
+    Returns
+    -------
+    dict
+        ``scatter``, ``contours`` (ContourSet or None), ``ellipses`` (list of
+        Ellipse patches), ``origin``, ``centre``, ``overlay`` (artists or None),
+        ``table`` (the ellipses DataFrame).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {points.shape}")
+    max_points = check_int(max_points, "max_points", low=1)
+    rng = check_random_state(random_state)
+    shown = points
+    if points.shape[0] > max_points:
+        shown = points[np.sort(rng.choice(points.shape[0], max_points, replace=False))]
+    size = float(np.clip(2000.0 / max(len(shown), 1), 0.5, 12.0))
+    out = {"scatter": ax.scatter(shown[:, 0], shown[:, 1], s=size, c="#4a6fa5",
+                                 alpha=0.35 if len(shown) > 2000 else 0.7, lw=0,
+                                 label=f"z-points ({len(points):,}"
+                                       + (f", {len(shown):,} drawn)" if len(shown) < len(points)
+                                          else ")"),
+                                 rasterized=True)}
+    table = plane_ellipses(points, sigmas) if ellipses is None else ellipses
+    out["table"] = table
+    rows = [] if len(table) == 0 else [r for _, r in table.iterrows()]
+    colours = {float(r["sigma"]): SIGMA_COLOURS[k % len(SIGMA_COLOURS)] for k, r in enumerate(rows)}
+    out["contours"] = None
+    if kde is not None and rows:
+        sig = sorted(colours)
+        levels = kde.levels_for_masses([theoretical_coverage(s) for s in sig])
+        good = [(lv, colours[s]) for lv, s in zip(levels, sig) if np.isfinite(lv)]
+        if good:
+            good.sort()  # contour levels must increase
+            lv = [g[0] for g in good]
+            if len(set(lv)) == len(lv):
+                out["contours"] = ax.contour(kde.xgrid, kde.ygrid, kde.density, levels=lv,
+                                             colors=[g[1] for g in good], linewidths=1.3,
+                                             linestyles="dashed", zorder=4)
+    patches = []
+    for r in rows:
+        p = params_from_row(r)
+        e = Ellipse(p.centre, p.width, p.height, angle=p.angle, fill=False,
+                    edgecolor=colours[float(r["sigma"])], lw=2.0,
+                    label=_ellipse_label(r["sigma"], r["theory"], r["measured"]))
+        ax.add_patch(e)
+        patches.append(e)
+    out["ellipses"] = patches
+    out["origin"] = ax.plot([0], [0], "k+", ms=12, mew=2, label="origin")[0] if origin else None
+    if centre:
+        m = points.mean(axis=0)
+        out["centre"] = ax.plot([m[0]], [m[1]], "o", color="#ffbf00", mec="k", ms=8,
+                                label="centre")[0]
+    else:
+        out["centre"] = None
+    out["overlay"] = None
+    if overlay is not None:
+        overlay = np.asarray(overlay, dtype=np.float64)
+        if overlay.ndim != 2 or overlay.shape[1] != 2:
+            raise ValueError(f"overlay must have shape (m, 2), got {overlay.shape}")
+        out["overlay"] = ax.scatter(overlay[:, 0], overlay[:, 1], s=14, c="#2ca02c",
+                                    marker="x", lw=1, label=overlay_label or "samples")
+    handles, _ = ax.get_legend_handles_labels()
+    if out["contours"] is not None:
+        handles.append(Line2D([], [], color="grey", ls="dashed",
+                              label="KDE contours (same masses)"))
+    ax.legend(handles=handles, fontsize="small", loc="upper right", framealpha=0.8)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title("Coordinate plane: points, KDE contours, confidence ellipses")
+    if xlim is not None:
+        ax.set_xlim(xlim)
+    if ylim is not None:
+        ax.set_ylim(ylim)
+    if xlim is None and ylim is None:
+        ax.autoscale_view()
+    return out
+
+
+def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
+    """Histograms of several columns of V (e.g. a sampler's marginals).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    V : ndarray of shape (n_samples, n_columns)
+    columns : sequence of int or None
+        Columns to draw; default the first ``max_columns``.
+
+    Returns
+    -------
+    list of the patch lists returned by ``ax.hist`` (one per column)
+    """
+    V = np.asarray(V, dtype=np.float64)
+    if V.ndim == 1:
+        V = V[:, None]
+    if V.ndim != 2:
+        raise ValueError(f"V must be 2-D (n_samples, n_columns), got shape {V.shape}")
+    cols = list(range(min(V.shape[1], max_columns))) if columns is None \
+        else [check_int(c, "columns", 0, V.shape[1] - 1) for c in np.atleast_1d(columns).tolist()]
+    cmap = colormaps["tab10"]
+    out = []
+    for k, c in enumerate(cols):
+        _, _, patches = ax.hist(V[:, c], bins=bins, density=True, histtype="step", lw=1.5,
+                                color=cmap(k % 10), label=f"column {c}")
+        out.append(patches)
+    ax.set_xlabel("value")
+    ax.set_ylabel("density")
+    ax.set_title("Marginal distributions")
+    ax.legend(fontsize="small")
+    return out
+
+
+__all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
+           "plot_correlation_heatmap", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
+           "SIGMA_COLOURS"]

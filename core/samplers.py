@@ -1,0 +1,846 @@
+"""Six samplers of latent vectors (PRODUCT.md §2 "Samplers"; seeds IV, VII, X).
+
+Every sampler follows the scikit-learn estimator conventions::
+
+    s = make_sampler("pca-ellipse", n_components=100).fit(Z)
+    V = s.sample(1000, random_state=0)     # (1000, z_dim) float32
+
+``__init__`` only stores parameters, ``fit(Z)`` validates them and the data
+and returns ``self``, learned state ends in ``_``, and all randomness of a
+draw comes from the one ``random_state`` argument of ``sample``.  Sampling
+and decoding are separate: samplers only produce latent vectors.
+
+The "k-sigma region" is defined the same way everywhere in this package (see
+also ``core.mnd``): the points whose squared Mahalanobis distance to the
+mean is below ``chi2.ppf(erf(k / sqrt 2), z_dim)``, i.e. the ellipsoid that a
+multivariate normal fills with the same probability as +-k sigma in one
+dimension (68.3 %, 95.4 %, 99.7 % for k = 1, 2, 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+from core.moments import mean_and_cov
+from core.pca import LatentPCA
+from core.validation import (
+    MAX_SAMPLES,
+    check_float,
+    check_int,
+    check_latents,
+    check_n_samples,
+    check_positive,
+    check_random_state,
+)
+
+CHUNK_ROWS = 32768
+
+
+# ---------------------------------------------------------------------------
+# shared helpers: k-sigma region, Mahalanobis distances, histogram peaks
+# ---------------------------------------------------------------------------
+
+def k_sigma_threshold(k, z_dim):
+    """Squared-Mahalanobis bound of the k-sigma region in ``z_dim`` dimensions.
+
+    Returns ``chi2.ppf(erf(k / sqrt 2), z_dim)``: a point is inside the
+    k-sigma region when its squared Mahalanobis distance is below this.
+    """
+    k = check_positive(k, "k")
+    z_dim = check_int(z_dim, "z_dim", low=1)
+    return float(stats.chi2.ppf(special.erf(k / np.sqrt(2.0)), z_dim))
+
+
+def whitening(cov, rcond=1e-10):
+    """Matrix W with ``|(z - mean) @ W|^2`` the squared Mahalanobis distance.
+
+    Eigen-decomposition based, so a singular covariance is handled as a
+    pseudo-inverse (directions with variance below ``rcond * max`` ignored).
+
+    Returns
+    -------
+    W : ndarray of shape (z_dim, rank)
+    """
+    evals, evecs = np.linalg.eigh(np.asarray(cov, np.float64))
+    keep = evals > rcond * max(evals.max(), 0.0) if evals.max() > 0 else np.zeros_like(evals, bool)
+    return evecs[:, keep] / np.sqrt(evals[keep])
+
+
+def mahalanobis_sq(Z, mean, W, chunk_rows=CHUNK_ROWS):
+    """Squared Mahalanobis distances, chunked (memmap-safe).
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+    mean : ndarray of shape (z_dim,)
+    W : ndarray of shape (z_dim, rank), from :func:`whitening`
+
+    Returns
+    -------
+    d2 : ndarray of shape (n_samples,), float64
+    """
+    out = np.empty(Z.shape[0])
+    for start in range(0, Z.shape[0], chunk_rows):
+        block = (np.asarray(Z[start:start + chunk_rows], np.float64) - mean) @ W
+        out[start:start + chunk_rows] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
+def _mean_std(Z, chunk_rows=CHUNK_ROWS):
+    # Chunked mean and standard deviation (ddof=1) per component, shifted by
+    # the first row for precision, without the full covariance.
+    n, d = Z.shape
+    shift = np.asarray(Z[0], np.float64)
+    s1 = np.zeros(d)
+    s2 = np.zeros(d)
+    for start in range(0, n, chunk_rows):
+        block = np.asarray(Z[start:start + chunk_rows], np.float64) - shift
+        s1 += block.sum(axis=0)
+        s2 += np.einsum("ij,ij->j", block, block)
+    m = s1 / n
+    var = (s2 - n * m * m) / max(n - 1, 1)
+    return m + shift, np.sqrt(np.clip(var, 0.0, None))
+
+
+def histogram_peak_and_hwhm(Z, bin_width=0.25, chunk_rows=CHUNK_ROWS):
+    """Per-component histogram peak ``mu`` and half width at half maximum ``hw``.
+
+    Histograms with a common bin width (seed: 0.25) per component, bins
+    aligned on multiples of ``bin_width``; ``mu`` is the centre of the
+    fullest bin, ``hw`` half the distance between the half-maximum crossings
+    found by linear interpolation on either side of the peak.  A component
+    narrower than one bin gets ``hw = bin_width / 2`` (the resolution limit
+    the seed X post runs into).
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+    bin_width : float > 0
+
+    Returns
+    -------
+    mu, hw : ndarrays of shape (z_dim,)
+    """
+    bin_width = check_positive(bin_width, "bin_width")
+    Z = check_latents(Z)
+    n, d = Z.shape
+    lo = np.full(d, np.inf)
+    hi = np.full(d, -np.inf)
+    for start in range(0, n, chunk_rows):
+        block = np.asarray(Z[start:start + chunk_rows], np.float64)
+        lo = np.minimum(lo, block.min(axis=0))
+        hi = np.maximum(hi, block.max(axis=0))
+    k_lo = np.floor(lo / bin_width).astype(np.int64)
+    nbins = int((np.floor(hi / bin_width).astype(np.int64) - k_lo).max()) + 1
+    if nbins * d > 50_000_000:
+        raise ValueError(f"bin_width={bin_width} gives {nbins} bins per component; choose a larger bin_width")
+    counts = np.zeros(d * nbins, np.int64)
+    offs = np.arange(d) * nbins
+    for start in range(0, n, chunk_rows):
+        block = np.asarray(Z[start:start + chunk_rows], np.float64)
+        idx = np.floor(block / bin_width).astype(np.int64) - k_lo
+        np.clip(idx, 0, nbins - 1, out=idx)
+        counts += np.bincount((idx + offs).ravel(), minlength=d * nbins)
+    counts = counts.reshape(d, nbins).astype(np.float64)
+    mu = np.empty(d)
+    hw = np.empty(d)
+    for c in range(d):
+        h = counts[c]
+        p = int(np.argmax(h))
+        half = h[p] / 2.0
+        centres = (k_lo[c] + np.arange(nbins) + 0.5) * bin_width
+        mu[c] = centres[p]
+        # left crossing
+        left = centres[0] - bin_width / 2
+        for q in range(p, 0, -1):
+            if h[q - 1] < half:
+                t = (h[q] - half) / (h[q] - h[q - 1])
+                left = centres[q] - t * bin_width
+                break
+        right = centres[-1] + bin_width / 2
+        for q in range(p, nbins - 1):
+            if h[q + 1] < half:
+                t = (h[q] - half) / (h[q] - h[q + 1])
+                right = centres[q] + t * bin_width
+                break
+        hw[c] = max((right - left) / 2.0, bin_width / 2.0)
+    return mu, hw
+
+
+def _check_option(value, name, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# base class
+# ---------------------------------------------------------------------------
+
+class BaseSampler:
+    """Common ``get_params`` / ``sample`` plumbing; subclasses implement
+    ``_fit(Z)`` and ``_sample(n, rng)`` (float64 or float32 array)."""
+
+    _param_names: tuple = ()
+
+    def get_params(self):
+        """Dict of the ``__init__`` parameters (for display and re-creation)."""
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, Z, y=None):
+        """Validate the parameters and learn from ``Z`` of shape (n_samples, z_dim).
+
+        Returns
+        -------
+        self
+        """
+        Z = check_latents(Z, min_rows=2)
+        self.z_dim_ = Z.shape[1]
+        self.n_samples_fit_ = Z.shape[0]
+        self._fit(Z)
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "z_dim_"):
+            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(Z) first")
+
+    def sample(self, n_samples, random_state=None):
+        """Draw latent vectors.
+
+        Parameters
+        ----------
+        n_samples : int, 1 <= n_samples <= MAX_SAMPLES
+        random_state : None, int or numpy Generator
+
+        Returns
+        -------
+        V : ndarray of shape (n_samples, z_dim), float32
+        """
+        self._check_fitted()
+        n = check_n_samples(n_samples)
+        rng = check_random_state(random_state)
+        out = np.asarray(self._sample(n, rng), dtype=np.float32)
+        assert out.shape == (n, self.z_dim_)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# 1-3: box, per-component box, diagonal Gaussian
+# ---------------------------------------------------------------------------
+
+class UniformBoxSampler(BaseSampler):
+    """Uniform in the common box [-b, b] in every component (seeds IV/V).
+
+    Ignores the data except for z_dim; its radii concentrate near
+    ``b * sqrt(z_dim / 3)`` (a thin shell).
+
+    Parameters
+    ----------
+    b : float > 0, default 1.5
+    """
+
+    _param_names = ("b",)
+
+    def __init__(self, b=1.5):
+        self.b = b
+
+    def _fit(self, Z):
+        self.b_ = check_positive(self.b, "b")
+
+    def _sample(self, n, rng):
+        return rng.uniform(-self.b_, self.b_, size=(n, self.z_dim_))
+
+
+class PerComponentUniformSampler(BaseSampler):
+    """Per-component uniform in [mu_j - f*hw_j, mu_j + f*hw_j] (seed VII).
+
+    ``mu_j`` and ``hw_j`` are the histogram peak and half width at half
+    maximum of component j (bin width ``bin_width``, seed 0.25).
+
+    Parameters
+    ----------
+    f : float > 0, default 0.7  (seed range 0.4-1.0)
+    bin_width : float > 0, default 0.25
+
+    Attributes
+    ----------
+    mu_, hw_ : ndarray of shape (z_dim,)
+    """
+
+    _param_names = ("f", "bin_width")
+
+    def __init__(self, f=0.7, bin_width=0.25):
+        self.f = f
+        self.bin_width = bin_width
+
+    def _fit(self, Z):
+        self.f_ = check_positive(self.f, "f")
+        self.mu_, self.hw_ = histogram_peak_and_hwhm(Z, self.bin_width)
+
+    def _sample(self, n, rng):
+        half = self.f_ * self.hw_
+        return rng.uniform(self.mu_ - half, self.mu_ + half, size=(n, self.z_dim_))
+
+
+class DiagonalGaussianSampler(BaseSampler):
+    """Independent Gaussians N(mean_j, std_j^2) per component (no correlations).
+
+    Attributes
+    ----------
+    mean_, std_ : ndarray of shape (z_dim,)
+    """
+
+    _param_names = ()
+
+    def _fit(self, Z):
+        self.mean_, self.std_ = _mean_std(Z)
+
+    def _sample(self, n, rng):
+        return self.mean_ + self.std_ * rng.standard_normal((n, self.z_dim_))
+
+
+# ---------------------------------------------------------------------------
+# 4: PCA-ellipse (seed X)
+# ---------------------------------------------------------------------------
+
+_M32 = np.uint32
+
+
+def _mix32(x):
+    """Avalanche hash of uint32 values ("lowbias32"), vectorised, wraps mod 2^32."""
+    x = x ^ (x >> _M32(16))
+    x = x * _M32(0x7FEB352D)
+    x = x ^ (x >> _M32(15))
+    x = x * _M32(0x846CA68B)
+    return x ^ (x >> _M32(16))
+
+
+def _component_codes(seeds, K):
+    """Per-vector, per-component uint32 codes g[b, k] from which pair keys are made."""
+    comp = np.arange(K, dtype=np.uint32) * _M32(0x9E3779B1)
+    return _mix32(seeds[:, None] + comp[None, :])
+
+
+def _pair_keys(gi, gj):
+    """Random order keys of pairs (uint32) from the members' codes.
+
+    The pair order of a vector is its pairs sorted by (key, i*K + j).
+    ``mix32(g_i + g_j)`` is symmetric in i and j and counter-based: the key
+    of any single pair is available without generating the whole
+    permutation, which is what lets the fast loop skip most pairs.
+    """
+    return _mix32(gi + gj)
+
+
+def _pair_coin_and_redraw(keys):
+    """Coin (which member is fixed in 'random' mode) and redraw uniform in (0, 1)."""
+    h = _mix32(keys ^ _M32(0x5BD1E995))
+    coin = (h >> _M32(31)).astype(bool)
+    r = ((h & _M32(0x7FFFFFFF)).astype(np.float64) + 0.5) / 2147483648.0
+    return coin, r
+
+
+def _ellipse_stream(rng, n, K):
+    """The random stream of the PCA-ellipse sampler for n vectors of K comps.
+
+    Returns ``seeds`` (n,) uint32 (pair order, coins, redraws via the hash
+    helpers above) and ``U`` (n, K) uniforms in [0, 1) for the initial
+    values v = (2U - 1) * f * a.
+    """
+    seeds = rng.integers(0, 2**32, size=n, dtype=np.uint32)
+    U = rng.random((n, K))
+    return seeds, U
+
+
+def _triangle_candidates(W2, G, eps, lo, hi):
+    """Pairs (p, q), p < q, with W2[b,p] + W2[b,q] > 1 - eps and lo <= key < hi.
+
+    W2 has shape (nb, K) with entries in [0, 1], G the component codes
+    (nb, K).  Enumerated through a per-row sort so the cost is proportional
+    to the number of near-violating pairs, not to K(K-1)/2; keys are
+    computed for those only, and everything else only for the pairs whose
+    key falls into [lo, hi).
+
+    Returns
+    -------
+    b, p, q : int arrays of equal length;  keys : uint32 array
+    """
+    nb, K = W2.shape
+    order = np.argsort(W2, axis=1, kind="stable")
+    ws = np.take_along_axis(W2, order, axis=1)
+    # Offsetting each row by 2*b makes the flattened array globally sorted.
+    offs = 2.0 * np.arange(nb)[:, None]
+    flat = (ws + offs).ravel()
+    need = (1.0 - eps - ws) + offs
+    base = np.arange(nb)[:, None] * K
+    first = np.searchsorted(flat, need.ravel(), side="right").reshape(nb, K)
+    pos = np.arange(K)[None, :]
+    start = np.maximum(first, base + pos + 1)  # flat index of the first partner
+    counts = np.clip(base + K - start, 0, None).ravel()
+    total = int(counts.sum())
+    e = np.empty(0, np.int64)
+    if total == 0:
+        return e, e, e, np.empty(0, np.uint32)
+    itype = np.int32 if nb * K < 2**31 and total < 2**31 else np.int64
+    counts = counts.astype(itype)
+    owner = np.repeat(np.arange(nb * K, dtype=itype), counts)
+    off = start.ravel().astype(itype) - (np.cumsum(counts, dtype=itype) - counts)
+    partner = off[owner] + np.arange(total, dtype=itype)
+    gs = np.take_along_axis(G, order, axis=1).ravel()
+    keys = _pair_keys(gs[owner], gs[partner])
+    sel = keys >= _M32(lo) if lo > 0 else np.ones(total, bool)
+    if hi < 2**32:
+        sel &= keys < _M32(hi)
+    owner, partner, keys = owner[sel], partner[sel], keys[sel]
+    of = order.ravel()
+    ca, co = of[owner], of[partner]
+    return owner // K, np.minimum(ca, co), np.maximum(ca, co), keys
+
+
+#: Key-space boundaries (fractions of 2^32) of the rounds of the fast pair
+#: loop.  Any increasing sequence from 0 to 1 gives the same output; this one
+#: keeps both the candidate enumeration and the sequential steps small.
+_ROUND_EDGES = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+
+
+def _ellipse_constrain(V, fa, seeds, fixed):
+    """Apply the seed-X pair loop to initial values V in place (vectorised).
+
+    Exactly equivalent to visiting, for each vector b, every pair (i < j) in
+    the order of ``_pair_keys(g[i], g[j])`` (g = ``_component_codes``;
+    ties by i*K + j) and applying the redraw
+    rule of :class:`PCAEllipseSampler`.  Why it can skip most pairs: a
+    redraw only ever shrinks |v_j| (it is drawn strictly inside a bound
+    that |v_j| exceeded), so a pair that satisfies its ellipse condition at
+    some time satisfies it for ever after.  Each round takes the pairs that
+    violate (or nearly violate) the condition *now*, keeps those whose key
+    falls into the round's key window, sorts them by key and applies them
+    in that order, all vectors at once.  Pairs left out are no-ops in the
+    reference loop too, so the result is identical, not just equal in
+    distribution.
+
+    Parameters
+    ----------
+    V : ndarray of shape (nb, K), float64, modified in place
+    fa : ndarray of shape (K,)   f * a_k (all > 0)
+    seeds : ndarray of shape (nb,), uint32
+    fixed : "leading" or "random"
+    """
+    nb, K = V.shape
+    if K < 2:
+        return V
+    edges = [int(round(e * 2**32)) for e in _ROUND_EDGES]
+    rows_all = np.arange(nb)
+    G = _component_codes(seeds, K)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        W2 = (V / fa) ** 2
+        # Margin 1e-9 makes the candidate set a superset of the exact test.
+        b, p, q, keys = _triangle_candidates(W2, G, 1e-9, lo, hi)
+        if b.size == 0:
+            continue
+        order = np.lexsort((p * K + q, keys, b))
+        b, p, q, keys = b[order], p[order], q[order], keys[order]
+        coin, r = _pair_coin_and_redraw(keys)
+        if fixed == "random":
+            fi = np.where(coin, q, p)
+            fj = np.where(coin, p, q)
+        else:
+            fi, fj = p, q
+        counts = np.bincount(b, minlength=nb)
+        rank = np.arange(b.size) - (np.cumsum(counts) - counts)[b]
+        # Rows sorted by their number of steps (descending): at step s the
+        # active rows are a prefix of this order.
+        row_order = np.argsort(-counts, kind="stable")
+        slot = np.empty(nb, np.int64)
+        slot[row_order] = rows_all
+        L = int(counts.max())
+        I = np.zeros((nb, L), np.int64)
+        J = np.zeros((nb, L), np.int64)
+        R = np.zeros((nb, L))
+        I[slot[b], rank] = fi
+        J[slot[b], rank] = fj
+        R[slot[b], rank] = r
+        n_active = np.searchsorted(-counts[row_order], -np.arange(1, L + 1), side="right")
+        for s in range(L):
+            m = n_active[s]
+            rows = row_order[:m]
+            i = I[:m, s]
+            j = J[:m, s]
+            t = V[rows, i] / fa[i]
+            c = fa[j] * np.sqrt(np.maximum(0.0, 1.0 - t * t))
+            viol = np.abs(V[rows, j]) > c
+            if viol.any():
+                V[rows[viol], j[viol]] = (2.0 * R[:m, s][viol] - 1.0) * c[viol]
+    return V
+
+
+class PCAEllipseSampler(BaseSampler):
+    """The PCA-ellipse sampler of seed post X.
+
+    1. PCA of the z-points (optionally fitted only on the points inside the
+       ``fit_k_sigma`` region, seed: 3), keeping the K = ``n_components``
+       leading axes (seed: 50-120).
+    2. Half-axes ``a_k = level * sigma_k`` (seed: level 2.35), with sigma_k
+       the standard deviation of PCA coordinate k (``half_width="std"``) or
+       derived from the histogram half width at half maximum,
+       ``hw_k / sqrt(2 ln 2)`` (``half_width="hist"``, bin width
+       ``bin_width``; coarse for narrow late components, as the seed notes).
+    3. Draw v_k uniform in [-f a_k, f a_k] (seed: f 0.6-0.8).
+    4. Visit every pair (i, j), i < j, in a random order (independent per
+       vector).  With one member i held fixed, the ellipse condition bounds
+       the other: |v_j| <= c = a_j f sqrt(1 - v_i^2 / (f a_i)^2).  **Only if
+       v_j violates it** is it drawn again, uniformly in [-c, c].  This is
+       the seed's wording ("32640 checks and possible value-adaptions"), and
+       it is what makes every sample satisfy *all* pairwise conditions at
+       the end: a redraw only ever shrinks |v_j|, so conditions already met
+       stay met.  (Redrawing on every visit would break earlier conditions.)
+       ``fixed="leading"`` holds the member with the lower PCA index fixed
+       (so component 1 is never shrunk and late components shrink most);
+       ``fixed="random"`` holds a random member of each pair fixed.
+    5. Back-transform with the K components: ``z = mean + v @ components[:K]``.
+
+    The random pair order is realised as per-pair keys from a counter-based
+    hash of (vector seed, pair) (see ``_pair_keys``), which lets the
+    vectorised implementation touch only pairs that can violate; it gives
+    the same output as the plain per-vector loop for the same stream.
+
+    Parameters
+    ----------
+    n_components : int, 1 <= K <= z_dim, default 100
+    level : float > 0, default 2.35
+    f : float > 0, default 0.7
+    fit_k_sigma : float > 0 or None, default 3.0
+        Fit the PCA only on the points inside this k-sigma region of the
+        data (Mahalanobis, see module docstring); None uses all points.
+    half_width : "std" or "hist", default "std"
+    fixed : "leading" or "random", default "leading"
+    bin_width : float > 0, default 0.25 (only for ``half_width="hist"``)
+
+    Attributes
+    ----------
+    pca_ : LatentPCA fitted with n_components axes
+    sigma_ : ndarray of shape (K,)   per-axis sigma used
+    half_axes_ : ndarray of shape (K,)   a_k = level * sigma_k
+    n_fit_points_ : int   points used for the PCA
+    """
+
+    _param_names = ("n_components", "level", "f", "fit_k_sigma", "half_width", "fixed", "bin_width")
+
+    def __init__(self, n_components=100, level=2.35, f=0.7, fit_k_sigma=3.0,
+                 half_width="std", fixed="leading", bin_width=0.25):
+        self.n_components = n_components
+        self.level = level
+        self.f = f
+        self.fit_k_sigma = fit_k_sigma
+        self.half_width = half_width
+        self.fixed = fixed
+        self.bin_width = bin_width
+
+    def _fit(self, Z):
+        d = Z.shape[1]
+        K = check_int(self.n_components, "n_components", 1, d)
+        self.level_ = check_positive(self.level, "level")
+        self.f_ = check_positive(self.f, "f")
+        _check_option(self.half_width, "half_width", ("std", "hist"))
+        _check_option(self.fixed, "fixed", ("leading", "random"))
+        if self.half_width == "hist":
+            check_positive(self.bin_width, "bin_width")
+        mean, cov = mean_and_cov(Z)
+        if self.fit_k_sigma is None:
+            pca = LatentPCA(K).fit(Z)
+            self.n_fit_points_ = Z.shape[0]
+            sub = Z
+        else:
+            k = check_positive(self.fit_k_sigma, "fit_k_sigma")
+            Wm = whitening(cov)
+            inside = mahalanobis_sq(Z, mean, Wm) < k_sigma_threshold(k, d)
+            n_in = int(inside.sum())
+            if n_in < 2:
+                raise ValueError(f"fit_k_sigma={self.fit_k_sigma} leaves {n_in} points to fit the PCA")
+            m_in, c_in = _masked_mean_cov(Z, inside)
+            pca = _pca_from_moments(m_in, c_in, n_in, K)
+            self.n_fit_points_ = n_in
+            sub = (Z, inside)
+        self.pca_ = pca
+        if self.half_width == "std":
+            sigma = np.sqrt(pca.explained_variance_)
+        else:
+            Vfit = _transform_subset(pca, sub)
+            _, hw = histogram_peak_and_hwhm(Vfit, self.bin_width)
+            sigma = hw / np.sqrt(2.0 * np.log(2.0))
+        # A zero-variance axis would make the ellipse degenerate; give it a
+        # tiny positive extent instead of dividing by zero.
+        tiny = 1e-12 * max(float(sigma.max()), 1.0)
+        self.sigma_ = np.maximum(sigma, tiny)
+        self.half_axes_ = self.level_ * self.sigma_
+
+    def sample_pca(self, n_samples, random_state=None, chunk_vectors=1024):
+        """PCA-space coordinates v of shape (n_samples, K), float64.
+
+        These are the sampler's own marginals (before back-transformation);
+        ``sample`` returns ``mean + v @ components[:K]`` for the same stream.
+        """
+        self._check_fitted()
+        n = check_n_samples(n_samples)
+        rng = check_random_state(random_state)
+        K = self.half_axes_.size
+        fa = self.f_ * self.half_axes_
+        seeds = rng.integers(0, 2**32, size=n, dtype=np.uint32)
+        out = np.empty((n, K))
+        for start in range(0, n, chunk_vectors):
+            stop = min(start + chunk_vectors, n)
+            # Drawn chunk by chunk: the same stream as one (n, K) draw.
+            U = rng.random((stop - start, K))
+            V = (2.0 * U - 1.0) * fa
+            _ellipse_constrain(V, fa, seeds[start:stop], self.fixed)
+            out[start:stop] = V
+        return out
+
+    def _sample(self, n, rng):
+        V = self.sample_pca(n, rng)
+        return self.pca_.inverse_transform(V)
+
+
+def _masked_mean_cov(Z, mask, chunk_rows=CHUNK_ROWS):
+    # Mean and covariance (ddof=1) of the rows where mask is True, chunked so
+    # the subset of a memory-mapped matrix is never copied whole.
+    d = Z.shape[1]
+    n = int(mask.sum())
+    first = int(np.argmax(mask))
+    shift = np.asarray(Z[first], np.float64)
+    s1 = np.zeros(d)
+    s2 = np.zeros((d, d))
+    for start in range(0, Z.shape[0], chunk_rows):
+        m = mask[start:start + chunk_rows]
+        if not m.any():
+            continue
+        block = np.asarray(Z[start:start + chunk_rows], np.float64)[m] - shift
+        s1 += block.sum(axis=0)
+        s2 += block.T @ block
+    mc = s1 / n
+    cov = (s2 - n * np.outer(mc, mc)) / (n - 1)
+    return mc + shift, (cov + cov.T) / 2.0
+
+
+def _pca_from_moments(mean, cov, n, K):
+    # A LatentPCA with the same conventions as LatentPCA.fit (leading first,
+    # sign: largest |entry| positive), built from given moments.
+    d = cov.shape[0]
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1]
+    evals = np.clip(evals[order], 0.0, None)
+    evecs = evecs[:, order].T
+    signs = np.sign(evecs[np.arange(d), np.argmax(np.abs(evecs), axis=1)])
+    signs[signs == 0] = 1.0
+    evecs *= signs[:, None]
+    total = evals.sum()
+    pca = LatentPCA(K)
+    pca.mean_ = mean
+    pca.components_ = evecs[:K]
+    pca.explained_variance_ = evals[:K]
+    pca.explained_variance_ratio_ = evals[:K] / total if total > 0 else np.zeros(K)
+    pca.singular_values_ = np.sqrt(evals[:K] * (n - 1))
+    pca.n_components_ = K
+    pca.n_samples_ = n
+    pca.n_features_in_ = d
+    return pca
+
+
+def _transform_subset(pca, sub, chunk_rows=CHUNK_ROWS):
+    # PCA coordinates of all rows (sub = Z) or of the masked rows (sub = (Z, mask)).
+    if not isinstance(sub, tuple):
+        return pca.transform(sub)
+    Z, mask = sub
+    parts = []
+    for start in range(0, Z.shape[0], chunk_rows):
+        m = mask[start:start + chunk_rows]
+        if m.any():
+            block = np.asarray(Z[start:start + chunk_rows], np.float64)[m]
+            parts.append((block - pca.mean_) @ pca.components_.T)
+    return np.concatenate(parts)
+
+
+# ---------------------------------------------------------------------------
+# 5-6: full-covariance normal and Gaussian mixture (ex-post density estimators)
+# ---------------------------------------------------------------------------
+
+class MultivariateNormalSampler(BaseSampler):
+    """Full-covariance multivariate normal N(mean, cov) fitted to the data.
+
+    Optionally truncated to the data's ``truncate_k``-sigma region (see the
+    module docstring) by rejection: batches are drawn until enough points
+    fall inside; ``max_iter`` batches at most, then ``ValueError``.  This
+    is the "ex-post density estimation" of Ghosh et al. (ICLR 2020).
+
+    Parameters
+    ----------
+    truncate_k : float > 0 or None, default None
+    max_iter : int >= 1, default 100
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (z_dim,)
+    cov_ : ndarray of shape (z_dim, z_dim)
+    factor_ : ndarray of shape (z_dim, z_dim)   cov_ = factor_ @ factor_.T
+    threshold_ : float or None   squared-Mahalanobis bound of truncation
+    """
+
+    _param_names = ("truncate_k", "max_iter")
+
+    def __init__(self, truncate_k=None, max_iter=100):
+        self.truncate_k = truncate_k
+        self.max_iter = max_iter
+
+    def _fit(self, Z):
+        self.max_iter_ = check_int(self.max_iter, "max_iter", low=1)
+        d = Z.shape[1]
+        self.threshold_ = None if self.truncate_k is None else k_sigma_threshold(
+            check_positive(self.truncate_k, "truncate_k"), d)
+        self.mean_, self.cov_ = mean_and_cov(Z)
+        evals, evecs = np.linalg.eigh(self.cov_)
+        evals = np.clip(evals, 0.0, None)
+        # Eigen factor: works for singular covariances, unlike Cholesky.
+        self.factor_ = evecs * np.sqrt(evals)
+        self.whiten_ = whitening(self.cov_)
+
+    def _sample(self, n, rng):
+        d = self.z_dim_
+        if self.threshold_ is None:
+            return self.mean_ + rng.standard_normal((n, d)) @ self.factor_.T
+        out = np.empty((n, d))
+        got = 0
+        batch = max(256, int(n * 1.2))
+        for _ in range(self.max_iter_):
+            X = self.mean_ + rng.standard_normal((batch, d)) @ self.factor_.T
+            keep = X[mahalanobis_sq(X, self.mean_, self.whiten_) < self.threshold_]
+            take = min(n - got, keep.shape[0])
+            out[got:got + take] = keep[:take]
+            got += take
+            if got == n:
+                return out
+        raise ValueError(
+            f"truncate_k={self.truncate_k}: only {got} of {n} samples inside after max_iter={self.max_iter_} batches"
+        )
+
+
+class GaussianMixtureSampler(BaseSampler):
+    """Gaussian mixture (scikit-learn ``GaussianMixture``) fitted to the data.
+
+    Fitting 200,000 x 256 full covariances is slow, so the mixture is fitted
+    on at most ``max_fit_samples`` rows chosen with a fixed-seed subsample
+    (seeded by ``random_state``, default 0).  Sampling draws the component
+    counts and the Gaussians from the ``sample`` call's own random_state.
+
+    Parameters
+    ----------
+    n_components : int >= 1, default 10
+    covariance_type : "full", "tied", "diag" or "spherical", default "full"
+    max_iter : int >= 1, default 100
+    random_state : int or None, default 0   (the fit's seed)
+    max_fit_samples : int >= 2, default 20000
+    reg_covar : float > 0, default 1e-6
+
+    Attributes
+    ----------
+    gmm_ : sklearn.mixture.GaussianMixture
+    """
+
+    _param_names = ("n_components", "covariance_type", "max_iter", "random_state",
+                    "max_fit_samples", "reg_covar")
+
+    def __init__(self, n_components=10, covariance_type="full", max_iter=100,
+                 random_state=0, max_fit_samples=20000, reg_covar=1e-6):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.max_fit_samples = max_fit_samples
+        self.reg_covar = reg_covar
+
+    def _fit(self, Z):
+        from sklearn.mixture import GaussianMixture
+
+        n = Z.shape[0]
+        k = check_int(self.n_components, "n_components", low=1)
+        if k > n:
+            raise ValueError(f"n_components={k} exceeds the {n} data points")
+        _check_option(self.covariance_type, "covariance_type", ("full", "tied", "diag", "spherical"))
+        max_iter = check_int(self.max_iter, "max_iter", low=1)
+        m = check_int(self.max_fit_samples, "max_fit_samples", low=2)
+        reg = check_positive(self.reg_covar, "reg_covar")
+        seed = 0 if self.random_state is None else self.random_state
+        rng = check_random_state(seed)
+        if n > m:
+            idx = np.sort(rng.choice(n, size=m, replace=False))
+            X = np.asarray(Z[idx], np.float64)
+        else:
+            X = np.asarray(Z, np.float64)
+        self.gmm_ = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
+                                    max_iter=max_iter, reg_covar=reg,
+                                    random_state=int(rng.integers(2**31 - 1))).fit(X)
+        self.n_fit_points_ = X.shape[0]
+
+    def _sample(self, n, rng):
+        g = self.gmm_
+        d = self.z_dim_
+        counts = rng.multinomial(n, g.weights_ / g.weights_.sum())
+        out = np.empty((n, d))
+        pos = 0
+        for c, m in enumerate(counts):
+            if m == 0:
+                continue
+            eps = rng.standard_normal((m, d))
+            if self.covariance_type == "full":
+                x = eps @ np.linalg.cholesky(g.covariances_[c]).T
+            elif self.covariance_type == "tied":
+                x = eps @ np.linalg.cholesky(g.covariances_).T
+            elif self.covariance_type == "diag":
+                x = eps * np.sqrt(g.covariances_[c])
+            else:
+                x = eps * np.sqrt(g.covariances_[c])
+            out[pos:pos + m] = g.means_[c] + x
+            pos += m
+        # Rows come grouped by component; shuffle so any prefix is a fair sample.
+        return out[rng.permutation(n)]
+
+
+SAMPLERS = {
+    "uniform": UniformBoxSampler,
+    "per-component": PerComponentUniformSampler,
+    "gaussian-diag": DiagonalGaussianSampler,
+    "pca-ellipse": PCAEllipseSampler,
+    "mvn": MultivariateNormalSampler,
+    "gmm": GaussianMixtureSampler,
+}
+
+
+def make_sampler(name, **params):
+    """Create a sampler by registry name with its parameters (not fitted).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (listing the valid ones) or an unknown parameter.
+    """
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(SAMPLERS)}")
+    cls = SAMPLERS[name]
+    unknown = set(params) - set(cls._param_names)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {sorted(unknown)} for sampler {name!r}; valid: {list(cls._param_names)}"
+        )
+    return cls(**params)
+
+
+__all__ = [
+    "SAMPLERS", "make_sampler", "BaseSampler", "UniformBoxSampler", "PerComponentUniformSampler",
+    "DiagonalGaussianSampler", "PCAEllipseSampler", "MultivariateNormalSampler",
+    "GaussianMixtureSampler", "k_sigma_threshold", "whitening", "mahalanobis_sq",
+    "histogram_peak_and_hwhm", "MAX_SAMPLES",
+]

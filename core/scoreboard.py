@@ -1,0 +1,305 @@
+"""Scoreboard: compare a set of latent vectors with the data (PRODUCT.md §3 F5).
+
+Every metric is computed in latent space unless its name says otherwise, and
+is named for what it is (nothing here is an "FID": no Inception features).
+
+==============================  ===========================================
+column                          meaning
+==============================  ===========================================
+``inside_{k}sigma``             fraction of samples inside the data's
+                                k-sigma region (squared Mahalanobis distance
+                                below ``chi2.ppf(erf(k/sqrt 2), z_dim)``)
+``radius_w1``                   1-D Wasserstein distance between the sample
+                                and data radius (L2 norm) distributions
+``mahalanobis_w1``              the same for Mahalanobis distances
+``nn_ratio``                    mean nearest-neighbour distance sample ->
+                                data divided by held-out -> data (about 1:
+                                samples sit where data sits; > 1: in voids)
+``precision``, ``recall``       k-NN precision / recall (Kynkaenniemi et al.
+                                2019) in latent space
+``latent_frechet``              Frechet distance of Gaussians fitted to the
+                                samples and to the data
+``mmd2_rbf``                    unbiased MMD^2, RBF kernel, median-heuristic
+                                bandwidth
+``reencode_rel_error``          mean |E(D(z)) - z| / |z| (decoder/encoder)
+``reencoded_frechet``           Frechet distance between E(D(z)) of the
+                                samples and the codes of real images
+==============================  ===========================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+
+from core.moments import mean_and_cov
+from core.samplers import k_sigma_threshold, mahalanobis_sq, make_sampler, whitening
+from core.validation import (
+    check_int,
+    check_latents,
+    check_n_samples,
+    check_positive,
+    check_random_state,
+)
+
+
+def _subsample(Z, m, rng):
+    # At most m rows, chosen without replacement, read in sorted order.
+    n = Z.shape[0]
+    if n <= m:
+        return np.asarray(Z, np.float64)
+    idx = np.sort(rng.choice(n, size=m, replace=False))
+    return np.asarray(Z[idx], np.float64)
+
+
+def _sq_dists(A, B):
+    # Squared Euclidean distances (len(A), len(B)), clipped at 0.
+    d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+    return np.maximum(d, 0.0)
+
+
+def nearest_distances(A, B, k=1, exclude_self=False, chunk=1024):
+    """Distance from each row of A to its k-th nearest row of B (exact).
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_a, d)
+    B : ndarray of shape (n_b, d)
+    k : int >= 1
+    exclude_self : bool
+        A is B: skip the zero distance of each point to itself.
+
+    Returns
+    -------
+    dist : ndarray of shape (n_a,)
+    """
+    k = check_int(k, "k", low=1)
+    kk = k + 1 if exclude_self else k
+    if kk > B.shape[0]:
+        raise ValueError(f"k={k} needs more than {B.shape[0]} reference points")
+    out = np.empty(A.shape[0])
+    for s in range(0, A.shape[0], chunk):
+        D = _sq_dists(A[s:s + chunk], B)
+        if exclude_self:
+            D[np.arange(D.shape[0]), np.arange(s, s + D.shape[0])] = -1.0
+        part = np.partition(D, kk - 1, axis=1)[:, kk - 1]
+        out[s:s + chunk] = np.sqrt(np.maximum(part, 0.0))
+    return out
+
+
+def precision_recall(real, fake, k=3, chunk=1024):
+    """k-NN precision and recall (Kynkaanniemi et al., NeurIPS 2019).
+
+    Each point's neighbourhood is a ball reaching its k-th nearest neighbour
+    in its own set.  Precision: fraction of fake points inside at least one
+    real ball; recall: fraction of real points inside at least one fake ball.
+
+    Parameters
+    ----------
+    real : ndarray of shape (n_real, d)
+    fake : ndarray of shape (n_fake, d)
+    k : int >= 1
+
+    Returns
+    -------
+    precision, recall : float
+    """
+    r_real = nearest_distances(real, real, k, exclude_self=True, chunk=chunk)
+    r_fake = nearest_distances(fake, fake, k, exclude_self=True, chunk=chunk)
+
+    def covered(X, Y, rY):
+        hit = np.zeros(X.shape[0], bool)
+        for s in range(0, X.shape[0], chunk):
+            D = _sq_dists(X[s:s + chunk], Y)
+            hit[s:s + chunk] = (D <= rY[None, :] ** 2).any(axis=1)
+        return float(hit.mean())
+
+    return covered(fake, real, r_real), covered(real, fake, r_fake)
+
+
+def frechet_distance(mu1, cov1, mu2, cov2):
+    """Frechet distance of two Gaussians: |mu1-mu2|^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)).
+
+    ``scipy.linalg.sqrtm``, real part (tiny imaginary parts are numerical).
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    S1, S2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    covmean = linalg.sqrtm(S1 @ S2)
+    if not np.all(np.isfinite(covmean)):
+        # Singular product: regularise slightly, as is customary.
+        eps = 1e-8 * np.eye(S1.shape[0])
+        covmean = linalg.sqrtm((S1 + eps) @ (S2 + eps))
+    covmean = np.real(covmean)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(S1) + np.trace(S2) - 2.0 * np.trace(covmean))
+
+
+def frechet_between(A, B):
+    """Frechet distance between Gaussians fitted to the rows of A and of B."""
+    m1, c1 = mean_and_cov(A)
+    m2, c2 = mean_and_cov(B)
+    return frechet_distance(m1, c1, m2, c2)
+
+
+def mmd2_rbf(X, Y, bandwidth=None):
+    """Unbiased MMD^2 with the RBF kernel exp(-|x-y|^2 / (2 h^2)).
+
+    Parameters
+    ----------
+    X : ndarray of shape (m, d)
+    Y : ndarray of shape (n, d), m, n >= 2
+    bandwidth : float or None
+        h; None = median heuristic: the median pairwise distance of the
+        pooled points.
+
+    Returns
+    -------
+    mmd2 : float  (can be slightly negative for equal distributions)
+    """
+    X = np.asarray(X, np.float64)
+    Y = np.asarray(Y, np.float64)
+    m, n = X.shape[0], Y.shape[0]
+    if m < 2 or n < 2:
+        raise ValueError(f"MMD needs at least 2 points per set, got {m} and {n}")
+    Dxx, Dyy, Dxy = _sq_dists(X, X), _sq_dists(Y, Y), _sq_dists(X, Y)
+    if bandwidth is None:
+        pooled = np.concatenate([Dxx[np.triu_indices(m, 1)], Dyy[np.triu_indices(n, 1)], Dxy.ravel()])
+        h2 = float(np.median(pooled))
+        h2 = h2 if h2 > 0 else 1.0
+    else:
+        h2 = check_positive(bandwidth, "bandwidth") ** 2
+    g = -1.0 / (2.0 * h2)
+    Kxx, Kyy, Kxy = np.exp(g * Dxx), np.exp(g * Dyy), np.exp(g * Dxy)
+    sxx = (Kxx.sum() - np.trace(Kxx)) / (m * (m - 1))
+    syy = (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1))
+    return float(sxx + syy - 2.0 * Kxy.mean())
+
+
+def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_points=5000,
+                  random_state=0, decoder_fn=None, encoder_fn=None, real_codes=None,
+                  mmd_points=1000):
+    """Compare latent vectors with the data; see the module table for columns.
+
+    Parameters
+    ----------
+    samples : array-like of shape (n_samples, z_dim)
+    Z_data : array-like of shape (n_data, z_dim)
+        The reference z-points (may be memory-mapped; read in chunks and
+        subsampled).
+    Z_holdout : array-like of shape (n_holdout, z_dim) or None
+        Held-out z-points for ``nn_ratio``; None: ``nn_ratio`` is NaN.
+    k_sigma : sequence of float > 0
+    k : int >= 1   neighbour rank of precision/recall
+    max_points : int >= 10   subsample size for the nearest-neighbour metrics
+    random_state : int, None or Generator   for the subsamples
+    decoder_fn, encoder_fn : callables array -> array, optional
+        Both given: re-encoding metrics on at most ``max_points`` samples.
+    real_codes : array-like of shape (n_real, z_dim), optional
+        Codes of real images for ``reencoded_frechet``.
+    mmd_points : int >= 2   subsample size of the O(m^2) MMD
+
+    Returns
+    -------
+    scores : dict of str -> float
+    """
+    S = check_latents(samples, name="samples", min_rows=2)
+    Z = check_latents(Z_data, name="Z_data", min_rows=2, z_dim=S.shape[1])
+    d = Z.shape[1]
+    k = check_int(k, "k", low=1)
+    max_points = check_int(max_points, "max_points", low=10)
+    mmd_points = check_int(mmd_points, "mmd_points", low=2)
+    ks = [check_positive(v, "k_sigma") for v in np.atleast_1d(k_sigma)]
+    rng = check_random_state(random_state)
+
+    mean, cov = mean_and_cov(Z)
+    W = whitening(cov)
+    out = {"n_samples": float(S.shape[0])}
+    d2_s = mahalanobis_sq(S, mean, W)
+    for kv in ks:
+        label = f"{kv:g}"
+        out[f"inside_{label}sigma"] = float(np.mean(d2_s < k_sigma_threshold(kv, d)))
+
+    Zs = _subsample(Z, max_points, rng)
+    Ss = _subsample(S, max_points, rng)
+    out["radius_w1"] = float(stats.wasserstein_distance(np.linalg.norm(Ss, axis=1), np.linalg.norm(Zs, axis=1)))
+    out["mahalanobis_w1"] = float(stats.wasserstein_distance(
+        np.sqrt(mahalanobis_sq(Ss, mean, W)), np.sqrt(mahalanobis_sq(Zs, mean, W))))
+    if Z_holdout is not None:
+        H = check_latents(Z_holdout, name="Z_holdout", z_dim=d)
+        Hs = _subsample(H, max_points, rng)
+        ref = nearest_distances(Hs, Zs).mean()
+        out["nn_ratio"] = float(nearest_distances(Ss, Zs).mean() / ref) if ref > 0 else float("nan")
+    else:
+        out["nn_ratio"] = float("nan")
+    if Ss.shape[0] > k and Zs.shape[0] > k:
+        out["precision"], out["recall"] = precision_recall(Zs, Ss, k)
+    else:
+        out["precision"] = out["recall"] = float("nan")
+    ms, cs = mean_and_cov(S)
+    out["latent_frechet"] = frechet_distance(ms, cs, mean, cov)
+    out["mmd2_rbf"] = mmd2_rbf(Ss[:mmd_points], Zs[:mmd_points])
+    if decoder_fn is not None and encoder_fn is not None:
+        Sd = Ss.astype(np.float32)
+        E = np.asarray(encoder_fn(np.asarray(decoder_fn(Sd))), np.float64).reshape(Sd.shape[0], -1)
+        if E.shape != Sd.shape:
+            raise ValueError(f"encoder_fn(decoder_fn(z)) has shape {E.shape}, expected {Sd.shape}")
+        norm = np.linalg.norm(Ss, axis=1)
+        rel = np.linalg.norm(E - Ss, axis=1) / np.where(norm > 0, norm, np.nan)
+        out["reencode_rel_error"] = float(np.nanmean(rel))
+        if real_codes is not None:
+            R = check_latents(real_codes, name="real_codes", min_rows=2, z_dim=d)
+            out["reencoded_frechet"] = frechet_between(E, R)
+    return out
+
+
+def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, holdout_fraction=0.1,
+                     **score_kw):
+    """Fit and draw each sampler, score all against the data, one row each.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, z_dim)
+    specs : dict name -> dict
+        Row label -> sampler spec ``{"sampler": registry name, **params}``;
+        if "sampler" is missing the row label itself is the registry name.
+    n_samples : int
+    random_state : int
+        Seeds the draws (sampler i uses ``random_state + i``) and subsamples.
+    Z_holdout : array-like or None
+        Held-out z-points; None splits off the *last* ``holdout_fraction`` of
+        the rows of Z (a view, no copy; assumes the rows are in no
+        particular order) and fits the samplers on the rest.
+    **score_kw
+        Passed on to :func:`score_samples`.
+
+    Returns
+    -------
+    table : DataFrame, one row per sampler plus a "held-out data" reference row
+    """
+    Z = check_latents(Z, min_rows=4)
+    n = check_n_samples(n_samples)
+    if Z_holdout is None:
+        frac = float(holdout_fraction)
+        if not 0.0 < frac < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
+        n_hold = max(2, int(round(Z.shape[0] * frac)))
+        Z_fit, Z_hold = Z[:-n_hold], Z[-n_hold:]
+    else:
+        Z_fit, Z_hold = Z, check_latents(Z_holdout, name="Z_holdout", z_dim=Z.shape[1])
+    rows = {}
+    for idx, (label, spec) in enumerate(specs.items()):
+        params = dict(spec or {})
+        name = params.pop("sampler", label)
+        sampler = make_sampler(name, **params).fit(Z_fit)
+        V = sampler.sample(n, random_state=random_state + idx)
+        rows[label] = score_samples(V, Z_fit, Z_hold, random_state=random_state, **score_kw)
+    # Reference row: held-out data scored like a sampler (its nn_ratio is ~1 by construction).
+    rows["held-out data"] = score_samples(Z_hold, Z_fit, Z_hold, random_state=random_state, **score_kw)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "sampler"
+    return table
+
+
+__all__ = ["score_samples", "compare_samplers", "frechet_distance", "frechet_between", "mmd2_rbf",
+           "precision_recall", "nearest_distances"]

@@ -1,0 +1,15 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def artifacts(tmp_path, monkeypatch):
+    """An empty artifacts root for run-folder tests."""
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(root))
+    return root

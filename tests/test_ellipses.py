@@ -1,0 +1,142 @@
+"""Tests for core.ellipses, including a comparison with matplotlib's
+gallery ``confidence_ellipse`` construction."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.transforms as transforms  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+
+from core.ellipses import (  # noqa: E402
+    confidence_ellipse,
+    ellipse_params,
+    ellipse_points,
+    measured_coverage,
+    plane_coordinates,
+    plane_ellipses,
+    slice_mask,
+    theoretical_coverage,
+)
+from core.pca import LatentPCA  # noqa: E402
+
+
+def gallery_path(x, y, n_std):
+    """matplotlib gallery confidence_ellipse, returned as data-space vertices."""
+    cov = np.cov(x, y)
+    pearson = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+    ell = Ellipse((0, 0), width=np.sqrt(1 + pearson) * 2, height=np.sqrt(1 - pearson) * 2)
+    transf = (transforms.Affine2D().rotate_deg(45)
+              .scale(np.sqrt(cov[0, 0]) * n_std, np.sqrt(cov[1, 1]) * n_std)
+              .translate(np.mean(x), np.mean(y)))
+    path = ell.get_patch_transform().transform_path(ell.get_path())
+    return transf.transform_path(path)
+
+
+def shoelace(p):
+    return 0.5 * abs(np.dot(p[:-1, 0], p[1:, 1]) - np.dot(p[1:, 0], p[:-1, 1]))
+
+
+@pytest.mark.parametrize("rho, sx, sy", [(0.8, 2.0, 0.5), (-0.6, 1.0, 3.0), (0.0, 1.5, 0.7)])
+def test_same_curve_as_matplotlib_gallery(rho, sx, sy):
+    rng = np.random.default_rng(0)
+    cov = np.array([[sx * sx, rho * sx * sy], [rho * sx * sy, sy * sy]])
+    P = rng.multivariate_normal([1.0, -2.0], cov, size=500)
+    x, y = P[:, 0], P[:, 1]
+    for n_std in (1.0, 2.5):
+        p = confidence_ellipse(x, y, n_std)
+        ref = gallery_path(x, y, n_std)
+        Sinv = np.linalg.inv(np.cov(x, y))
+        # Every vertex of matplotlib's curve lies on our ellipse (Bezier
+        # control points are off the curve, so use the on-curve vertices).
+        on_curve = ref.vertices[::3][:-1]
+        mine = Ellipse(p.centre, p.width, p.height, angle=p.angle)
+        diff = on_curve - np.array(p.centre)
+        np.testing.assert_allclose(np.einsum("ij,jk,ik->i", diff, Sinv, diff), n_std ** 2,
+                                   rtol=1e-9)
+        # And ours traces the same curve: our points satisfy the same equation,
+        # with the same extents and area as matplotlib's.
+        pts = ellipse_points(p, 2001)
+        diff = pts - np.array(p.centre)
+        np.testing.assert_allclose(np.einsum("ij,jk,ik->i", diff, Sinv, diff), n_std ** 2,
+                                   rtol=1e-9)
+        ext_ref = ref.get_extents()
+        ext_patch = mine.get_extents()  # in display = data coords (no axes)
+        np.testing.assert_allclose([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(),
+                                    pts[:, 1].max()],
+                                   [ext_ref.x0, ext_ref.y0, ext_ref.x1, ext_ref.y1], rtol=1e-4,
+                                   atol=1e-6)
+        np.testing.assert_allclose([ext_patch.x0, ext_patch.y0, ext_patch.x1, ext_patch.y1],
+                                   [ext_ref.x0, ext_ref.y0, ext_ref.x1, ext_ref.y1], rtol=1e-4,
+                                   atol=1e-6)
+        assert shoelace(pts) == pytest.approx(np.pi * p.width * p.height / 4, rel=1e-5)
+        assert shoelace(pts) == pytest.approx(
+            np.pi * n_std ** 2 * np.sqrt(np.linalg.det(np.cov(x, y))), rel=1e-5)
+
+
+def test_axes_for_known_covariance():
+    p = ellipse_params([0, 0], [[4.0, 0.0], [0.0, 1.0]], 2)
+    assert (p.width, p.height, abs(p.angle)) == pytest.approx((8.0, 4.0, 0.0))
+    p = ellipse_params([1, 1], [[2.0, 1.0], [1.0, 2.0]], 1)  # eigen 3 along 45 deg, 1
+    assert (p.width, p.height, p.angle) == pytest.approx((2 * np.sqrt(3), 2.0, 45.0))
+    p = ellipse_params([0, 0], [[1.0, 0.0], [0.0, 9.0]], 1)
+    assert (p.width, p.height, abs(p.angle)) == pytest.approx((6.0, 2.0, 90.0))
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.9, -0.95])
+def test_coverage_on_true_gaussian_any_eccentricity(rho):
+    rng = np.random.default_rng(1)
+    P = rng.multivariate_normal([0, 3], [[1, rho * 2], [rho * 2, 4]], size=40000)
+    table = plane_ellipses(P, sigmas=(1, 2, 3))
+    np.testing.assert_allclose(table["theory"], [0.3935, 0.8647, 0.9889], atol=1e-4)
+    np.testing.assert_allclose(table["measured"], table["theory"], atol=0.006)
+    assert measured_coverage(P, P.mean(0), np.cov(P, rowvar=False), 2) == table["measured"][1]
+    assert theoretical_coverage(2) == pytest.approx(1 - np.exp(-2))
+
+
+@pytest.fixture(scope="module")
+def Z():
+    rng = np.random.default_rng(2)
+    return (rng.standard_normal((3000, 5)) @ (np.eye(5) + 0.3 * rng.standard_normal((5, 5)))
+            ).astype(np.float32)
+
+
+def test_plane_coordinates_latent_and_pca(tmp_path, Z):
+    np.save(tmp_path / "z.npy", Z)
+    mm = np.load(tmp_path / "z.npy", mmap_mode="r")
+    assert np.array_equal(plane_coordinates(mm, 3, 1, chunk_rows=700), Z[:, [3, 1]])
+    pca = LatentPCA().fit(Z)
+    V = pca.transform(Z)
+    np.testing.assert_allclose(plane_coordinates(mm, 0, 2, space="pca", pca=pca), V[:, [0, 2]],
+                               atol=1e-10)
+    np.testing.assert_allclose(plane_coordinates(Z, 0, 2, space="pca"), V[:, [0, 2]], atol=1e-10)
+
+
+def test_slice_mask(Z):
+    m = slice_mask(Z, 0, 1, 0.8, chunk_rows=500)
+    ref = np.all(np.abs(Z[:, 2:]) <= 0.8, axis=1)
+    assert np.array_equal(m, ref) and 0 < m.sum() < len(Z)
+    pca = LatentPCA().fit(Z)
+    V = pca.transform(Z)
+    mp = slice_mask(Z, 1, 3, 1.0, space="pca", pca=pca)
+    assert np.array_equal(mp, np.all(np.abs(V[:, [0, 2, 4]]) <= 1.0, axis=1))
+
+
+def test_bad_parameters(Z):
+    with pytest.raises(ValueError, match="t=0.001"):
+        slice_mask(Z, 0, 1, 0.001)
+    with pytest.raises(ValueError, match="t must be > 0.0, got -1"):
+        slice_mask(Z, 0, 1, -1)
+    with pytest.raises(ValueError, match="j must be <= 4, got 9"):
+        plane_coordinates(Z, 0, 9)
+    with pytest.raises(ValueError, match="i = j = 2"):
+        plane_coordinates(Z, 2, 2)
+    with pytest.raises(ValueError, match="j must be <= 1, got 3"):
+        plane_coordinates(Z, 0, 3, space="pca", pca=LatentPCA(2).fit(Z))
+    with pytest.raises(ValueError, match="'polar'"):
+        plane_coordinates(Z, 0, 1, space="polar")
+    with pytest.raises(ValueError, match="sigma must be > 0.0, got 0"):
+        plane_ellipses(Z[:, :2], sigmas=(1, 0))
+    with pytest.raises(ValueError, match="n_std must be > 0.0, got -2"):
+        ellipse_params([0, 0], np.eye(2), -2)

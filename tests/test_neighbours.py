@@ -1,0 +1,49 @@
+"""Tests for core.neighbours against scikit-learn's exact search."""
+
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from core.neighbours import nearest_neighbours
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    Z = (rng.standard_normal((3000, 24)) * 2 + 5).astype(np.float32)
+    Q = rng.standard_normal((50, 24)) * 2 + 5
+    return Z, Q
+
+
+@pytest.mark.parametrize("data_chunk, query_chunk", [(16384, 1024), (257, 7), (3, 50)])
+def test_matches_sklearn(data, data_chunk, query_chunk):
+    Z, Q = data
+    idx, dist = nearest_neighbours(Z, Q, k=6, data_chunk=data_chunk, query_chunk=query_chunk)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=6).fit(Z.astype(np.float64)).kneighbors(Q)
+    assert np.array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-10, atol=1e-10)
+
+
+def test_memmap_single_query_and_self(tmp_path, data):
+    Z, _ = data
+    np.save(tmp_path / "z.npy", Z)
+    mm = np.load(tmp_path / "z.npy", mmap_mode="r")
+    idx, dist = nearest_neighbours(mm, Z[123], k=1)
+    assert idx.shape == (1, 1) and idx[0, 0] == 123 and dist[0, 0] == 0.0
+
+
+def test_k_equals_n():
+    Z = np.array([[0.0], [3.0], [1.0]])
+    idx, dist = nearest_neighbours(Z, [[0.9]], k=3, data_chunk=2)
+    assert idx.tolist() == [[2, 0, 1]]
+    np.testing.assert_allclose(dist, [[0.1, 0.9, 2.1]])
+
+
+def test_bad_parameters(data):
+    Z, Q = data
+    with pytest.raises(ValueError, match="k must be <= 3000, got 3001"):
+        nearest_neighbours(Z, Q, k=3001)
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        nearest_neighbours(Z, Q, k=0)
+    with pytest.raises(ValueError, match="queries has 5 components"):
+        nearest_neighbours(Z, Q[:, :5])

@@ -1,0 +1,85 @@
+"""Light tests of core.plotting on the Agg backend."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+
+from core import plotting  # noqa: E402
+from core.components import component_histograms, component_table, uniform_box_shell  # noqa: E402
+from core.ellipses import plane_ellipses  # noqa: E402
+from core.kde import kde2d  # noqa: E402
+from core.mnd import mnd_summary  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def Z():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((3000, 4)) @ np.array(
+        [[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 2, 0], [0, 0, 0.3, 1]]) + [0, 1, 0, -1]
+
+
+@pytest.fixture()
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def test_plane_ellipse_artists_match_params(ax, Z):
+    P = Z[:, :2]
+    table = plane_ellipses(P, (1, 2, 3))
+    out = plotting.plot_plane(ax, P, kde=kde2d(P, 64), sigmas=(1, 2, 3), max_points=500,
+                              overlay=Z[:10, :2], overlay_label="uniform box")
+    assert len(out["ellipses"]) == 3 and all(isinstance(e, Ellipse) for e in out["ellipses"])
+    for e, (_, r) in zip(out["ellipses"], table.iterrows()):
+        assert e.center == pytest.approx((r["centre_x"], r["centre_y"]))
+        assert (e.width, e.height, e.angle) == pytest.approx((r["width"], r["height"], r["angle"]))
+        assert f"{r['sigma']:g} σ: theory {100 * r['theory']:.1f} %" in e.get_label()
+    assert len(out["scatter"].get_offsets()) == 500  # subsampled for drawing
+    assert out["contours"] is not None and len(out["contours"].levels) == 3
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "uniform box" in labels and "origin" in labels and "centre" in labels
+    ax.figure.canvas.draw()
+
+
+def test_plane_without_extras(ax, Z):
+    out = plotting.plot_plane(ax, Z[:, 2:], ellipses=[], origin=False, centre=False,
+                              xlim=(-1, 1), ylim=(-2, 2))
+    assert out["ellipses"] == [] and out["origin"] is None and out["contours"] is None
+    assert ax.get_xlim() == (-1, 1)
+
+
+def test_component_plots(ax, Z):
+    hist = component_histograms(Z)
+    lines = plotting.plot_component_histograms(ax, hist)
+    assert len(lines) == 4
+    np.testing.assert_allclose(lines[2].get_ydata(), hist.density()[2])
+    table = component_table(Z)
+    fig2, ax2 = plt.subplots()
+    out = plotting.plot_component_fit(ax2, Z[:, 2], table.iloc[2])
+    assert out["fit"] is not None and sum(b.get_height() for b in out["bars"]) == len(Z)
+    # The fitted curve's peak equals the fitted amplitude (counts per bin).
+    assert out["fit"].get_ydata().max() == pytest.approx(table.iloc[2]["fit_amplitude"], rel=1e-3)
+    plt.close(fig2)
+    with pytest.raises(ValueError, match="component 9"):
+        plotting.plot_component_histograms(ax, hist, components=[9])
+
+
+def test_radius_heatmap_qq_marginals(ax, Z):
+    out = plotting.plot_radius(ax, np.linalg.norm(Z, axis=1), uniform_box_shell(1.5, 4))
+    assert out["shell"] is not None and len(out["bars"]) == 100
+    fig2, axes = plt.subplots(1, 3)
+    im = plotting.plot_correlation_heatmap(axes[0], np.corrcoef(Z.T))
+    assert im.get_clim() == (-1.0, 1.0) and im.colorbar is not None
+    qq = plotting.plot_qq(axes[1], mnd_summary(Z)["qq"])
+    assert len(qq["points"].get_xdata()) == 200
+    hs = plotting.plot_marginals(axes[2], Z, columns=[0, 3])
+    assert len(hs) == 2
+    fig2.canvas.draw()
+    plt.close(fig2)
+    with pytest.raises(ValueError, match="columns must be <= 3, got 7"):
+        plotting.plot_marginals(ax, Z, columns=[7])

@@ -1,0 +1,307 @@
+"""Tests of core.samplers: counts, moments, bounds, and the PCA-ellipse
+sampler against a plain per-vector implementation of the seed-X loop."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from core.pca import LatentPCA
+from core.samplers import (
+    SAMPLERS,
+    MultivariateNormalSampler,
+    PCAEllipseSampler,
+    _component_codes,
+    _ellipse_constrain,
+    _ellipse_stream,
+    _pair_coin_and_redraw,
+    _pair_keys,
+    histogram_peak_and_hwhm,
+    k_sigma_threshold,
+    make_sampler,
+)
+from core.validation import MAX_SAMPLES
+
+
+@pytest.fixture(scope="module")
+def Z():
+    # Correlated Gaussian data with a non-zero mean, 8 components.
+    rng = np.random.default_rng(0)
+    d = 8
+    A = rng.normal(size=(d, d)) * 0.5 + np.diag(np.linspace(2.0, 0.5, d))
+    mean = np.linspace(-1.0, 1.0, d)
+    return (mean + rng.standard_normal((20000, d)) @ A.T).astype(np.float32)
+
+
+FAST = {
+    "uniform": {},
+    "per-component": {},
+    "gaussian-diag": {},
+    "pca-ellipse": {"n_components": 6},
+    "mvn": {"truncate_k": 2.0},
+    "gmm": {"n_components": 2, "max_iter": 20, "max_fit_samples": 3000},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+@pytest.mark.parametrize("n", [1, 7, 1001])
+def test_counts_dtype_shape(Z, name, n):
+    s = make_sampler(name, **FAST[name]).fit(Z)
+    V = s.sample(n, random_state=3)
+    assert V.shape == (n, Z.shape[1]) and V.dtype == np.float32
+    assert np.all(np.isfinite(V))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_reproducible_and_seed_dependent(Z, name):
+    s = make_sampler(name, **FAST[name]).fit(Z)
+    a, b, c = s.sample(50, random_state=11), s.sample(50, random_state=11), s.sample(50, random_state=12)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_get_params_roundtrip():
+    s = make_sampler("pca-ellipse", n_components=5, f=0.6, fixed="random")
+    p = s.get_params()
+    assert p["n_components"] == 5 and p["f"] == 0.6 and p["fixed"] == "random" and p["level"] == 2.35
+    assert type(s)(**p).get_params() == p
+
+
+def test_unknown_sampler_and_param():
+    with pytest.raises(ValueError, match="'nope'.*uniform.*gmm"):
+        make_sampler("nope")
+    with pytest.raises(ValueError, match="bogus"):
+        make_sampler("uniform", bogus=1)
+
+
+@pytest.mark.parametrize("name,params,match", [
+    ("uniform", {"b": 0}, r"^b must be > 0\.0, got 0"),
+    ("per-component", {"f": -0.5}, r"^f must be > 0\.0, got -0\.5"),
+    ("pca-ellipse", {"n_components": 9}, "n_components must be <= 8, got 9"),
+    ("pca-ellipse", {"n_components": 0}, "n_components must be >= 1, got 0"),
+    ("pca-ellipse", {"n_components": 4, "level": 0.0}, r"level must be > 0\.0, got 0\.0"),
+    ("pca-ellipse", {"n_components": 4, "f": 0}, r"^f must be > 0\.0, got 0"),
+    ("pca-ellipse", {"n_components": 4, "fixed": "middle"}, "fixed.*'middle'"),
+    ("pca-ellipse", {"n_components": 4, "half_width": "fwhm"}, "half_width.*'fwhm'"),
+    ("pca-ellipse", {"n_components": 4, "fit_k_sigma": -1}, r"fit_k_sigma must be > 0\.0, got -1"),
+    ("mvn", {"truncate_k": 0}, r"truncate_k must be > 0\.0, got 0"),
+    ("gmm", {"covariance_type": "weird"}, "covariance_type.*'weird'"),
+    ("gmm", {"n_components": 0}, "n_components must be >= 1, got 0"),
+])
+def test_bad_params_raise_in_fit(Z, name, params, match):
+    s = make_sampler(name, **params)  # storing is fine (sklearn style)
+    with pytest.raises(ValueError, match=match):
+        s.fit(Z)
+
+
+@pytest.mark.parametrize("n", [0, -3, MAX_SAMPLES + 1, 2.5])
+def test_bad_n_samples(Z, n):
+    s = make_sampler("uniform").fit(Z)
+    with pytest.raises(ValueError, match=f"n_samples.*{n}"):
+        s.sample(n)
+
+
+def test_not_fitted():
+    with pytest.raises(ValueError, match="not fitted"):
+        make_sampler("mvn").sample(3)
+
+
+def test_uniform_box(Z):
+    V = make_sampler("uniform", b=1.5).fit(Z).sample(40000, random_state=0)
+    assert V.min() >= -1.5 and V.max() <= 1.5
+    np.testing.assert_allclose(V.mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(V.var(0), 1.5 ** 2 / 3, rtol=0.03)
+
+
+def test_histogram_peak_and_hwhm_on_gaussian():
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.normal(0.3, 1.0, 200000), rng.normal(-2.0, 2.0, 200000)])
+    mu, hw = histogram_peak_and_hwhm(X, 0.25)
+    np.testing.assert_allclose(mu, [0.3, -2.0], atol=0.15)
+    # HWHM of a Gaussian = sigma * sqrt(2 ln 2)
+    np.testing.assert_allclose(hw, np.array([1.0, 2.0]) * math.sqrt(2 * math.log(2)), rtol=0.05)
+
+
+def test_per_component_bounds(Z):
+    s = make_sampler("per-component", f=0.7).fit(Z)
+    V = s.sample(20000, random_state=0).astype(np.float64)
+    lo, hi = s.mu_ - 0.7 * s.hw_, s.mu_ + 0.7 * s.hw_
+    assert np.all(V >= lo - 1e-5) and np.all(V <= hi + 1e-5)
+    # fills the interval: extremes close to the bounds, mean at the centre
+    np.testing.assert_allclose(V.min(0), lo, atol=0.02 * (hi - lo).max())
+    np.testing.assert_allclose(V.mean(0), s.mu_, atol=0.02 * (hi - lo).max())
+
+
+def _check_moments(V, Z, mean_tol, cov_tol):
+    np.testing.assert_allclose(V.mean(0), Z.mean(0), atol=mean_tol)
+    np.testing.assert_allclose(np.cov(V.T), np.cov(Z.T.astype(np.float64)), atol=cov_tol)
+
+
+def test_gaussian_diag_moments(Z):
+    s = make_sampler("gaussian-diag").fit(Z)
+    V = s.sample(60000, random_state=0).astype(np.float64)
+    np.testing.assert_allclose(V.mean(0), Z.mean(0), atol=0.05)
+    np.testing.assert_allclose(V.std(0), Z.std(0), rtol=0.02)
+    C = np.corrcoef(V.T)
+    assert np.abs(C - np.eye(Z.shape[1])).max() < 0.03  # no correlations
+
+
+def test_mvn_moments(Z):
+    V = make_sampler("mvn").fit(Z).sample(60000, random_state=0).astype(np.float64)
+    _check_moments(V, Z, 0.05, 0.12)
+
+
+def test_gmm_moments(Z):
+    V = make_sampler("gmm", n_components=3, max_iter=50).fit(Z).sample(60000, random_state=0).astype(np.float64)
+    _check_moments(V, Z, 0.06, 0.15)
+
+
+def test_gmm_subsample_size(Z):
+    s = make_sampler("gmm", n_components=2, max_fit_samples=500).fit(Z)
+    assert s.n_fit_points_ == 500
+
+
+def test_truncated_mvn_inside_and_fraction(Z):
+    s = MultivariateNormalSampler(truncate_k=1.0).fit(Z)
+    V = s.sample(5000, random_state=0).astype(np.float64)
+    d2 = np.einsum("ij,jk,ik->i", V - s.mean_, np.linalg.inv(s.cov_), V - s.mean_)
+    thr = stats.chi2.ppf(special.erf(1 / np.sqrt(2)), Z.shape[1])
+    assert np.isclose(k_sigma_threshold(1.0, Z.shape[1]), thr)
+    assert np.all(d2 < thr * (1 + 1e-6))
+    # the untruncated sampler puts erf(1/sqrt2) = 68 % inside
+    W = s.mean_ + np.random.default_rng(0).standard_normal((20000, Z.shape[1])) @ s.factor_.T
+    d2w = np.einsum("ij,jk,ik->i", W - s.mean_, np.linalg.inv(s.cov_), W - s.mean_)
+    assert abs(np.mean(d2w < thr) - 0.6827) < 0.015
+
+
+def test_truncated_mvn_max_iter_guard(Z):
+    s = MultivariateNormalSampler(truncate_k=0.05, max_iter=1).fit(Z)
+    with pytest.raises(ValueError, match="max_iter=1"):
+        s.sample(5000, random_state=0)
+
+
+# --------------------------------------------------------------------------
+# PCA-ellipse: the seed's per-vector loop, written plainly
+# --------------------------------------------------------------------------
+
+def reference_ellipse(U, seeds, fa, fixed):
+    """Seed X, one vector at a time, pair by pair, in plain Python floats.
+
+    The random order of the pairs is the order of their keys (ties by pair
+    code), the same stream the vectorised sampler uses.
+    """
+    n, K = U.shape
+    out = np.empty((n, K))
+    ii, jj = np.triu_indices(K, 1)
+    pk = ii * K + jj
+    G = _component_codes(seeds, K)
+    for b in range(n):
+        v = [float((2.0 * U[b, k] - 1.0) * fa[k]) for k in range(K)]
+        keys = _pair_keys(G[b, ii], G[b, jj])
+        coin, r = _pair_coin_and_redraw(keys)
+        for s in np.lexsort((pk, keys)):
+            i, j = int(ii[s]), int(jj[s])
+            if fixed == "random" and coin[s]:
+                i, j = j, i
+            t = v[i] / fa[i]
+            c = fa[j] * math.sqrt(max(0.0, 1.0 - t * t))
+            if abs(v[j]) > c:  # redraw only on violation
+                v[j] = (2.0 * float(r[s]) - 1.0) * c
+        out[b] = v
+    return out
+
+
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+@pytest.mark.parametrize("n,K", [(5, 6), (12, 40), (2, 120)])
+def test_ellipse_vectorised_equals_reference(fixed, n, K):
+    rng = np.random.default_rng(K)
+    fa = np.sort(rng.uniform(0.05, 3.0, K))[::-1]
+    seeds, U = _ellipse_stream(np.random.default_rng(7), n, K)
+    V = (2.0 * U - 1.0) * fa
+    _ellipse_constrain(V, fa, seeds, fixed)
+    R = reference_ellipse(U, seeds, fa, fixed)
+    np.testing.assert_array_equal(V, R)
+    # and something happened: some values were redrawn
+    assert not np.array_equal(V, (2.0 * U - 1.0) * fa)
+
+
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+def test_sampler_equals_reference_end_to_end(Z, fixed):
+    s = PCAEllipseSampler(n_components=6, fixed=fixed).fit(Z)
+    V = s.sample_pca(5, random_state=42)
+    seeds, U = _ellipse_stream(np.random.default_rng(42), 5, 6)
+    np.testing.assert_array_equal(V, reference_ellipse(U, seeds, s.f_ * s.half_axes_, fixed))
+    Zs = s.sample(5, random_state=42)
+    np.testing.assert_allclose(Zs, (V @ s.pca_.components_ + s.pca_.mean_).astype(np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+def test_all_pairwise_ellipse_conditions(Z, fixed):
+    rng = np.random.default_rng(3)
+    K = 30
+    fa = np.sort(rng.uniform(0.01, 2.0, K))[::-1]
+    seeds, U = _ellipse_stream(np.random.default_rng(1), 400, K)
+    V = (2.0 * U - 1.0) * fa
+    _ellipse_constrain(V, fa, seeds, fixed)
+    W = (V / fa) ** 2
+    S = W[:, :, None] + W[:, None, :]
+    S[:, np.arange(K), np.arange(K)] = 0.0
+    assert S.max() <= 1.0 + 1e-9
+    # before the loop, many pairs violated
+    W0 = ((2.0 * U - 1.0)) ** 2
+    assert (W0[:, :, None] + W0[:, None, :] > 1).sum() > 1000
+
+
+def test_sampler_pairwise_conditions_and_span(Z):
+    s = PCAEllipseSampler(n_components=5, level=2.35, f=0.7).fit(Z)
+    V = s.sample_pca(2000, random_state=0)
+    fa = s.f_ * s.half_axes_
+    W = (V / fa) ** 2
+    S = W[:, :, None] + W[:, None, :]
+    S[:, np.arange(5), np.arange(5)] = 0
+    assert S.max() <= 1 + 1e-9
+    X = s.sample(2000, random_state=0).astype(np.float64) - s.pca_.mean_
+    # in the span of the K components: residual after projection is ~0
+    C = s.pca_.components_
+    resid = X - (X @ C.T) @ C
+    assert np.abs(resid).max() < 1e-4 * max(1.0, np.abs(X).max())
+    # and the PCA matches an independent PCA of the points inside 3 sigma
+    inside = _inside(Z, 3.0)
+    ref = np.linalg.eigh(np.cov(Z[inside].T.astype(np.float64)))
+    np.testing.assert_allclose(np.sqrt(s.pca_.explained_variance_), np.sqrt(ref[0][::-1][:5]), rtol=1e-6)
+    assert s.n_fit_points_ == inside.sum()
+
+
+def _inside(Z, k):
+    X = Z.astype(np.float64)
+    m = X.mean(0)
+    d2 = np.einsum("ij,jk,ik->i", X - m, np.linalg.inv(np.cov(X.T)), X - m)
+    return d2 < stats.chi2.ppf(special.erf(k / np.sqrt(2)), Z.shape[1])
+
+
+def test_fit_k_sigma_none_is_plain_pca(Z):
+    s = PCAEllipseSampler(n_components=4, fit_k_sigma=None).fit(Z)
+    ref = LatentPCA(4).fit(Z)
+    np.testing.assert_allclose(s.pca_.components_, ref.components_)
+    np.testing.assert_allclose(s.half_axes_, 2.35 * np.sqrt(ref.explained_variance_))
+
+
+def test_hist_half_width(Z):
+    s = PCAEllipseSampler(n_components=3, half_width="hist", fit_k_sigma=None).fit(Z)
+    # Gaussian data: histogram sigma ~ std sigma
+    np.testing.assert_allclose(s.sigma_, np.sqrt(s.pca_.explained_variance_), rtol=0.1)
+
+
+def test_leading_marginals_finding(Z):
+    # With the leading member fixed, component 1 is never shrunk (stays uniform
+    # on [-f a_1, f a_1], variance (f a_1)^2 / 3) and later components shrink.
+    s = PCAEllipseSampler(n_components=6, fixed="leading").fit(Z)
+    V = s.sample_pca(20000, random_state=0)
+    u = V / (s.f_ * s.half_axes_)
+    assert abs(np.var(u[:, 0]) - 1 / 3) < 0.01
+    v = np.var(u, axis=0)
+    assert v[-1] < v[0] * 0.6
+    r = PCAEllipseSampler(n_components=6, fixed="random").fit(Z).sample_pca(20000, random_state=0)
+    ur = r / (s.f_ * s.half_axes_)
+    assert np.var(ur[:, 0]) < 0.3  # random fixing shrinks component 1 too

@@ -1,0 +1,168 @@
+"""Tests of core.scoreboard against closed forms and independent implementations."""
+
+import numpy as np
+import pytest
+from scipy import special, stats
+from sklearn.neighbors import NearestNeighbors
+
+from core.scoreboard import (
+    compare_samplers,
+    frechet_distance,
+    mmd2_rbf,
+    nearest_distances,
+    precision_recall,
+    score_samples,
+)
+
+
+def test_frechet_closed_form_diagonal():
+    # Commuting (diagonal) covariances: Tr(S1+S2-2 sqrt(S1 S2)) = sum (s1 - s2)^2
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    s1, s2 = np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 0.5])
+    expect = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)
+    got = frechet_distance(mu1, np.diag(s1 ** 2), mu2, np.diag(s2 ** 2))
+    assert got == pytest.approx(expect, rel=1e-9)
+
+
+def test_frechet_full_cov_matches_w2_formula():
+    # W2^2 between Gaussians = |dmu|^2 + Tr(S1 + S2 - 2 (S2^1/2 S1 S2^1/2)^1/2)
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    S1, S2 = A @ A.T + np.eye(4), B @ B.T + 0.5 * np.eye(4)
+    mu1, mu2 = rng.normal(size=4), rng.normal(size=4)
+    w, V = np.linalg.eigh(S2)
+    r2 = V @ np.diag(np.sqrt(w)) @ V.T
+    w2, V2 = np.linalg.eigh(r2 @ S1 @ r2)
+    cross = np.sum(np.sqrt(np.clip(w2, 0, None)))
+    expect = np.sum((mu1 - mu2) ** 2) + np.trace(S1) + np.trace(S2) - 2 * cross
+    assert frechet_distance(mu1, S1, mu2, S2) == pytest.approx(expect, rel=1e-7)
+    assert frechet_distance(mu1, S1, mu1, S1) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_mmd_same_vs_shifted():
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((400, 5)), rng.standard_normal((400, 5))
+    same = mmd2_rbf(X, Y)
+    shifted = mmd2_rbf(X, Y + 1.0)
+    assert abs(same) < 0.01
+    assert shifted > 0.1
+
+
+def test_mmd_matches_direct_formula():
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((25, 3)) + 0.3
+    h = 1.7
+    k = lambda a, b: np.exp(-np.sum((a - b) ** 2) / (2 * h * h))
+    xx = sum(k(X[i], X[j]) for i in range(30) for j in range(30) if i != j) / (30 * 29)
+    yy = sum(k(Y[i], Y[j]) for i in range(25) for j in range(25) if i != j) / (25 * 24)
+    xy = sum(k(a, b) for a in X for b in Y) / (30 * 25)
+    assert mmd2_rbf(X, Y, bandwidth=h) == pytest.approx(xx + yy - 2 * xy, rel=1e-10)
+
+
+def test_nearest_distances_vs_sklearn():
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((300, 6)), rng.standard_normal((500, 6))
+    nn = NearestNeighbors(n_neighbors=3).fit(B)
+    np.testing.assert_allclose(nearest_distances(A, B, k=3, chunk=64), nn.kneighbors(A)[0][:, 2], rtol=1e-6)
+    nnb = NearestNeighbors(n_neighbors=4).fit(B)
+    np.testing.assert_allclose(nearest_distances(B, B, k=3, exclude_self=True, chunk=100),
+                               nnb.kneighbors(B)[0][:, 3], rtol=1e-6, atol=1e-7)
+
+
+def test_precision_recall_vs_bruteforce_and_extremes():
+    rng = np.random.default_rng(4)
+    R, F = rng.standard_normal((200, 3)), rng.standard_normal((150, 3)) * 1.5
+    p, r = precision_recall(R, F, k=3)
+    # brute force from the definition
+    def radii(X):
+        D = np.linalg.norm(X[:, None] - X[None], axis=2)
+        return np.sort(D, axis=1)[:, 3]
+    rR, rF = radii(R), radii(F)
+    DFR = np.linalg.norm(F[:, None] - R[None], axis=2)
+    assert p == pytest.approx(np.mean((DFR <= rR[None]).any(1)))
+    assert r == pytest.approx(np.mean((DFR.T <= rF[None]).any(1)))
+    same = precision_recall(rng.standard_normal((1000, 4)), rng.standard_normal((1000, 4)))
+    assert same[0] > 0.9 and same[1] > 0.9
+    far = precision_recall(rng.standard_normal((500, 4)), rng.standard_normal((500, 4)) + 10)
+    assert far == (0.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(5)
+    d = 6
+    A = rng.normal(size=(d, d)) * 0.4 + np.eye(d)
+    Z = rng.standard_normal((6000, d)) @ A.T + 1.0
+    H = rng.standard_normal((1000, d)) @ A.T + 1.0
+    return Z.astype(np.float32), H.astype(np.float32), A
+
+
+def test_score_samples_same_distribution(data):
+    Z, H, A = data
+    rng = np.random.default_rng(6)
+    S = rng.standard_normal((3000, 6)) @ A.T + 1.0
+    sc = score_samples(S, Z, H, max_points=1500, random_state=0)
+    for k in (2, 3):
+        assert sc[f"inside_{k}sigma"] == pytest.approx(special.erf(k / np.sqrt(2)), abs=0.02)
+    assert sc["radius_w1"] < 0.1 and sc["mahalanobis_w1"] < 0.1
+    assert 0.85 < sc["nn_ratio"] < 1.15
+    assert sc["precision"] > 0.85 and sc["recall"] > 0.85
+    assert sc["latent_frechet"] < 0.05
+    assert abs(sc["mmd2_rbf"]) < 0.01
+
+
+def test_score_samples_bad_samples(data):
+    Z, H, _ = data
+    S = np.random.default_rng(7).uniform(-6, 8, (2000, 6))  # a wide box
+    sc = score_samples(S, Z, H, max_points=1500, random_state=0)
+    assert sc["inside_3sigma"] < 0.3
+    assert sc["nn_ratio"] > 2
+    assert sc["precision"] < 0.3
+    assert sc["mmd2_rbf"] > 0.05 and sc["latent_frechet"] > 10
+    # inside fraction vs an independent Mahalanobis computation
+    X = Z.astype(np.float64)
+    m, C = X.mean(0), np.cov(X.T)
+    d2 = np.einsum("ij,jk,ik->i", S - m, np.linalg.inv(C), S - m)
+    assert sc["inside_2sigma"] == pytest.approx(np.mean(d2 < stats.chi2.ppf(special.erf(2 / np.sqrt(2)), 6)))
+    # radius distance vs scipy on the full sets (no subsampling needed: both <= max_points)
+    sc2 = score_samples(S[:1000], Z[:1000], max_points=5000)
+    assert sc2["radius_w1"] == pytest.approx(stats.wasserstein_distance(
+        np.linalg.norm(S[:1000], axis=1), np.linalg.norm(Z[:1000].astype(np.float64), axis=1)))
+    assert np.isnan(sc2["nn_ratio"])
+
+
+def test_reencoding_metrics(data):
+    Z, H, _ = data
+    S = Z[:500].astype(np.float64)
+    identity = lambda x: np.asarray(x)
+    sc = score_samples(S, Z, decoder_fn=identity, encoder_fn=identity, real_codes=Z[500:], max_points=500)
+    assert sc["reencode_rel_error"] == pytest.approx(0.0, abs=1e-6)
+    assert sc["reencoded_frechet"] < 0.1
+    half = lambda x: np.asarray(x) * 0.5
+    sc2 = score_samples(S, Z, decoder_fn=identity, encoder_fn=half, max_points=500)
+    assert sc2["reencode_rel_error"] == pytest.approx(0.5, rel=1e-5)
+    assert "reencoded_frechet" not in sc2
+
+
+def test_bad_arguments(data):
+    Z, H, _ = data
+    with pytest.raises(ValueError, match="samples has 4 components but the model's z_dim is 6|Z_data has 6"):
+        score_samples(np.zeros((10, 4)), Z)
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        score_samples(Z[:100], Z, k=0)
+    with pytest.raises(ValueError, match="k_sigma.*got -1"):
+        score_samples(Z[:100], Z, k_sigma=(-1,))
+
+
+def test_compare_samplers_table(data):
+    Z, _, _ = data
+    specs = {"mvn": {}, "box": {"sampler": "uniform", "b": 4.0}, "ellipse": {"sampler": "pca-ellipse", "n_components": 4}}
+    T = compare_samplers(Z, specs, n_samples=800, random_state=0, max_points=800, mmd_points=300)
+    assert list(T.index) == ["mvn", "box", "ellipse", "held-out data"]
+    assert {"inside_2sigma", "nn_ratio", "precision", "recall", "latent_frechet", "mmd2_rbf"} <= set(T.columns)
+    assert not any("fid" in c.lower() for c in T.columns)
+    assert T.loc["held-out data", "nn_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert T.loc["mvn", "latent_frechet"] < T.loc["box", "latent_frechet"]
+    assert T.loc["mvn", "precision"] > T.loc["box", "precision"]
+    with pytest.raises(ValueError, match="unknown sampler 'nope'"):
+        compare_samplers(Z, {"nope": {}}, n_samples=10)

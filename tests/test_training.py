@@ -1,0 +1,126 @@
+"""Training, checkpoints, resume, cancel, run folders and encoding on a tiny CAE."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from core import runs
+from core.model import ModelConfig
+from core.training import TrainConfig, read_progress, request_cancel, train_run
+
+TINY = ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4))
+
+
+def tiny_config(**kw):
+    base = dict(dataset="synthfaces", limit=200, epochs=1, batch_size=32, model=TINY)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_config_json_round_trip():
+    cfg = tiny_config(strategy="mirrored", crop=140)
+    again = TrainConfig.from_json(cfg.to_json())
+    assert again == cfg
+
+
+@pytest.mark.parametrize("kw,bad", [({"epochs": 0}, "0"), ({"batch_size": -3}, "-3"),
+                                    ({"strategy": "tpu"}, "tpu"), ({"learning_rate": 0.0}, "0.0"),
+                                    ({"val_fraction": 0.9}, "0.9")])
+def test_bad_train_config_names_value(kw, bad):
+    with pytest.raises(ValueError, match=bad):
+        tiny_config(**kw).validate()
+
+
+def test_one_epoch_writes_complete_run(artifacts):
+    seen = []
+    out = train_run(tiny_config(), artifacts / "tiny", on_progress=seen.append)
+    info = runs.run_status(out)
+    assert info.status == "complete", info.reason
+    run = runs.load_run("tiny")
+    assert run.latents.shape == (200, 8) and run.latents.dtype == np.float32
+    assert isinstance(run.latents, np.memmap)
+    assert np.all(np.isfinite(run.latents))
+    assert list(run.index) == list(range(200))
+    assert run.attributes is not None and len(run.attributes) == 200
+    assert len(run.history["loss"]) == 1 and "val_loss" in run.history
+    assert seen and seen[-1]["epoch"] == 1
+    assert read_progress(out)["state"] == "done"
+    # The saved encoder reproduces the stored latents.
+    imgs = np.load(out / "checkpoints" / "images_u8.npy")[:10].astype(np.float32) / 255
+    np.testing.assert_allclose(run.encoder.predict(imgs, verbose=0), run.latents[:10], atol=1e-4)
+    # Training lowered the loss below the trivial predictor (mean image).
+    assert run.history["val_loss"][-1] < np.var(imgs) * 1.5
+    assert run.metadata["z_dim"] == 8 and "versions" in run.metadata
+
+
+def test_resume_continues_epochs_and_history(artifacts):
+    out = artifacts / "res"
+    train_run(tiny_config(epochs=1), out)
+    h1 = runs.read_json(out / "history.json")
+    train_run(tiny_config(epochs=2), out, resume=True)
+    h2 = runs.read_json(out / "history.json")
+    assert len(h2["loss"]) == 2 and h2["loss"][0] == h1["loss"][0]
+    assert runs.run_status(out).status == "complete"
+
+
+def test_existing_folder_is_refused_without_resume(artifacts):
+    (artifacts / "busy").mkdir()
+    (artifacts / "busy" / "x.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not empty"):
+        train_run(tiny_config(), artifacts / "busy")
+    assert (artifacts / "busy" / "x.txt").read_text() == "keep me"
+
+
+def test_cancel_stops_and_resume_finishes(artifacts):
+    out = artifacts / "cancelled"
+    out.mkdir()
+    calls = []
+
+    def cancel_soon(info):
+        calls.append(info)
+        if info.get("epoch", 0) >= 1 and info.get("state") == "running":
+            request_cancel(out)
+
+    train_run(tiny_config(epochs=3, limit=300), out, on_progress=cancel_soon)
+    assert runs.run_status(out).status == "incomplete"
+    state = runs.read_json(out / "checkpoints" / "state.json")
+    assert 1 <= state["epoch"] < 3
+    train_run(None, out, resume=True)
+    assert len(runs.read_json(out / "history.json")["loss"]) == 3
+    assert runs.run_status(out).status == "complete"
+
+
+def test_list_runs_reports_incomplete_and_damaged(artifacts):
+    out = train_run(tiny_config(), artifacts / "good")
+    (artifacts / "half").mkdir()
+    (artifacts / "half" / "config.json").write_text("{}")
+    bad = artifacts / "broken"
+    bad.mkdir()
+    for f in runs.REQUIRED_FILES:
+        (bad / f).write_bytes((out / f).read_bytes())
+    (bad / "latents.npy").write_bytes(b"not a numpy file")
+    infos = {i.name: i for i in runs.list_runs()}
+    assert infos["good"].status == "complete"
+    assert infos["half"].status == "incomplete" and "encoder.keras" in infos["half"].reason
+    assert infos["broken"].status == "damaged" and "latents.npy" in infos["broken"].reason
+    with pytest.raises(ValueError, match="damaged"):
+        runs.load_run("broken")
+
+
+def test_mirrored_strategy_on_two_logical_cpus(artifacts):
+    """MirroredStrategy over two logical CPU devices, in a fresh process."""
+    env = dict(os.environ, LATENT_LAB_ARTIFACTS=str(artifacts))
+    cmd = [sys.executable, "-m", "core", "train", "--dataset", "synthfaces", "--limit", "128", "--size", "16",
+           "--z-dim", "8", "--encoder-filters", "4,4,8,8", "--decoder-filters", "8,8,4,4", "--epochs", "1",
+           "--batch-size", "32", "--strategy", "mirrored", "--logical-cpus", "2", "--quiet", "--out", "mirror"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert runs.run_status(artifacts / "mirror").status == "complete"
+    assert json.loads((artifacts / "mirror" / "config.json").read_text())["strategy"] == "mirrored"
+    assert runs.read_json(artifacts / "mirror" / "metadata.json")["replicas"] == 2
