@@ -44,6 +44,7 @@ import os
 import re
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -381,11 +382,20 @@ class FileSource(ImageSource):
         self.entries = entries          # relative names, sorted
         self._opener = opener           # context manager yielding read(entry) -> bytes
         self._bad = {}                  # position -> reason
+        #: Threads decoding each batch (1 = decode in the calling thread).
+        self.n_workers = min(4, os.cpu_count() or 1)
         self._pass_skips = None
 
     def _decode(self, read, pos):
         entry = self.entries[pos]
         return decode_image(read(entry), self.size, self.channels, self.crop, name=entry)
+
+    def _decode_bytes(self, item):
+        pos, data = item
+        try:
+            return decode_image(data, self.size, self.channels, self.crop, name=self.entries[pos])
+        except BadImageError as exc:
+            return exc
 
     def _check_one_readable(self):
         with self._opener() as read:
@@ -402,26 +412,40 @@ class FileSource(ImageSource):
     def iter_batches(self, batch_size=256, start=0, stop=None):
         batch_size, start, stop = self._check_range(batch_size, start, stop)
         skipped = []
+        pool = ThreadPoolExecutor(self.n_workers) if self.n_workers > 1 and batch_size > 1 else None
         try:
             with self._opener() as read:
                 for lo in range(start, stop, batch_size):
-                    images, index = [], []
+                    # Read in this thread (zip handles are not shared), decode
+                    # in a small pool: PIL releases the GIL while decoding.
+                    raw = []
                     for pos in range(lo, min(lo + batch_size, stop)):
                         if pos in self._bad:
                             skipped.append(pos)
                             continue
                         try:
-                            images.append(self._decode(read, pos))
-                            index.append(pos)
+                            raw.append((pos, read(self.entries[pos])))
                         except BadImageError as exc:
                             self._bad[pos] = str(exc)
-                            self.n_skipped = len(self._bad)
                             skipped.append(pos)
+                    results = pool.map(self._decode_bytes, raw) if pool else map(self._decode_bytes, raw)
+                    images, index = [], []
+                    for (pos, _), res in zip(raw, results):
+                        if isinstance(res, BadImageError):
+                            self._bad[pos] = str(res)
+                            skipped.append(pos)
+                        else:
+                            images.append(res)
+                            index.append(pos)
+                    self.n_skipped = len(self._bad)
                     if index:
                         index = np.asarray(index, np.int64)
                         yield np.stack(images), self._attributes_for(index), index
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             if skipped:
+                skipped.sort()
                 names = ", ".join(self.entries[p] for p in skipped[:_N_NAMES_IN_WARNING])
                 more = " ..." if len(skipped) > _N_NAMES_IN_WARNING else ""
                 warnings.warn(f"{self.path}: skipped {len(skipped)} unreadable image file(s): "

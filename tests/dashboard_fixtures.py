@@ -1,0 +1,73 @@
+"""Shared fixtures for the dashboard page tests (``tests/test_page_*.py``).
+
+Import them explicitly in each page test module::
+
+    from tests.dashboard_fixtures import tiny_run_root, app_env  # noqa: F401
+
+``tiny_run_root`` trains one tiny run ONCE per test session into a temporary
+artifacts root, next to an incomplete and a damaged run folder; ``app_env``
+points ``LATENT_LAB_ARTIFACTS`` at that root for one test and clears the
+dashboard's data caches (``lab.list_runs`` takes no arguments, so a listing
+cached for another root would otherwise be reused).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+TINY_RUN = "default"
+HALF_RUN = "half"
+BROKEN_RUN = "broken"
+TINY_Z_DIM = 8
+TINY_N = 300
+
+
+def tiny_config(epochs=1):
+    """The TrainConfig of the tiny test run (16x16 RGB synthfaces, z_dim 8)."""
+    from core.model import ModelConfig
+    from core.training import TrainConfig
+
+    return TrainConfig(dataset="synthfaces", limit=TINY_N, epochs=epochs, batch_size=32,
+                       model=ModelConfig(image_size=16, channels=3, z_dim=TINY_Z_DIM,
+                                         encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4)))
+
+
+@pytest.fixture(scope="session")
+def tiny_run_root(tmp_path_factory):
+    """An artifacts root with a complete run ``default``, an incomplete ``half``
+    (only config.json) and a damaged ``broken`` (latents.npy is garbage).
+
+    Returns the root as a ``pathlib.Path``.
+    """
+    from core import runs
+    from core.training import train_run
+
+    root = tmp_path_factory.mktemp("artifacts")
+    config = tiny_config()
+    train_run(config, root / TINY_RUN)
+
+    half = root / HALF_RUN
+    half.mkdir()
+    runs.atomic_write_json(half / "config.json", config.to_dict())
+
+    broken = root / BROKEN_RUN
+    shutil.copytree(root / TINY_RUN, broken, ignore=shutil.ignore_patterns("checkpoints", "run.lock"))
+    (broken / "latents.npy").write_bytes(b"this is not an npy file")
+    return root
+
+
+@pytest.fixture
+def app_env(tiny_run_root, monkeypatch):
+    """Point the dashboard at ``tiny_run_root`` for one test; returns the root."""
+    import streamlit as st
+
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(tiny_run_root))
+    st.cache_data.clear()
+    yield tiny_run_root
+    st.cache_data.clear()
