@@ -170,3 +170,293 @@ def fitted_sampler(run, sampler, **params):
 def show_error(exc):
     """Show a ValueError from core as a one-line message (no traceback)."""
     st.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+# ---------------------------------------------------------------- downloads (Home/Train/Components helper)
+
+def show_figure(fig, file_name, key=None, label="Download PNG"):
+    """Show a matplotlib figure with a PNG download button, then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    st.pyplot(fig, clear_figure=False)
+    plt.close(fig)
+    st.download_button(label, buf.getvalue(), file_name=file_name, mime="image/png",
+                       key=key or f"dl_{file_name}")
+
+
+def csv_download(df, file_name, key=None, label="Download CSV"):
+    """A download button for a table as CSV."""
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name,
+                       mime="text/csv", key=key or f"dl_{file_name}")
+
+
+# ---------------------------------------------------------------- dataset images (Home helper)
+
+@st.cache_data(show_spinner="Reading images from the run's data source…", max_entries=16)
+def _run_images(name, token, n, held_out):
+    run = _load_run(name, token)
+    source = run.source()
+    if held_out:
+        start = max(0, source.n_images - n)
+        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
+        return images, index
+    images, _, index = source.load(n=min(n, source.n_images))
+    return images, index
+
+
+def run_images(run, n=8, held_out=False):
+    """The first ``n`` images of the run's data source (or the last ``n``, which the
+    training held out for validation): ``(images (n, s, s, c), index (n,))``.
+    ``ValueError`` when the source cannot be opened (moved folder, …)."""
+    return _run_images(run.name, _run_token(run.name), int(n), bool(held_out))
+
+
+# ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
+
+def figure_png(fig, dpi=110):
+    """Render a matplotlib figure ONCE to PNG bytes and close it.
+
+    Pages show the bytes with ``st.image`` and offer the same bytes for
+    download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
+    """Show PNG bytes with a download button for the same bytes."""
+    st.image(png, caption=caption, width=width)
+    st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore")
+
+
+def vector_downloads(V, stem, key):
+    """``.npy`` and CSV download buttons for vectors (n, z_dim); built only when clicked."""
+    import io
+
+    import pandas as pd
+
+    def npy():
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(V, dtype=np.float32), allow_pickle=False)
+        return buf.getvalue()
+
+    def csv():
+        cols = [f"z{k}" for k in range(np.shape(V)[1])]
+        return pd.DataFrame(np.asarray(V), columns=cols).to_csv(index=False, float_format="%.6g").encode()
+
+    c1, c2 = st.columns(2)
+    c1.download_button("Vectors (.npy)", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
+                       key=f"{key}_npy", on_click="ignore")
+    c2.download_button("Vectors (CSV)", csv, file_name=f"{stem}.csv", mime="text/csv",
+                       key=f"{key}_csv", on_click="ignore")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _slice_mask(name, token, i, j, space, t):
+    from core.ellipses import slice_mask as _mask
+
+    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
+    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca)
+
+
+def slice_mask(run, i, j, t, space="latent"):
+    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j (ValueError when empty)."""
+    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _plane_kde(name, token, i, j, space, t, gridsize):
+    from core.kde import kde2d
+
+    pts = _plane(name, token, i, j, space)
+    if t is not None:
+        pts = pts[_slice_mask(name, token, i, j, space, t)]
+    return kde2d(pts, gridsize=gridsize)
+
+
+def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
+    """``core.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
+    return _plane_kde(run.name, _run_token(run.name), int(i), int(j), space,
+                      None if t is None else float(t), int(gridsize))
+
+
+def _items(params):
+    return tuple(sorted(params.items()))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _sample(name, token, sampler, params, n, seed):
+    return _fitted_sampler(name, token, sampler, params).sample(n, random_state=seed)
+
+
+def sample(run, sampler, n, seed=0, **params):
+    """``n`` vectors (n, z_dim) float32 from a fitted sampler, cached by all arguments."""
+    return _sample(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _sample_pca(name, token, params, n, seed):
+    return _fitted_sampler(name, token, "pca-ellipse", params).sample_pca(n, random_state=seed)
+
+
+def sample_pca(run, n, seed=0, **params):
+    """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
+    return _sample_pca(run.name, _run_token(run.name), _items(params), int(n), int(seed))
+
+
+HOLDOUT_FRACTION = 0.1
+
+
+def _holdout_split(Z):
+    n_hold = max(2, int(round(Z.shape[0] * HOLDOUT_FRACTION)))
+    return Z[:-n_hold], Z[-n_hold:]
+
+
+def _score_kw(name, token, Z_fit, reencode, max_points):
+    if not reencode:
+        return {}
+    rng = np.random.default_rng(0)
+    rows = np.sort(rng.choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points), replace=False))
+    return dict(decoder_fn=_decoder_fn(name, token, 16), encoder_fn=_encoder_fn(name, token, 16),
+                real_codes=np.asarray(Z_fit[rows]))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _score(name, token, sampler, params, n, seed, max_points, reencode):
+    from core.scoreboard import score_samples
+
+    # The last 10 % of the latents are the hold-out reference (nn_ratio);
+    # samplers are fitted on all rows (shared fits), which a parametric
+    # sampler cannot memorise.
+    Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
+    V = _sample(name, token, sampler, params, n, seed)
+    return score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=0,
+                         **_score_kw(name, token, Z_fit, reencode, max_points))
+
+
+def score(run, sampler, n, seed=0, max_points=2000, reencode=True, **params):
+    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents."""
+    return _score(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
+                  int(max_points), bool(reencode))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _score_holdout(name, token, max_points, reencode):
+    from core.scoreboard import score_samples
+
+    Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
+    return score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=max_points, random_state=0,
+                         **_score_kw(name, token, Z_fit, reencode, max_points))
+
+
+def score_holdout(run, max_points=2000, reencode=True):
+    """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
+    return _score_holdout(run.name, _run_token(run.name), int(max_points), bool(reencode))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _tsne(name, token, n, space, n_dims, perplexity, seed):
+    from sklearn.manifold import TSNE
+
+    Z = _load_run(name, token).latents
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(Z.shape[0], min(n, Z.shape[0]), replace=False))
+    X = np.asarray(Z[rows], dtype=np.float64)
+    if space == "pca":
+        X = _statistics(name, token, 0.25).pca.transform(X, n_dims)
+    Y = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)
+    return rows, Y
+
+
+def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
+    """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
+
+    ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
+    2, 4 or 10 leading components).  ValueError for n outside [10, 3000],
+    n_dims outside [2, z_dim] or a perplexity not below the sample size.
+    """
+    from core.validation import check_float, check_int
+
+    n = min(check_int(n, "n", 10, 3000), run.latents.shape[0])
+    if space not in ("latent", "pca"):
+        raise ValueError(f"space must be 'latent' or 'pca', got {space!r}")
+    n_dims = run.z_dim if n_dims is None else check_int(n_dims, "n_dims", 2, run.z_dim)
+    perplexity = check_float(perplexity, "perplexity", low=1.0)
+    if perplexity >= n:
+        raise ValueError(f"perplexity must be below the number of points ({n}), got {perplexity:g}")
+    return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _attribute_direction(name, token, column, split):
+    from core.paths import attribute_direction
+
+    run = _load_run(name, token)
+    values = run.attributes[column].to_numpy(dtype=np.float64)
+    if split == "median":
+        values = values > np.nanmedian(values)
+    return attribute_direction(run.latents, values, name=column)
+
+
+def attribute_direction(run, column, split="positive"):
+    """Mean z with the attribute minus mean z without (``split="median"``: above vs below median)."""
+    if run.attributes is None or column not in run.attributes.columns:
+        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+    return _attribute_direction(run.name, _run_token(run.name), column, split)
+
+
+def sampler_param_widgets(name, z_dim, key, where=None):
+    """Widgets for one sampler's parameters; returns the params dict for ``make_sampler``.
+
+    No widget clamps its value: an impossible choice (K > z_dim, f <= 0) reaches
+    ``core`` and comes back as a ValueError naming the value.
+    """
+    w = where or st
+    if name == "uniform":
+        return {"b": w.number_input("b: box half-width [-b, b]", value=1.5, step=0.1, key=f"{key}_b")}
+    if name == "per-component":
+        return {"f": w.number_input("f: interval mu ± f·hw", value=0.7, step=0.05, key=f"{key}_f",
+                                    help="Seed VII: f between 0.4 and 1.0")}
+    if name == "gaussian-diag":
+        w.caption("Independent N(mean_j, std_j²) per component; no parameters.")
+        return {}
+    if name == "pca-ellipse":
+        c1, c2, c3 = w.columns(3)
+        p = {"n_components": int(c1.number_input("K: leading PCA components", value=min(100, z_dim),
+                                                 step=1, key=f"{key}_K",
+                                                 help=f"1 … z_dim = {z_dim} (seed: 50–120)")),
+             "level": c2.number_input("level: a_k = level·σ_k", value=2.35, step=0.05, key=f"{key}_level"),
+             "f": c3.number_input("f: draw in [-f·a_k, f·a_k]", value=0.7, step=0.05, key=f"{key}_f",
+                                  help="Seed: 0.6–0.8")}
+        c1, c2, c3 = w.columns(3)
+        use_k = c1.checkbox("fit PCA inside k σ only", value=True, key=f"{key}_usek")
+        k = c1.number_input("fit_k_sigma", value=3.0, step=0.5, key=f"{key}_k", disabled=not use_k)
+        p["fit_k_sigma"] = float(k) if use_k else None
+        p["half_width"] = c2.radio("half widths from", ["std", "hist"], key=f"{key}_hw",
+                                   help="std: σ_k of the PCA coordinate; hist: histogram HWHM / 1.1774")
+        p["fixed"] = c3.radio("member held fixed", ["leading", "random"], key=f"{key}_fixed",
+                              help="Which member of each pair keeps its value when the other is redrawn")
+        return p
+    if name == "mvn":
+        trunc = w.checkbox("truncate to the k-σ ellipsoid", value=False, key=f"{key}_trunc")
+        k = w.number_input("truncate_k", value=3.0, step=0.5, key=f"{key}_tk", disabled=not trunc)
+        return {"truncate_k": float(k) if trunc else None}
+    if name == "gmm":
+        c1, c2 = w.columns(2)
+        return {"n_components": int(c1.number_input("mixture components", value=10, step=1, key=f"{key}_nc")),
+                "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
+                                                key=f"{key}_cov")}
+    raise ValueError(f"unknown sampler {name!r}")

@@ -7,7 +7,7 @@ Import them explicitly in each page test module::
 ``tiny_run_root`` trains one tiny run ONCE per test session into a temporary
 artifacts root, next to an incomplete and a damaged run folder; ``app_env``
 points ``LATENT_LAB_ARTIFACTS`` at that root for one test and clears the
-dashboard's data caches (``lab.list_runs`` takes no arguments, so a listing
+dashboard's data caches and puts ``dashboard/`` on ``sys.path`` (``lab.list_runs`` takes no arguments, so a listing
 cached for another root would otherwise be reused).
 """
 
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 TINY_RUN = "default"
 HALF_RUN = "half"
 BROKEN_RUN = "broken"
@@ -68,6 +70,20 @@ def app_env(tiny_run_root, monkeypatch):
     import streamlit as st
 
     monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(tiny_run_root))
+    # Streamlit puts the main script's folder on sys.path; a page run alone by
+    # AppTest gets dashboard/pages/, so ``import lab`` needs dashboard/ here.
+    monkeypatch.syspath_prepend(str(DASHBOARD))
     st.cache_data.clear()
     yield tiny_run_root
     st.cache_data.clear()
+
+
+def app_test(page, timeout=60):
+    """``AppTest`` for a dashboard script, e.g. ``app_test("pages/2_Components.py")``.
+
+    ``AppTest.from_file`` resolves relative paths against the calling file,
+    so the path is made absolute here (relative to ``dashboard/``).
+    """
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(DASHBOARD / page), default_timeout=timeout)
