@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -137,8 +138,483 @@ def _cmd_encode(args):
     return 0
 
 
+# ---------------------------------------------------------------- shared helpers
+
+def _wrap(text):
+    # Descriptions are wrapped here; RawDescriptionHelpFormatter then keeps
+    # the epilog's example command on one line.
+    return textwrap.fill(text, 78)
+
+
+def parse_value(text):
+    """A ``--param`` value: ``None``/``null`` -> None, then int, then float, else the string."""
+    t = text.strip()
+    if t.lower() in ("none", "null"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
+
+
+def _key_value(text):
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not set(key.lower()) <= _KEY_CHARS or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, parse_value(value)
+
+
+def _sampler_key_value(text):
+    name, sep, rest = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected SAMPLER:KEY=VALUE, got {text!r}")
+    try:
+        key, value = _key_value(rest)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected SAMPLER:KEY=VALUE, got {text!r}") from None
+    return name.strip(), key, value
+
+
+def _params_dict(pairs, what="--param"):
+    out = {}
+    for key, value in pairs or []:
+        if key in out:
+            raise ValueError(f"{what} {key} given twice ({out[key]!r} and {value!r})")
+        out[key] = value
+    return out
+
+
+def _jsonable(o):
+    """numpy/pandas -> plain JSON types; NaN and infinities -> None."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(o, pd.DataFrame):
+        return [_jsonable(r) for r in o.to_dict(orient="records")]
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, (np.bool_, bool)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        v = float(o)
+        return v if np.isfinite(v) else None
+    if isinstance(o, Path):
+        return str(o)
+    return o
+
+
+def _dumps(obj):
+    return json.dumps(_jsonable(obj), allow_nan=False)
+
+
+def _check_seed(seed):
+    from core.validation import check_int
+
+    return check_int(seed, "--seed", low=0, high=2**32 - 1)
+
+
+# ---------------------------------------------------------------- stats
+
+def _add_stats(sub):
+    p = sub.add_parser(
+        "stats", help="statistics of a latent matrix",
+        description=_wrap("Per-component statistics, radius, correlation, PCA and the MND check of a run's "
+                    "latents (or any .npy latent matrix, memory-mapped, never unpickled)."),
+        epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="run name or artifacts/NAME")
+    src.add_argument("--latents", metavar="PATH.npy", help="a .npy matrix of shape (n, z_dim) instead of a run")
+    p.add_argument("--bin-width", type=float, default=0.25, help="histogram bin width (default 0.25)")
+    p.add_argument("--threshold", type=float, default=0.5, help="|r| threshold of the top pairs (default 0.5)")
+    p.add_argument("--top", type=int, default=10, help="rows shown per ranking (default 10)")
+    p.add_argument("--pca-k", type=int, default=None, help="PCA components listed (default min(10, z_dim))")
+    p.add_argument("--box-b", type=float, default=1.5,
+                   help="half-width b of the uniform box whose radius shell is shown for comparison (default 1.5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write component_table.csv, correlation_top_pairs.csv, threshold_counts.csv, "
+                        "pca_variance.csv, mnd_fractions.csv and summary.json to DIR")
+    p.set_defaults(func=_cmd_stats)
+
+
+def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5):
+    """Everything ``stats`` reports, as a dict of plain values and DataFrames.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim), may be memory-mapped
+    bin_width, threshold : float
+    top : int   rows per ranking
+    pca_k : int or None   PCA components listed (1..z_dim)
+    box_b : float > 0   half-width of the uniform box for the shell comparison
+    """
+    import numpy as np
+    import pandas as pd
+
+    from core.components import (dominant_components, full_statistics, gaussian_shell,
+                                 radius_distribution, uniform_box_shell)
+    from core.correlation import top_pairs
+    from core.mnd import mnd_summary
+    from core.validation import check_float, check_int, check_latents, check_positive
+
+    Z = check_latents(Z, min_rows=2)
+    n, d = Z.shape
+    bin_width = check_positive(bin_width, "--bin-width")
+    threshold = check_float(threshold, "--threshold", 0.0, 1.0)
+    top = check_int(top, "--top", low=1)
+    pca_k = min(10, d) if pca_k is None else check_int(pca_k, "--pca-k", 1, d)
+    box_b = check_positive(box_b, "--box-b")
+
+    st = full_statistics(Z, bin_width=bin_width)
+    table = st.table
+    radii = radius_distribution(Z)
+    rms_std = float(np.sqrt(np.mean(table["std"].to_numpy() ** 2)))
+    evr = st.pca.explained_variance_ratio_
+    pca = pd.DataFrame({"component": np.arange(pca_k), "variance": st.pca.explained_variance_[:pca_k],
+                        "ratio": evr[:pca_k], "cumulative": np.cumsum(evr)[:pca_k]})
+    mnd = mnd_summary(Z)
+    cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
+    return {
+        "n": int(n), "z_dim": int(d), "bin_width": bin_width,
+        "table": table,
+        "dominant_mu": dominant_components(table, min(top, d), by="mu")[["rank"] + cols],
+        "dominant_width": dominant_components(table, min(top, d), by="width")[["rank"] + cols],
+        "radius": {"mean": float(radii.mean()), "std": float(radii.std()),
+                   "uniform_shell": uniform_box_shell(box_b, d),
+                   "gaussian_shell": gaussian_shell(d, rms_std) if rms_std > 0 else None},
+        "threshold_counts": st.threshold_counts,
+        "top_pairs": top_pairs(st.correlation, threshold, n=None),
+        "top_pairs_shown": top,
+        "threshold": threshold,
+        "pca": pca,
+        "mnd": {"rank": mnd["rank"], "ks_statistic": mnd["ks_statistic"], "ks_pvalue": mnd["ks_pvalue"],
+                "d2_mean": mnd["d2_mean"], "d2_var": mnd["d2_var"], "fractions": mnd["fractions"]},
+    }
+
+
+def _stats_summary(res, label):
+    fmt = {"float_format": lambda v: f"{v:.4g}", "index": False}
+    r, m = res["radius"], res["mnd"]
+    us, gs = r["uniform_shell"], r["gaussian_shell"]
+    lines = [f"latents: {label}   n = {res['n']:,}   z_dim = {res['z_dim']}   bin width {res['bin_width']:g}", ""]
+    lines += ["dominant components by |mu| (histogram peak off the origin):",
+              res["dominant_mu"].to_string(**fmt), ""]
+    lines += ["dominant components by width (half-width at half maximum):",
+              res["dominant_width"].to_string(**fmt), ""]
+    lines.append(f"radius |z|: mean {r['mean']:.4g}, std {r['std']:.4g}   |   uniform box b={us['b']:g}: "
+                 f"shell mean {us['mean']:.4g}, std {us['std']:.4g}")
+    if gs:
+        lines.append(f"    independent Gaussian, sigma = rms std {gs['sigma']:.4g}: "
+                     f"shell mean {gs['mean']:.4g}, std {gs['std']:.4g}")
+    lines += ["", "correlated pairs (|r| above threshold):", res["threshold_counts"].to_string(**fmt), ""]
+    tp = res["top_pairs"]
+    lines.append(f"top pairs with |r| > {res['threshold']:g}: {len(tp)} in all"
+                 + (f", first {res['top_pairs_shown']}" if len(tp) > res["top_pairs_shown"] else ""))
+    if len(tp):
+        lines.append(tp.head(res["top_pairs_shown"]).to_string(**fmt))
+    lines += ["", f"PCA: variance of the first {len(res['pca'])} axes:", res["pca"].to_string(**fmt), ""]
+    lines.append(f"MND check: squared Mahalanobis distances vs chi2({m['rank']}): "
+                 f"mean {m['d2_mean']:.4g} (theory {m['rank']}), var {m['d2_var']:.4g} (theory {2 * m['rank']}), "
+                 f"KS statistic {m['ks_statistic']:.4g}, p = {m['ks_pvalue']:.3g}")
+    fr = m["fractions"][["k", "theory", "measured", "radius_theory", "radius_measured"]]
+    lines += ["fraction inside the k-sigma ellipsoid (theory vs measured; also inside Mahalanobis radius k):",
+              fr.to_string(**fmt)]
+    return "\n".join(lines)
+
+
+def _write_stats(out, res):
+    from core import runs
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "component_table.csv": res["table"],
+        "correlation_top_pairs.csv": res["top_pairs"],
+        "threshold_counts.csv": res["threshold_counts"],
+        "pca_variance.csv": res["pca"],
+        "mnd_fractions.csv": res["mnd"]["fractions"],
+    }
+    for name, df in files.items():
+        runs.atomic_write_bytes(out / name, df.to_csv(index=False).encode("utf-8"))
+    runs.atomic_write_bytes(out / "summary.json", _dumps(_stats_json(res, None)).encode("utf-8"))
+    return sorted(files) + ["summary.json"]
+
+
+def _stats_json(res, label):
+    keep = {k: v for k, v in res.items() if k not in ("table", "top_pairs_shown")}
+    keep["source"] = label
+    keep["top_pairs"] = res["top_pairs"].head(res["top_pairs_shown"])
+    keep["n_top_pairs"] = len(res["top_pairs"])
+    return keep
+
+
+def _cmd_stats(args):
+    from core import runs
+
+    if args.run is not None:
+        run = runs.load_run(args.run)
+        Z, label = run.latents, f"run {run.name}"
+    else:
+        Z, label = runs.load_npy(args.latents), str(args.latents)
+    res = compute_stats(Z, bin_width=args.bin_width, threshold=args.threshold, top=args.top,
+                        pca_k=args.pca_k, box_b=args.box_b)
+    written = _write_stats(args.out, res) if args.out else []
+    if args.json:
+        print(_dumps(_stats_json(res, label)))
+    else:
+        print(_stats_summary(res, label))
+        if written:
+            print(f"\nwrote {', '.join(written)} to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------- sample
+
+def _add_sample(sub):
+    from core.samplers import SAMPLERS
+
+    p = sub.add_parser(
+        "sample", help="draw latent vectors with a sampler (and decode a grid)",
+        description=_wrap("Fit a sampler on a run's latents, draw N vectors, write PREFIX.npy (float32, "
+                    f"shape (N, z_dim)) and a decoded image grid PREFIX.png. Samplers: {', '.join(SAMPLERS)}."),
+        epilog="example: python -m core sample --run default --sampler pca-ellipse "
+               "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--sampler", required=True, help="registry name of the sampler")
+    p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
+                   help="sampler parameter (repeatable); values are read as int, float, None or text")
+    p.add_argument("--n", type=int, required=True, help="number of vectors")
+    p.add_argument("--seed", type=int, default=0, help="random_state of the draw (default 0)")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.npy and PREFIX.png")
+    p.add_argument("--no-images", action="store_true", help="do not decode; write only PREFIX.npy")
+    p.add_argument("--grid", type=int, default=64, help="decode and tile the first N vectors (default 64)")
+    p.add_argument("--cols", type=int, default=8, help="images per grid row (default 8)")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _out_prefix(text):
+    prefix = Path(text)
+    if prefix.suffix.lower() in (".npy", ".png"):
+        prefix = prefix.with_suffix("")
+    if not prefix.name or prefix.is_dir():
+        raise ValueError(f"--out {text!r} must be a file prefix, not a folder")
+    return prefix
+
+
+def _cmd_sample(args):
+    from core import runs
+    from core.samplers import make_sampler
+    from core.validation import check_int, check_n_samples
+
+    n = check_n_samples(args.n, "--n")
+    seed = _check_seed(args.seed)
+    grid = check_int(args.grid, "--grid", 1, 1024)
+    cols = check_int(args.cols, "--cols", 1, 64)
+    sampler = make_sampler(args.sampler, **_params_dict(args.param))
+    prefix = _out_prefix(args.out)
+    run = runs.load_run(args.run)
+    params = sampler_params(args.sampler, _params_dict(args.param), run.z_dim)
+    sampler = make_sampler(args.sampler, **params)
+    V = sampler.fit(run.latents).sample(n, random_state=seed)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    npy = runs.atomic_save_npy(prefix.with_name(prefix.name + ".npy"), V)
+    print(f"wrote {npy}  ({V.shape[0]} x {V.shape[1]} float32, {sampler!r})")
+    if not args.no_images:
+        from core.images import make_grid, png_bytes
+        from core.model import decode
+
+        images = decode(run.decoder, V[:grid])
+        png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"),
+                                      png_bytes(make_grid(images, n_cols=cols)))
+        print(f"wrote {png}  ({images.shape[0]} decoded images)")
+    return 0
+
+
+# ---------------------------------------------------------------- compare
+
+def _add_compare(sub):
+    from core.samplers import SAMPLERS
+
+    p = sub.add_parser(
+        "compare", help="score several samplers against the data",
+        description=_wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
+                    "each and print the scoreboard (fraction inside the k-sigma region, radius and "
+                    "Mahalanobis W1, nearest-neighbour ratio, precision/recall, latent Frechet distance, "
+                    "MMD; with --decoder-metrics also re-encoding error and re-encoded Frechet distance). "
+                    "Every parameter is checked before anything is fitted."),
+        epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
+               "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--samplers", default=",".join(SAMPLERS),
+                   help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
+    p.add_argument("--param", type=_sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",
+                   help="a parameter of one sampler (repeatable)")
+    p.add_argument("--n", type=int, default=5000, help="vectors drawn per sampler (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--decoder-metrics", action="store_true",
+                   help="also decode and re-encode samples (needs the run's models; slower)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_cmd_compare)
+
+
+def check_sampler_spec(name, params, z_dim, n_fit):
+    """Validate a sampler name and its parameter values without fitting on the data.
+
+    The sampler is fitted on a small standard-normal stand-in of the same
+    ``z_dim`` (its own checks then run on the real values); a Gaussian
+    mixture is tried with one component and one EM step, its
+    ``n_components`` checked against ``n_fit`` (rows it will be fitted on).
+
+    Raises
+    ------
+    ValueError naming the sampler, parameter and value.
+    """
+    import warnings
+
+    import numpy as np
+
+    from core.samplers import make_sampler
+    from core.validation import check_int
+
+    sampler = make_sampler(name, **params)
+    dummy = np.random.default_rng(0).standard_normal((max(2 * z_dim + 2, 64), z_dim)).astype(np.float32)
+    try:
+        if name == "gmm":
+            k = check_int(sampler.n_components, "n_components", low=1)
+            if k > n_fit:
+                raise ValueError(f"n_components={k} exceeds the {n_fit} data points")
+            check_int(sampler.max_iter, "max_iter", low=1)
+            sampler = make_sampler(name, **dict(params, n_components=1, max_iter=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sampler.fit(dummy)
+    except ValueError as exc:
+        raise ValueError(f"sampler {name!r}: {exc}") from None
+    return True
+
+
+def sampler_params(name, params, z_dim):
+    """``params`` plus defaults that depend on the data: pca-ellipse's
+    ``n_components`` defaults to min(100, z_dim) so small runs work as is."""
+    params = dict(params)
+    if name == "pca-ellipse" and "n_components" not in params:
+        params["n_components"] = min(100, int(z_dim))
+    return params
+
+
+def _cmd_compare(args):
+    import numpy as np
+    import pandas as pd
+
+    from core import runs
+    from core.samplers import SAMPLERS
+    from core.scoreboard import compare_samplers
+    from core.validation import check_n_samples
+
+    names = [s.strip() for s in args.samplers.split(",")]
+    if not names or any(not s for s in names):
+        raise ValueError(f"--samplers must be comma-separated names, got {args.samplers!r}")
+    for s in names:
+        if s not in SAMPLERS:
+            raise ValueError(f"unknown sampler {s!r}; valid names: {', '.join(SAMPLERS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--samplers lists a sampler twice: {args.samplers!r}")
+    params = {s: {} for s in names}
+    for s, key, value in args.param or []:
+        if s not in params:
+            raise ValueError(f"--param {s}:{key}={value} names sampler {s!r}, which is not in --samplers")
+        if key in params[s]:
+            raise ValueError(f"--param {s}:{key} given twice")
+        params[s][key] = value
+    n = check_n_samples(args.n, "--n")
+    seed = _check_seed(args.seed)
+    run = runs.load_run(args.run)
+    Z = run.latents
+    if Z.shape[0] < 20:
+        raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
+    n_fit = Z.shape[0] - max(2, int(round(Z.shape[0] * 0.1)))
+    params = {s: sampler_params(s, params[s], Z.shape[1]) for s in names}
+    for s in names:  # every parameter, before any fit on the data
+        check_sampler_spec(s, params[s], Z.shape[1], n_fit)
+    score_kw = {}
+    if args.decoder_metrics:
+        from core.model import CompiledModel
+
+        score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
+        score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
+        rng = np.random.default_rng(seed)
+        m = min(Z.shape[0], 5000)
+        score_kw["real_codes"] = np.asarray(Z[np.sort(rng.choice(Z.shape[0], m, replace=False))])
+    specs = {s: {"sampler": s, **params[s]} for s in names}
+    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, **score_kw)
+    if args.json:
+        print(_dumps({"run": run.name, "n_samples": n, "seed": seed, "params": params,
+                      "scores": table.to_dict(orient="index")}))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(f"run {run.name}: {n} vectors per sampler, seed {seed}; "
+                  f"fitted on {n_fit} rows, the last {Z.shape[0] - n_fit} held out")
+            print(table.T.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+def _add_bench(sub):
+    p = sub.add_parser(
+        "bench", help="run the performance benchmark (PRODUCT.md section 6)",
+        description=_wrap("Time each fast path against its reference in the same process and print "
+                    "time, reference time, ratio (reference / time), target and whether it is met. "
+                    "Rows: kde, statistics, pca_ellipse, decode, training, memory."),
+        epilog="example: python -m core bench --rows kde,decode --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
+    p.add_argument("--rows", default=None, help="comma-separated subset of the rows")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args):
+    from core import bench
+
+    rows = None if args.rows is None else [r.strip() for r in args.rows.split(",")]
+    if rows is not None:
+        bench.check_rows(rows)
+
+    def progress(msg):
+        if not args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    results = bench.run_benchmarks(rows=rows, quick=args.quick, progress=progress)
+    if args.json:
+        print(_dumps({"quick": bool(args.quick), "rows": results}))
+    else:
+        print(bench.format_table(results))
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
 def build_parser():
-    parser = _Parser(prog="python -m core", description="Latent-space lab for convolutional autoencoders.")
+    parser = _Parser(prog="python -m core", description="Latent-space lab for convolutional autoencoders.",
+                     epilog="run 'python -m core COMMAND --help' for the options of a command")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_train(sub)
     _add_encode(sub)
@@ -147,17 +623,24 @@ def build_parser():
     return parser
 
 
-#: Further subcommands register here (stats, sample, compare, bench).
-_EXTRA_COMMANDS = []
+#: Further subcommands register here.
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench]
 
 
 def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed as one line)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return args.func(args) or 0
     except ValueError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable input or unwritable output: one line, no traceback
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

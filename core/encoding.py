@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,26 +69,31 @@ def encode_source(encoder, source, batch_size=256, progress=None):
 def write_latents(out, latents, index, attributes=None):
     """Write latents.npy, index.npy and attributes.csv atomically into a run folder.
 
-    metadata.json is moved aside first, so a process killed between these
-    writes never leaves a folder that lists as complete.
+    metadata.json (whose presence marks a complete run) is renamed to
+    ``metadata.json.saved`` first and renamed back after the last write, so
+    a process killed between these writes leaves a folder that lists as
+    incomplete, never one that mixes old and new files and looks complete;
+    the old metadata stays on disk.  ``python -m core encode`` repairs it.
     """
     out = Path(out)
-    meta = out / "metadata.json"
-    saved_meta = None
-    if meta.exists():
-        saved_meta = meta.read_bytes()
-        meta.unlink()
     latents = np.asarray(latents, np.float32)
-    if not np.all(np.isfinite(latents)):
-        raise ValueError("the encoder produced NaN or infinite latent values")
+    if latents.ndim != 2 or not np.all(np.isfinite(latents)):
+        raise ValueError("the encoder produced NaN or infinite latent values" if latents.ndim == 2
+                         else f"latents must be 2-D, got shape {latents.shape}")
+    index = np.asarray(index, np.int64)
+    if index.shape != (latents.shape[0],):
+        raise ValueError(f"index has shape {index.shape} but there are {latents.shape[0]} latent vectors")
+    meta, saved = out / "metadata.json", out / "metadata.json.saved"
+    if meta.exists():
+        os.replace(meta, saved)
     runs.atomic_save_npy(out / "latents.npy", latents)
-    runs.atomic_save_npy(out / "index.npy", np.asarray(index, np.int64))
+    runs.atomic_save_npy(out / "index.npy", index)
     if attributes is not None:
-        runs.atomic_write_bytes(out / "attributes.csv", attributes.to_csv(index=False).encode())
+        runs.atomic_write_bytes(out / "attributes.csv", attributes.to_csv(index=False, float_format="%.6g").encode())
     elif (out / "attributes.csv").exists():
         (out / "attributes.csv").unlink()
-    if saved_meta is not None:
-        runs.atomic_write_bytes(meta, saved_meta)
+    if saved.exists():
+        os.replace(saved, meta)
 
 
 def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):

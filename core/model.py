@@ -16,11 +16,15 @@ import threading
 
 import numpy as np
 
-from core.validation import check_int, check_latents
+from core.validation import check_int, check_latents, check_n_samples
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SIZES = (16, 32, 48, 64, 96, 128)
+# One lock for all tracing: two CompiledModels built at once on the same
+# Keras model (two browser sessions) would otherwise trace its layers
+# concurrently, and Keras layers are not re-entrant while tracing.
+_TRACE_LOCK = threading.Lock()
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "swish", "tanh")
 
 
@@ -175,8 +179,9 @@ class CompiledModel:
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         spec = tf.TensorSpec((self.batch_size,) + self.input_shape, tf.float32)
         self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
-        # Keras layers are not guaranteed re-entrant while tracing.
-        self._lock = threading.Lock()
+        # Traced once here, under the module lock; later calls run the
+        # concrete graph, which TensorFlow allows from several threads.
+        self._lock = _TRACE_LOCK
         with self._lock:
             self._fn.get_concrete_function()
 
@@ -203,6 +208,8 @@ def decode(decoder, Z, batch_size=64):
     ----------
     decoder : keras.Model or CompiledModel
     Z : array-like of shape (n, z_dim)
+        1 <= n <= ``core.validation.MAX_SAMPLES`` (a larger request would
+        allocate gigabytes of images).
 
     Returns
     -------
@@ -210,6 +217,7 @@ def decode(decoder, Z, batch_size=64):
     """
     fn = decoder if isinstance(decoder, CompiledModel) else CompiledModel(decoder, batch_size)
     Z = check_latents(Z, z_dim=fn.input_shape[0])
+    check_n_samples(Z.shape[0], "number of latent vectors")
     return fn(Z)
 
 

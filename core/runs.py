@@ -22,6 +22,9 @@ import json
 import os
 import re
 import tempfile
+import threading
+import unicodedata
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +33,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUN = "default"
 REQUIRED_FILES = ("config.json", "encoder.keras", "decoder.keras", "history.json",
                   "latents.npy", "index.npy", "metadata.json")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# fullmatch, not match with "$": "$" would accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Optional files that must not be symlinks leading out of the run folder.
+OPTIONAL_FILES = ("attributes.csv", "progress.json")
+#: Largest config.json inside a .keras archive that is parsed (zip bombs).
+MAX_KERAS_CONFIG_BYTES = 16 * 2**20
+#: Default size cap of an uploaded file (see :func:`safe_upload_path`).
+MAX_UPLOAD_BYTES = 2 * 2**30
+UPLOADS_DIR = ".uploads"
 
 
 def artifacts_root():
@@ -40,7 +51,7 @@ def artifacts_root():
 
 def check_run_name(name):
     """Validate a run name: letters, digits, ``_ . -``; no path separators, no ``..``."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
         raise ValueError(
             f"run name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-' "
             "(no path separators, no '..')"
@@ -84,6 +95,10 @@ def _atomic(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes 0600 files; run folders are meant to be shared.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -142,6 +157,9 @@ def atomic_save_model(path, model):
     os.close(fd)
     try:
         model.save(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -158,11 +176,30 @@ def read_json(path):
         raise ValueError(f"{Path(path).name} is not valid JSON: {exc}") from None
 
 
-def load_npy(path, mmap=True, z_dim=None):
-    """Load an ``.npy`` safely: no pickle, memory-mapped, numeric, finite check by caller.
+def load_npy(path, mmap=True, z_dim=None, finite=None):
+    """Load an ``.npy`` safely: no pickle, memory-mapped, numeric.
 
-    Raises ``ValueError`` naming the file for a pickled/object array, a
-    wrong dimensionality or a width that does not match ``z_dim``.
+    Parameters
+    ----------
+    path : str or Path
+    mmap : bool
+        Memory-map (``mmap_mode="r"``): nothing is read until used.
+    z_dim : int or None
+        When given the file is a latent matrix: it must be 2-D (n, z_dim)
+        with a real floating dtype.
+    finite : bool or None
+        Refuse NaN and infinite values.  None: check when ``z_dim`` is given.
+        The check streams the file through a small buffer (the memory map is
+        not touched, so the process's resident memory does not grow) and is
+        remembered per file identity (inode, size, mtime), so a run listed
+        again costs nothing.
+
+    Raises
+    ------
+    ValueError
+        Naming the file: a pickled/object array, a non-numeric dtype, a
+        wrong dimensionality, a width that does not match ``z_dim``, NaN or
+        infinite values (count and the first position and value).
     """
     path = Path(path)
     try:
@@ -174,11 +211,103 @@ def load_npy(path, mmap=True, z_dim=None):
     if not isinstance(arr, np.ndarray) or arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{path.name} has dtype {getattr(arr, 'dtype', '?')}; a numeric array is required")
     if z_dim is not None:
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(f"{path.name} has dtype {arr.dtype}; latents must be floating point (float32)")
         if arr.ndim != 2:
             raise ValueError(f"{path.name} must be 2-D (n, z_dim), got shape {arr.shape}")
         if arr.shape[1] != z_dim:
             raise ValueError(f"{path.name} has {arr.shape[1]} components but the model's z_dim is {z_dim}")
+    if finite is None:
+        finite = z_dim is not None
+    if finite and np.issubdtype(arr.dtype, np.inexact) and arr.size:
+        bad, first = _nonfinite(path, arr)
+        if bad:
+            pos = ", ".join(str(int(i)) for i in first[0])
+            raise ValueError(f"{path.name} contains {bad} NaN or infinite values "
+                             f"(first at [{pos}]: {first[1]})")
     return arr
+
+
+_FINITE_CACHE = {}
+_FINITE_LOCK = threading.Lock()
+
+
+def _nonfinite(path, arr, chunk_bytes=8 * 2**20):
+    """(count, (position, value)) of non-finite entries, memoised per file identity."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _FINITE_LOCK:
+        if key in _FINITE_CACHE:
+            return _FINITE_CACHE[key]
+    result = _scan_nonfinite(path, arr, chunk_bytes)
+    with _FINITE_LOCK:
+        _FINITE_CACHE[key] = result
+    return result
+
+
+def _scan_nonfinite(path, arr, chunk_bytes):
+    order = "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C"
+    bad, first = 0, None
+    if isinstance(arr, np.memmap):
+        # Read through a reusable buffer instead of the map: touching the map
+        # would make all 200 MB resident in this process.
+        per = max(1, chunk_bytes // arr.dtype.itemsize)
+        buf = np.empty(per, dtype=arr.dtype)
+        done = 0
+        with open(path, "rb", buffering=0) as fh:
+            fh.seek(arr.offset)
+            while done < arr.size:
+                view = buf[:min(per, arr.size - done)]
+                got = fh.readinto(memoryview(view).cast("B"))
+                if got != view.nbytes:
+                    raise ValueError(f"{Path(path).name} is truncated")
+                ok = np.isfinite(view)
+                nbad = view.size - int(np.count_nonzero(ok))
+                if nbad and first is None:
+                    k = int(np.argmin(ok))
+                    first = (np.unravel_index(done + k, arr.shape, order=order), view[k].item())
+                bad += nbad
+                done += view.size
+    else:
+        flat = arr.reshape(-1, order=order)
+        ok = np.isfinite(flat)
+        bad = flat.size - int(np.count_nonzero(ok))
+        if bad:
+            k = int(np.argmin(ok))
+            first = (np.unravel_index(k, arr.shape, order=order), flat[k].item())
+    return bad, first
+
+
+def check_keras_archive(path):
+    """Cheap structural check of a ``.keras`` file without loading it.
+
+    A zip archive whose ``config.json`` (at most ``MAX_KERAS_CONFIG_BYTES``)
+    is a JSON object and which holds a weights file; ``ValueError`` naming
+    the file otherwise.  Code inside the config is refused later, by
+    :func:`load_model` (``safe_mode``).
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "config.json" not in names:
+                raise ValueError(f"{path.name} has no config.json (not a Keras 3 model archive)")
+            if not any(n.endswith(".weights.h5") or n.endswith(".weights.npz") for n in names):
+                raise ValueError(f"{path.name} has no weights file")
+            info = zf.getinfo("config.json")
+            if info.file_size > MAX_KERAS_CONFIG_BYTES:
+                raise ValueError(f"{path.name}: config.json is {info.file_size} bytes, too large")
+            try:
+                config = json.loads(zf.read("config.json").decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{path.name}: config.json is not valid JSON: {exc}") from None
+            if not isinstance(config, dict) or "class_name" not in config:
+                raise ValueError(f"{path.name}: config.json does not describe a Keras model")
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path.name} is not a .keras archive (not a zip file: {exc})") from None
+    except OSError as exc:
+        raise ValueError(f"{path.name} cannot be read: {exc.strerror or exc}") from None
+    return path
 
 
 def load_model(path):
@@ -188,6 +317,7 @@ def load_model(path):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {path} does not exist")
+    check_keras_archive(path)
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # keras raises many types; report one line
@@ -233,21 +363,34 @@ def run_status(path):
             why += f" (training state: {state})"
         return RunInfo(name, path, "incomplete", why)
     try:
+        _check_no_escaping_links(path)
         meta = read_json(path / "metadata.json")
         config = read_json(path / "config.json")
         read_json(path / "history.json")
         z_dim = int(config["model"]["z_dim"])
+        # Finite check included (memoised): NaN latents are "damaged", not a
+        # crash later in a plot.
         lat = load_npy(path / "latents.npy", z_dim=z_dim)
         idx = load_npy(path / "index.npy")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"index.npy has dtype {idx.dtype}; integers are required")
         if idx.shape != (lat.shape[0],):
             raise ValueError(f"index.npy has shape {idx.shape} but latents.npy has {lat.shape[0]} rows")
         for f in ("encoder.keras", "decoder.keras"):
-            with open(path / f, "rb") as fh:
-                if fh.read(2) != b"PK":
-                    raise ValueError(f"{f} is not a .keras archive")
-    except (ValueError, KeyError, TypeError) as exc:
-        return RunInfo(name, path, "damaged", str(exc))
+            check_keras_archive(path / f)
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return RunInfo(name, path, "damaged", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return RunInfo(name, path, "complete", "", meta)
+
+
+def _check_no_escaping_links(path):
+    # A shared run folder may carry symlinks (e.g. attributes.csv -> /etc/passwd);
+    # never follow one that leads out of the run folder.
+    real = Path(path).resolve()
+    for f in REQUIRED_FILES + OPTIONAL_FILES:
+        p = Path(path) / f
+        if p.is_symlink() and p.resolve().parent != real:
+            raise ValueError(f"{f} is a symlink pointing outside the run folder")
 
 
 def list_runs(root=None):
@@ -257,7 +400,7 @@ def list_runs(root=None):
         return []
     infos = []
     for p in sorted(root.iterdir()):
-        if not p.is_dir() or p.name.startswith(".") or not _NAME_RE.match(p.name):
+        if not p.is_dir() or p.name.startswith(".") or not _NAME_RE.fullmatch(p.name) or ".." in p.name:
             continue
         if p.is_symlink() and p.resolve().parent != root:
             infos.append(RunInfo(p.name, p, "damaged", "symlink pointing outside the artifacts folder"))
@@ -349,17 +492,29 @@ class Run:
     @property
     def encoder(self):
         if self._encoder is None:
-            self._encoder = load_model(self.path / "encoder.keras")
+            enc = load_model(self.path / "encoder.keras")
+            image = (self.image_size, self.image_size, self.channels)
+            if tuple(enc.input_shape[1:]) != image or int(enc.output_shape[-1]) != self.z_dim:
+                raise ValueError(
+                    f"encoder.keras maps {tuple(enc.input_shape[1:])} to {enc.output_shape[-1]} components "
+                    f"but the run's config says {image} to z_dim {self.z_dim}"
+                )
+            self._encoder = enc
         return self._encoder
 
     @property
     def decoder(self):
         if self._decoder is None:
-            self._decoder = load_model(self.path / "decoder.keras")
-            if int(self._decoder.input_shape[-1]) != self.z_dim:
+            dec = load_model(self.path / "decoder.keras")
+            if int(dec.input_shape[-1]) != self.z_dim:
                 raise ValueError(
-                    f"decoder expects {self._decoder.input_shape[-1]} components but the run's z_dim is {self.z_dim}"
+                    f"decoder expects {dec.input_shape[-1]} components but the run's z_dim is {self.z_dim}"
                 )
+            image = (self.image_size, self.image_size, self.channels)
+            if tuple(dec.output_shape[1:]) != image:
+                raise ValueError(f"decoder produces images of shape {tuple(dec.output_shape[1:])} "
+                                 f"but the run's config says {image}")
+            self._decoder = dec
         return self._decoder
 
     def source(self, limit=None):
@@ -374,3 +529,75 @@ class Run:
 def load_run(spec, root=None):
     """Load a complete run by name or path; ``ValueError`` with the reason otherwise."""
     return Run(resolve_run(spec, root))
+
+
+# ---------------------------------------------------------------- uploads
+
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_upload_path(name, root=None, max_bytes=MAX_UPLOAD_BYTES, size=None, extensions=None):
+    """Where to store an uploaded file: a sanitised name inside ``root/.uploads/``.
+
+    Parameters
+    ----------
+    name : str
+        The file name the browser sent (untrusted): only its last path
+        component is kept (``/`` and ``\\`` both separate), accents are
+        folded to ASCII, other characters become ``_``, leading dots are
+        dropped, the stem is cut to 100 characters.
+    root : str or Path or None
+        Artifacts root (default :func:`artifacts_root`).
+    max_bytes : int
+        Size cap (default ``MAX_UPLOAD_BYTES``, 2 GiB).
+    size : int or None
+        The upload's size in bytes; None skips the check (then the caller
+        must stop writing at ``max_bytes``).
+    extensions : sequence of str or None
+        Allowed extensions (e.g. ``(".zip", ".npy", ".npz")``), case-insensitive.
+
+    Returns
+    -------
+    Path inside ``root/.uploads`` (the folder is created; an existing file of
+    the same name will be replaced by the caller's write — use
+    :func:`atomic_write_bytes`).
+
+    Raises
+    ------
+    ValueError
+        For a name with no usable characters, a refused extension, a size
+        over the cap (both numbers in the message) or an uploads folder that
+        is a symlink.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"upload file name must be a string, got {name!r}")
+    max_bytes = int(max_bytes)
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be >= 1, got {max_bytes}")
+    base = re.split(r"[\\/]", name)[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    base = _UNSAFE_CHARS.sub("_", base).lstrip(".")
+    stem, ext = os.path.splitext(base)
+    ext = ext.lower() if 1 < len(ext) <= 10 else ""
+    stem = stem.strip("._")[:100]
+    if not stem:
+        raise ValueError(f"upload file name {name!r} has no usable characters")
+    if extensions is not None:
+        allowed = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
+        if ext not in allowed:
+            raise ValueError(f"upload {name!r} has extension {ext or '(none)'!r}; allowed: {', '.join(allowed)}")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
+            raise ValueError(f"upload size must be a non-negative integer, got {size!r}")
+        if size > max_bytes:
+            raise ValueError(f"upload {stem + ext!r} is {int(size):,} bytes; the limit is {max_bytes:,} bytes "
+                             f"({max_bytes / 2**20:,.0f} MiB)")
+    root = Path(root).resolve() if root is not None else artifacts_root()
+    folder = root / UPLOADS_DIR
+    if folder.is_symlink():
+        raise ValueError(f"{folder} is a symlink; refusing to write uploads through it")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (stem + ext)
+    if path.is_symlink() or path.resolve().parent != folder.resolve():
+        raise ValueError(f"upload path {path} leads outside {folder}")
+    return path

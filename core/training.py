@@ -4,8 +4,10 @@ checkpoints every epoch, resume, cancel, and distribution strategies.
 Layout written under the run folder (see :mod:`core.runs`)::
 
     config.json, progress.json, history.json
-    checkpoints/last.keras   autoencoder + optimizer state after the last epoch
-    checkpoints/state.json   epochs done and history so far
+    checkpoints/epoch-NNNN.keras  autoencoder + optimizer state after epoch NNNN
+    checkpoints/state.json   epochs done, history so far and the name of the
+                             model file that goes with them (written after the
+                             model, so a kill in between resumes consistently)
     checkpoints/images_u8.npy, checkpoints/index.npy, checkpoints/attributes.csv
                              the dataset materialised once as uint8 (streamed)
     encoder.keras, decoder.keras, latents.npy, index.npy, attributes.csv
@@ -32,6 +34,8 @@ from core.validation import check_float, check_int
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 CANCEL_FILE = "cancel"
+#: Files that may already be in a new run folder (written by :func:`launch`).
+LAUNCH_FILES = ("run.lock", "requested_config.json", "train.log")
 
 
 @dataclasses.dataclass
@@ -167,7 +171,7 @@ def materialise(source, folder, batch_size=512, progress=None):
     runs.atomic_save_npy(folder / "index.npy", index)
     attributes = pd.concat(attr_parts, ignore_index=True) if attr_parts else None
     if attributes is not None:
-        runs.atomic_write_bytes(folder / "attributes.csv", attributes.to_csv(index=False).encode())
+        runs.atomic_write_bytes(folder / "attributes.csv", attributes.to_csv(index=False, float_format="%.6g").encode())
     runs.atomic_write_bytes(folder / "data_done", b"ok")
     return np.load(final, mmap_mode="r", allow_pickle=False), index, attributes
 
@@ -318,7 +322,7 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     out : str or Path
         Run folder (created).
     resume : bool
-        Continue from ``checkpoints/last.keras``: epoch count and history go on.
+        Continue from the last checkpoint: epoch count and history go on.
         ``config.epochs`` may be raised to train longer.
     on_progress : callable(dict) or None
         Called with the progress dict (also written to progress.json).
@@ -335,24 +339,45 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     if resume:
         if not (ckpt_dir / "state.json").exists():
             raise ValueError(f"nothing to resume in {out}: no checkpoint (checkpoints/state.json)")
-        stored = TrainConfig.from_json((out / "config.json").read_text())
-        if config is not None:
-            stored.epochs = max(stored.epochs, int(config.epochs))
-        config = stored
     else:
         if config is None:
             raise ValueError("config is required unless resume=True")
         config.validate()
-        if out.exists() and any(p for p in out.iterdir() if p.name != "run.lock"):
-            raise ValueError(f"run folder {out} already exists and is not empty; use resume or another name")
+    # Lock first, then look: two processes started together must not both
+    # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
+        if resume:
+            stored = TrainConfig.from_json((out / "config.json").read_text())
+            if config is not None:
+                stored.epochs = max(stored.epochs, int(config.epochs))
+            config = stored
+        elif any(p for p in out.iterdir() if p.name not in LAUNCH_FILES):
+            raise ValueError(f"run folder {out} already exists and is not empty; use resume or another name")
+        remove_stale_temps(out)
         if (out / CANCEL_FILE).exists():
             (out / CANCEL_FILE).unlink()
-        # A retrained folder must not keep listing as complete.
-        if (out / "metadata.json").exists():
-            (out / "metadata.json").unlink()
+        # A retrained folder must not keep listing as complete (nor get old
+        # metadata back from an interrupted write_latents).
+        for f in ("metadata.json", "metadata.json.saved"):
+            (out / f).unlink(missing_ok=True)
         runs.atomic_write_json(out / "config.json", config.to_dict())
         return _train_locked(config, out, ckpt_dir, resume, on_progress, encode)
+
+
+def remove_stale_temps(out):
+    """Delete temporary files a killed writer left behind (``.NAME.*.tmp``/``.keras``).
+
+    Call only while holding the run's lock.  Returns the removed names.
+    """
+    removed = []
+    for folder in (Path(out), Path(out) / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.is_file() and p.name.startswith(".") and p.suffix in (".tmp", ".keras"):
+                p.unlink()
+                removed.append(p.name)
+    return removed
 
 
 def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
@@ -386,7 +411,12 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
     with strategy.scope():
         if resume:
             state = runs.read_json(ckpt_dir / "state.json")
-            ae = keras.models.load_model(ckpt_dir / "last.keras", safe_mode=True)
+            # Older folders have no "model" entry: their file is last.keras.
+            model_file = ckpt_dir / Path(state.get("model", "last.keras")).name
+            if not model_file.is_file():
+                raise ValueError(f"checkpoint {model_file.name} named by state.json is missing; cannot resume")
+            # compile=True (default) restores the optimizer state; safe_mode refuses code.
+            ae = keras.models.load_model(model_file, safe_mode=True)
         else:
             from core.model import build_cae
 
@@ -405,8 +435,14 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
     steps = len(train_rows) // global_batch
 
     def checkpoint(epochs_done):
-        runs.atomic_save_model(ckpt_dir / "last.keras", ae)
-        runs.atomic_write_json(ckpt_dir / "state.json", {"epoch": epochs_done, "history": history})
+        # Model first under a new name, then state.json naming it, then drop
+        # older files: a kill at any point leaves a matching pair.
+        name = f"epoch-{epochs_done:04d}.keras"
+        runs.atomic_save_model(ckpt_dir / name, ae)
+        runs.atomic_write_json(ckpt_dir / "state.json", {"epoch": epochs_done, "history": history, "model": name})
+        for old in ckpt_dir.glob("*.keras"):
+            if old.name != name and not old.name.startswith("."):
+                old.unlink(missing_ok=True)
 
     cb = _make_callback(out, config.epochs, steps, global_batch, start_epoch, history, on_progress, checkpoint)
     if start_epoch < config.epochs:

@@ -174,24 +174,16 @@ def show_error(exc):
 
 # ---------------------------------------------------------------- downloads (Home/Train/Components helper)
 
-def show_figure(fig, file_name, key=None, label="Download PNG"):
-    """Show a matplotlib figure with a PNG download button, then close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
-    st.pyplot(fig, clear_figure=False)
-    plt.close(fig)
-    st.download_button(label, buf.getvalue(), file_name=file_name, mime="image/png",
-                       key=key or f"dl_{file_name}")
+def show_figure(fig, file_name, key=None, label="Download PNG", width="stretch", dpi=110):
+    """Show a matplotlib figure (rendered once, see :func:`figure_png`) with a PNG
+    download button for the same bytes; the figure is closed."""
+    show_png(figure_png(fig, dpi=dpi), file_name, key or f"dl_{file_name}", width=width, label=label)
 
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
-    """A download button for a table as CSV."""
+    """A download button for a table as CSV (no rerun on click)."""
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name,
-                       mime="text/csv", key=key or f"dl_{file_name}")
+                       mime="text/csv", key=key or f"dl_{file_name}", on_click="ignore")
 
 
 # ---------------------------------------------------------------- dataset images (Home helper)
@@ -213,6 +205,69 @@ def run_images(run, n=8, held_out=False):
     training held out for validation): ``(images (n, s, s, c), index (n,))``.
     ``ValueError`` when the source cannot be opened (moved folder, …)."""
     return _run_images(run.name, _run_token(run.name), int(n), bool(held_out))
+
+
+@st.cache_data(show_spinner="Computing radii…", max_entries=8)
+def _radii(name, token):
+    from core.components import radius_distribution
+
+    return radius_distribution(_load_run(name, token).latents)
+
+
+def radii(run):
+    """``core.components.radius_distribution`` of the run's latents, shape (n,)."""
+    return _radii(run.name, _run_token(run.name))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _component_column(name, token, component):
+    return np.asarray(_load_run(name, token).latents[:, component], dtype=np.float32)
+
+
+def component_column(run, component):
+    """One latent component over all z-points, shape (n,) (cached: a strided memmap read)."""
+    from core.validation import check_component
+
+    return _component_column(run.name, _run_token(run.name), check_component(component, run.z_dim))
+
+
+# ---------------------------------------------------------------- uploads (Train helper)
+
+#: Largest accepted upload (also ``server.maxUploadSize`` in .streamlit/config.toml).
+UPLOAD_CAP_MB = 200
+
+
+def upload_name(filename):
+    """A safe file name for an uploaded zip: the base name reduced to letters, digits,
+    ``_ . -`` (as :func:`core.runs.check_run_name`), at most 64 characters, ``.zip``.
+
+    ``ValueError`` naming the file when nothing usable is left.
+    """
+    import re
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    base = PureWindowsPath(PurePosixPath(str(filename)).name).name  # no folders, either style
+    stem = base[:-4] if base.lower().endswith(".zip") else base
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).replace("..", "_").lstrip("._-")[:60]
+    if not stem:
+        raise ValueError(f"upload name {filename!r} has no usable characters; rename the file")
+    return runs.check_run_name(stem + ".zip")
+
+
+def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
+    """Save uploaded zip bytes under ``artifacts/.uploads/`` (atomically); return the path.
+
+    ``ValueError`` when the upload is larger than ``cap_mb`` MB or not a zip archive.
+    """
+    size = len(data)
+    if size > cap_mb * 2**20:
+        raise ValueError(f"upload {filename!r} is {size / 2**20:.0f} MB; the limit is {cap_mb} MB "
+                         "(put larger datasets on the server and give their path)")
+    if not bytes(data[:4]) == b"PK\x03\x04":
+        raise ValueError(f"upload {filename!r} is not a zip archive")
+    path = runs.artifacts_root() / ".uploads" / upload_name(filename)
+    runs.atomic_write_bytes(path, bytes(data))
+    return path
 
 
 # ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
@@ -460,3 +515,19 @@ def sampler_param_widgets(name, z_dim, key, where=None):
                 "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
                                                 key=f"{key}_cov")}
     raise ValueError(f"unknown sampler {name!r}")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _typical_nn_distance(name, token, m):
+    from core.neighbours import nearest_neighbours
+
+    Z = _load_run(name, token).latents
+    rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
+    # k=2: the first neighbour of a real z-point is itself (distance 0).
+    _, dist = nearest_neighbours(Z, np.asarray(Z[rows]), k=2)
+    return float(np.median(dist[:, 1]))
+
+
+def typical_nn_distance(run, m=1000):
+    """Median distance of a real z-point to its nearest other one (fixed-seed subsample of m)."""
+    return _typical_nn_distance(run.name, _run_token(run.name), int(m))

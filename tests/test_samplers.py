@@ -2,11 +2,14 @@
 sampler against a plain per-vector implementation of the seed-X loop."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from scipy import special, stats
 
+import core.samplers as samplers_mod
 from core.pca import LatentPCA
 from core.samplers import (
     SAMPLERS,
@@ -17,6 +20,7 @@ from core.samplers import (
     _ellipse_stream,
     _pair_coin_and_redraw,
     _pair_keys,
+    ellipse_backend,
     histogram_peak_and_hwhm,
     k_sigma_threshold,
     make_sampler,
@@ -212,14 +216,29 @@ def reference_ellipse(U, seeds, fa, fixed):
     return out
 
 
+HAVE_NUMBA = samplers_mod._ellipse_kernel() is not None
+# Both implementations of the pair loop are held to the same reference; the
+# compiled one is skipped (not silently replaced) where numba is missing.
+BACKENDS = [pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")), "numpy"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Run a test with the sampler on one backend ("numpy" = numba absent)."""
+    if request.param == "numpy":
+        monkeypatch.setattr(samplers_mod, "_ellipse_kernel", lambda: None)
+    assert ellipse_backend() == request.param
+    return request.param
+
+
 @pytest.mark.parametrize("fixed", ["leading", "random"])
 @pytest.mark.parametrize("n,K", [(5, 6), (12, 40), (2, 120)])
-def test_ellipse_vectorised_equals_reference(fixed, n, K):
+def test_ellipse_vectorised_equals_reference(fixed, n, K, backend):
     rng = np.random.default_rng(K)
     fa = np.sort(rng.uniform(0.05, 3.0, K))[::-1]
     seeds, U = _ellipse_stream(np.random.default_rng(7), n, K)
     V = (2.0 * U - 1.0) * fa
-    _ellipse_constrain(V, fa, seeds, fixed)
+    _ellipse_constrain(V, fa, seeds, fixed, backend=backend)
     R = reference_ellipse(U, seeds, fa, fixed)
     np.testing.assert_array_equal(V, R)
     # and something happened: some values were redrawn
@@ -227,7 +246,58 @@ def test_ellipse_vectorised_equals_reference(fixed, n, K):
 
 
 @pytest.mark.parametrize("fixed", ["leading", "random"])
-def test_sampler_equals_reference_end_to_end(Z, fixed):
+def test_ellipse_full_size_equals_reference(fixed, backend):
+    # The §6 benchmark size, K = 256 (32,640 pairs): axes over 12 decades,
+    # so the exact and the near-violation tests are exercised on tiny and
+    # huge values; unsorted, so "leading" is not "largest".
+    K = 256
+    fa = 10.0 ** np.random.default_rng(5).uniform(-6, 6, K)
+    seeds, U = _ellipse_stream(np.random.default_rng(8), 2, K)
+    V = (2.0 * U - 1.0) * fa
+    _ellipse_constrain(V, fa, seeds, fixed, backend=backend)
+    np.testing.assert_array_equal(V, reference_ellipse(U, seeds, fa, fixed))
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+@pytest.mark.parametrize("n,K", [(1300, 24), (150, 256)])
+def test_ellipse_numba_equals_numpy(fixed, n, K):
+    # Many vectors (several threads and row blocks for n = 1300) against the
+    # NumPy loop, itself tested against the reference above.
+    fa = np.random.default_rng(K).uniform(0.01, 3.0, K)
+    seeds, U = _ellipse_stream(np.random.default_rng(9), n, K)
+    V0 = (2.0 * U - 1.0) * fa
+    A = _ellipse_constrain(V0.copy(), fa, seeds, fixed, backend="numba")
+    B = _ellipse_constrain(V0.copy(), fa, seeds, fixed, backend="numpy")
+    np.testing.assert_array_equal(A, B)
+    assert (A != V0).sum() > n  # many redraws happened
+    # a Fortran-ordered input (copied inside, written back) gives the same
+    F = np.asfortranarray(V0)
+    _ellipse_constrain(F, fa, seeds, fixed, backend="numba")
+    np.testing.assert_array_equal(F, A)
+
+
+def test_ellipse_bad_backend():
+    V = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="backend.*'cuda'"):
+        _ellipse_constrain(V, np.ones(3), np.zeros(2, np.uint32), "leading", backend="cuda")
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+def test_numba_kernel_is_cached_on_disk():
+    # After this process has compiled (or loaded) it, a new process loads the
+    # kernel from the disk cache instead of compiling it again.
+    V = np.zeros((1, 4))
+    _ellipse_constrain(V, np.ones(4), np.zeros(1, np.uint32), "leading", backend="numba")
+    code = ("import numpy as np; from core._ellipse_kernel import constrain_rows as k; "
+            "k(np.zeros((1, 4)), np.ones(4), np.zeros(1, np.uint32), False, 0, 1); "
+            "print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "0"]
+
+
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+def test_sampler_equals_reference_end_to_end(Z, fixed, backend):
     s = PCAEllipseSampler(n_components=6, fixed=fixed).fit(Z)
     V = s.sample_pca(5, random_state=42)
     seeds, U = _ellipse_stream(np.random.default_rng(42), 5, 6)
@@ -237,13 +307,13 @@ def test_sampler_equals_reference_end_to_end(Z, fixed):
 
 
 @pytest.mark.parametrize("fixed", ["leading", "random"])
-def test_all_pairwise_ellipse_conditions(Z, fixed):
+def test_all_pairwise_ellipse_conditions(Z, fixed, backend):
     rng = np.random.default_rng(3)
     K = 30
     fa = np.sort(rng.uniform(0.01, 2.0, K))[::-1]
     seeds, U = _ellipse_stream(np.random.default_rng(1), 400, K)
     V = (2.0 * U - 1.0) * fa
-    _ellipse_constrain(V, fa, seeds, fixed)
+    _ellipse_constrain(V, fa, seeds, fixed, backend=backend)
     W = (V / fa) ** 2
     S = W[:, :, None] + W[:, None, :]
     S[:, np.arange(K), np.arange(K)] = 0.0

@@ -1,0 +1,560 @@
+"""The performance benchmark of PRODUCT.md §6: ``python -m core bench``.
+
+Every row times a fast path of ``core`` against a reference implementation
+in the same run and reports ``ratio = reference_time / time`` (> 1: the fast
+path is faster) next to the absolute time and the §6 target.  References
+that would take minutes are timed on a part of the work and extrapolated
+linearly; the row's ``notes`` say how.
+
+Rows
+----
+kde          ``core.kde.kde2d`` vs ``scipy.stats.gaussian_kde`` (200,000 points, 128 x 128)
+statistics   ``core.components.full_statistics`` on a 200,000 x 256 float32 memmap vs
+             scikit-learn ``PCA(svd_solver="full")`` + per-column loops
+pca_ellipse  ``PCAEllipseSampler(n_components=256)``, 10,000 vectors vs the plain
+             per-vector pair loop of seed X (:func:`reference_ellipse_loop`)
+decode       16 vectors to 64 x 64 images: ``core.model.CompiledModel`` vs ``model.predict``
+training     images/s of ``core.training.train_run`` (tf.data pipeline, progress,
+             checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model
+memory       peak RSS growth of statistics, one KDE plane, and 10,000 mvn /
+             pca-ellipse samples on the memmap, each in a fresh process
+
+TensorFlow is imported only by the ``decode`` and ``training`` rows.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import statistics as _stats
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+ROWS = ("kde", "statistics", "pca_ellipse", "decode", "training", "memory")
+
+#: Sizes of the full benchmark and of ``quick`` (a smoke test, not a measurement).
+SIZES = {
+    False: dict(kde_n=200_000, kde_grid=128, kde_ref_points=1024, n=200_000, d=256, stat_repeats=3,
+                ell_k=256, ell_n=10_000, ell_ref=20, dec_size=64, dec_z=256, dec_calls=30,
+                train_size=64, train_n=2000, train_batch=64, train_epochs=2,
+                train_enc=(32, 32, 64, 64), train_dec=(64, 64, 32, 32), train_z=256, mem_sample=10_000),
+    True: dict(kde_n=20_000, kde_grid=64, kde_ref_points=64, n=4000, d=32, stat_repeats=1,
+               ell_k=32, ell_n=300, ell_ref=3, dec_size=16, dec_z=8, dec_calls=5,
+               train_size=16, train_n=160, train_batch=32, train_epochs=1,
+               train_enc=(4, 4, 8, 8), train_dec=(8, 8, 4, 4), train_z=8, mem_sample=500),
+}
+
+MB = 1024.0 * 1024.0
+MEMORY_BUDGET_MB = 1024.0
+
+
+def check_rows(rows):
+    """Validate row names; ``ValueError`` naming the first unknown one."""
+    rows = list(rows)
+    if not rows:
+        raise ValueError(f"rows must name at least one of {', '.join(ROWS)}")
+    for r in rows:
+        if r not in ROWS:
+            raise ValueError(f"unknown benchmark row {r!r}; valid rows: {', '.join(ROWS)}")
+    return rows
+
+
+def _row(name, time_s, reference, reference_time_s, target, met, notes, **extra):
+    ratio = (reference_time_s / time_s) if time_s and reference_time_s else float("nan")
+    out = {"name": name, "time_s": float(time_s), "reference": reference,
+           "reference_time_s": None if reference_time_s is None else float(reference_time_s),
+           "ratio": float(ratio), "target": target, "met": bool(met), "notes": notes}
+    out.update(extra)
+    return out
+
+
+def _median_time(fn, repeats, warmup=1):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return _stats.median(times)
+
+
+def make_latent_memmap(path, n, d, seed=0, chunk_rows=16384):
+    """Write a correlated Gaussian float32 (n, d) matrix to ``path`` (.npy), chunk by chunk.
+
+    Component scales fall off like a trained CAE's (a few wide, many narrow),
+    the means are off the origin and a random mixing matrix correlates the
+    components (many pairs with |r| > 0.3).
+
+    Returns
+    -------
+    Z : numpy.memmap of shape (n, d), float32, opened read-only
+    """
+    rng = np.random.default_rng(seed)
+    scales = 0.3 + 1.5 * np.exp(-np.arange(d) / max(d / 6.0, 1.0))
+    mix = np.eye(d) + rng.normal(0.0, 0.9 / math.sqrt(d), (d, d))
+    A = mix * scales[None, :]
+    mean = rng.normal(0.0, 0.5, d)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+    for s in range(0, n, chunk_rows):
+        m = min(chunk_rows, n - s)
+        out[s:s + m] = (mean + rng.standard_normal((m, d)) @ A).astype(np.float32)
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
+# ---------------------------------------------------------------------- kde
+
+def bench_kde(quick=False, **_):
+    """kde2d vs gaussian_kde on the same points and grid nodes."""
+    from scipy import stats
+
+    from core.kde import kde2d
+
+    S = SIZES[quick]
+    rng = np.random.default_rng(1)
+    cov = np.array([[1.0, 0.85 * 0.6], [0.85 * 0.6, 0.36]])
+    P = rng.multivariate_normal([0.3, -0.2], cov, size=S["kde_n"])
+    g = S["kde_grid"]
+    t = _median_time(lambda: kde2d(P, gridsize=g), repeats=5 if quick else 15)
+    res = kde2d(P, gridsize=g)
+    # Reference: exact gaussian_kde on all points, at a subset of the grid
+    # nodes (random nodes + the 3 x 3 around the peak), extrapolated to g*g.
+    iy, ix = np.unravel_index(np.argmax(res.density), res.density.shape)
+    m = S["kde_ref_points"]
+    flat = rng.choice(g * g, size=m, replace=False)
+    ys, xs = np.unravel_index(flat, (g, g))
+    near = [(min(max(iy + a, 0), g - 1), min(max(ix + b, 0), g - 1)) for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    ys = np.concatenate([ys, [p[0] for p in near]])
+    xs = np.concatenate([xs, [p[1] for p in near]])
+    t0 = time.perf_counter()
+    ref = stats.gaussian_kde(P.T)(np.vstack([res.xgrid[xs], res.ygrid[ys]]))
+    t_ref = (time.perf_counter() - t0) * (g * g) / len(xs)
+    err = float(np.max(np.abs(res.density[ys, xs] - ref)) / np.max(ref) * 100.0)
+    return _row("kde", t, "scipy.stats.gaussian_kde", t_ref,
+                "<= 25 ms, max error <= 0.5 % of peak", t <= 0.025 and err <= 0.5,
+                f"{S['kde_n']:,} correlated points (r = 0.85), {g}x{g} grid; median of "
+                f"{5 if quick else 15}; reference evaluated on all points at {len(xs)} grid nodes "
+                f"(random + 3x3 around the peak) and extrapolated linearly to {g * g}; "
+                f"max |error| {err:.3f} % of the peak at those nodes",
+                error_pct_of_peak=err)
+
+
+# --------------------------------------------------------------- statistics
+
+def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0):
+    """Per-column loops + scikit-learn PCA: the straightforward way (§6 reference).
+
+    ``X`` is read into memory, PCA(svd_solver="full") gives the covariance
+    (and from it the correlation), and every column gets its own
+    ``np.histogram`` on multiples of ``bin_width``, a ``curve_fit`` of a
+    Gaussian, skewness, kurtosis and a normality test.
+    """
+    from scipy import optimize, stats
+    from sklearn.decomposition import PCA
+
+    X = np.array(X, dtype=np.float32)
+    pca = PCA(svd_solver="full").fit(X)
+    cov = pca.get_covariance()
+    sd = np.sqrt(np.diag(cov))
+    R = cov / np.outer(sd, sd)
+    rng = np.random.default_rng(random_state)
+    sub = rng.choice(X.shape[0], size=min(normality_max_n, X.shape[0]), replace=False)
+    rows = []
+    for j in range(X.shape[1]):
+        col = X[:, j].astype(np.float64)
+        lo = math.floor(col.min() / bin_width - 0.5)
+        hi = math.ceil(col.max() / bin_width + 0.5)
+        counts, edges = np.histogram(col, bins=np.arange(lo, hi + 1) * bin_width + bin_width / 2)
+        centres = (edges[:-1] + edges[1:]) / 2
+        k = int(np.argmax(counts))
+        try:
+            popt, _ = optimize.curve_fit(lambda x, a, c, s: a * np.exp(-0.5 * ((x - c) / s) ** 2),
+                                         centres, counts, p0=(counts[k], col.mean(), col.std() + 1e-12),
+                                         maxfev=2000)
+        except RuntimeError:
+            popt = (np.nan,) * 3
+        rows.append((col.mean(), col.std(), centres[k], *popt, stats.skew(col), stats.kurtosis(col),
+                     stats.normaltest(col[sub]).pvalue))
+    return np.array(rows), R, pca
+
+
+def bench_statistics(quick=False, Z=None, **_):
+    """full_statistics on the memmap vs PCA + per-column loops; tracemalloc peak."""
+    from core.components import full_statistics
+
+    S = SIZES[quick]
+    full_statistics(Z)  # warm the page cache and the code paths
+    t = _median_time(lambda: full_statistics(Z), repeats=S["stat_repeats"], warmup=0)
+    gc.collect()
+    tracemalloc.start()
+    full_statistics(Z)
+    peak = tracemalloc.get_traced_memory()[1] / MB
+    tracemalloc.stop()
+    t0 = time.perf_counter()
+    reference_statistics(Z)
+    t_ref = time.perf_counter() - t0
+    return _row("statistics", t, "sklearn PCA(svd_solver='full') + per-column histogram/curve_fit loops",
+                t_ref, "<= 1.5 s, <= 1 GB extra memory", t <= 1.5 and peak <= MEMORY_BUDGET_MB,
+                f"{Z.shape[0]:,} x {Z.shape[1]} float32 memmap (correlated Gaussian); median of "
+                f"{S['stat_repeats']} warm calls; reference on all rows, once; tracemalloc peak of one "
+                f"call {peak:.0f} MiB (RSS in the memory rows)",
+                peak_mb=peak)
+
+
+# -------------------------------------------------------------- pca_ellipse
+
+def reference_ellipse_loop(U, seeds, fa, fixed="leading"):
+    """The seed-X pair loop, one vector at a time, one pair at a time.
+
+    Same random stream as :class:`core.samplers.PCAEllipseSampler`: the
+    pair order of a vector is its pairs sorted by the counter-based keys,
+    and the pair's coin and redraw come from the same hash, so the output
+    must equal the vectorised sampler's bit for bit.
+
+    Parameters
+    ----------
+    U : ndarray of shape (n, K)   uniforms in [0, 1): initial v = (2U - 1) fa
+    seeds : ndarray of shape (n,), uint32
+    fa : ndarray of shape (K,)    f * a_k
+    fixed : "leading" or "random"
+
+    Returns
+    -------
+    V : ndarray of shape (n, K)
+    """
+    from core.samplers import _component_codes, _pair_coin_and_redraw, _pair_keys
+
+    n, K = U.shape
+    ii, jj = np.triu_indices(K, 1)
+    pk = ii * K + jj
+    G = _component_codes(np.asarray(seeds, np.uint32), K)
+    fa = [float(v) for v in fa]
+    out = np.empty((n, K))
+    for b in range(n):
+        v = [(2.0 * float(U[b, k]) - 1.0) * fa[k] for k in range(K)]
+        keys = _pair_keys(G[b, ii], G[b, jj])
+        coin, r = _pair_coin_and_redraw(keys)
+        order = np.lexsort((pk, keys))
+        for s, i, j, c_, r_ in zip(order.tolist(), ii[order].tolist(), jj[order].tolist(),
+                                   coin[order].tolist(), r[order].tolist()):
+            if fixed == "random" and c_:
+                i, j = j, i
+            t = v[i] / fa[i]
+            c = fa[j] * math.sqrt(max(0.0, 1.0 - t * t))
+            if abs(v[j]) > c:  # redraw only on violation
+                v[j] = (2.0 * r_ - 1.0) * c
+        out[b] = v
+    return out
+
+
+def bench_pca_ellipse(quick=False, Z=None, **_):
+    """PCAEllipseSampler(K).sample(n) vs the plain per-vector loop (extrapolated)."""
+    from core.samplers import PCAEllipseSampler, _ellipse_stream
+
+    S = SIZES[quick]
+    K, n, m = min(S["ell_k"], Z.shape[1]), S["ell_n"], S["ell_ref"]
+    t0 = time.perf_counter()
+    s = PCAEllipseSampler(n_components=K).fit(Z)
+    t_fit = time.perf_counter() - t0
+    s.sample(min(n, 200), random_state=1)  # warm-up
+    t0 = time.perf_counter()
+    s.sample(n, random_state=0)
+    t = time.perf_counter() - t0
+    fa = s.f_ * s.half_axes_
+    seeds, U = _ellipse_stream(np.random.default_rng(0), m, K)
+    t0 = time.perf_counter()
+    R = reference_ellipse_loop(U, seeds, fa, s.fixed)
+    t_ref = (time.perf_counter() - t0) / m * n
+    same = bool(np.array_equal(s.sample_pca(m, random_state=0), R))
+    return _row("pca_ellipse", t, "plain per-vector pair loop (seed X)", t_ref,
+                "<= 0.5 s, same output as the loop", t <= 0.5 and same,
+                f"K = {K} ({K * (K - 1) // 2:,} pairs a vector), {n:,} vectors, fixed='leading'; fit "
+                f"{t_fit:.2f} s not counted; reference timed on {m} vectors "
+                f"({t_ref / n * 1000:.1f} ms a vector) and extrapolated to {n:,}; "
+                f"output on those {m} {'identical' if same else 'DIFFERENT'} bit for bit",
+                identical=same, fit_s=t_fit)
+
+
+# ------------------------------------------------------------------- decode
+
+def _bench_decoder(quick):
+    """The default run's decoder if complete and 64 px, else a fresh seed decoder."""
+    from core import runs
+    from core.model import ModelConfig, build_cae
+
+    S = SIZES[quick]
+    if not quick:
+        try:
+            run = runs.load_run(runs.DEFAULT_RUN)
+            if run.image_size == S["dec_size"]:
+                m = run.config["model"]
+                return run.decoder, (f"decoder of the default run ({run.image_size} px, z_dim {run.z_dim}, "
+                                     f"filters {m['decoder_filters']})")
+        except ValueError:
+            pass
+    cfg = ModelConfig(image_size=S["dec_size"], channels=3, z_dim=S["dec_z"])
+    if quick:
+        cfg.encoder_filters, cfg.decoder_filters = S["train_enc"], S["train_dec"]
+    _, dec, _ = build_cae(cfg)
+    return dec, (f"freshly built decoder ({cfg.image_size} px, z_dim {cfg.z_dim}, "
+                 f"filters {list(cfg.decoder_filters)})")
+
+
+def bench_decode(quick=False, **_):
+    """16 vectors: CompiledModel (core.model.decode) vs keras model.predict."""
+    from core.model import CompiledModel, decode
+
+    S = SIZES[quick]
+    decoder, what = _bench_decoder(quick)
+    z = np.random.default_rng(0).standard_normal((16, int(decoder.input_shape[-1]))).astype(np.float32)
+    fast = CompiledModel(decoder, batch_size=16)
+    calls = S["dec_calls"]
+    t = _median_time(lambda: decode(fast, z), repeats=calls, warmup=3)
+    t_ref = _median_time(lambda: decoder.predict(z, verbose=0), repeats=calls, warmup=3)
+    diff = float(np.max(np.abs(decode(fast, z) - decoder.predict(z, verbose=0))))
+    return _row("decode", t, "keras model.predict", t_ref, "<= 20 ms", t <= 0.020,
+                f"{what}; 16 vectors, median of {calls} calls after 3 warm-up calls; "
+                f"max |difference| {diff:.2g}",
+                max_abs_diff=diff)
+
+
+# ----------------------------------------------------------------- training
+
+def bench_training(quick=False, **_):
+    """Images/s of core.training.train_run vs plain model.fit on NumPy arrays."""
+    import keras
+
+    from core.model import ModelConfig, build_cae
+    from core.training import TrainConfig, train_run
+
+    S = SIZES[quick]
+    epochs = S["train_epochs"] + 1  # the first epoch (tracing) is a warm-up on both sides
+    model = ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
+                        encoder_filters=S["train_enc"], decoder_filters=S["train_dec"])
+    cfg = TrainConfig(dataset="synthfaces", limit=S["train_n"], epochs=epochs, batch_size=S["train_batch"],
+                      val_fraction=0.1, seed=0, model=model)
+    with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
+        out = Path(tmp) / "bench_train"
+        ends = {}
+
+        def on_progress(info):
+            # Epoch ends are reported with batch 0 after checkpoint + progress file.
+            if info.get("batch") == 0 and info.get("state") == "running":
+                ends[int(info["epoch"])] = time.perf_counter()
+
+        train_run(cfg, out, on_progress=on_progress, encode=False)
+        images = np.load(out / "checkpoints" / "images_u8.npy", mmap_mode="r")
+        n = images.shape[0]
+        n_val = max(1, int(round(n * cfg.val_fraction)))
+        n_train = n - n_val
+        steps = n_train // cfg.batch_size
+        pipe_epoch = (ends[epochs] - ends[1]) / (epochs - 1)
+        pipe_ips = steps * cfg.batch_size / pipe_epoch
+
+        x = np.asarray(images, dtype=np.float32) / 255.0
+        x_train, x_val = x[:n_train], x[n_train:]
+        keras.utils.set_random_seed(cfg.seed)
+        _, _, ae = build_cae(model)
+        ae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
+        stamps = []
+
+        class Stamp(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                stamps.append(time.perf_counter())
+
+        ae.fit(x_train, x_train, batch_size=cfg.batch_size, epochs=epochs, validation_data=(x_val, x_val),
+               shuffle=True, verbose=0, callbacks=[Stamp()])
+        ref_epoch = (stamps[-1] - stamps[0]) / (epochs - 1)
+        ref_ips = n_train / ref_epoch
+    # Time per image on each side, so ratio = reference time / time = pipeline img/s / plain img/s.
+    t, t_ref = 1.0 / pipe_ips, 1.0 / ref_ips
+    return _row("training", t, "plain model.fit on NumPy arrays (same model, same images)", t_ref,
+                "ratio >= 0.9 (pipeline, progress, checkpoints cost <= 10 %)", t_ref / t >= 0.9,
+                f"{S['train_size']}x{S['train_size']} synthfaces, {n_train} training + {n_val} validation "
+                f"images, filters {list(S['train_enc'])} / {list(S['train_dec'])}, z_dim {S['train_z']}, "
+                f"batch {cfg.batch_size}; {epochs - 1} timed epoch(s) after 1 warm-up epoch, each including "
+                f"validation (and for train_run its checkpoint and progress file); time_s is seconds per "
+                f"image: train_run {pipe_ips:.0f} img/s, model.fit {ref_ips:.0f} img/s",
+                images_per_s=pipe_ips, reference_images_per_s=ref_ips)
+
+
+# ------------------------------------------------------------------- memory
+
+def _status_kb(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise ValueError(f"{field} not in /proc/self/status")
+
+
+def memory_probe(kinds, path, n_sample=10_000):
+    """Run measurements in *this* process and print one JSON line each.
+
+    Called in a fresh interpreter by :func:`bench_memory`.  Imports and the
+    memmap are set up first; then, before each measurement, the peak RSS
+    (VmHWM) is reset through ``/proc/self/clear_refs`` where the kernel
+    allows it, and the growth of the peak over the starting RSS is
+    reported, with the file-backed part (pages of the memory-mapped matrix)
+    separately.
+
+    Parameters
+    ----------
+    kinds : str   comma-separated: statistics, kde, mvn, pca-ellipse
+    path : str    a .npy latent matrix (opened with mmap_mode="r")
+    n_sample : int   vectors drawn by the sampler probes
+    """
+    from core.components import full_statistics
+    from core.kde import kde2d
+    from core.samplers import make_sampler
+
+    Z = np.load(path, mmap_mode="r")
+    for kind in kinds.split(","):
+        gc.collect()
+        try:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+            reset = True
+        except OSError:
+            reset = False
+        base = _status_kb("VmRSS")
+        base_file = _status_kb("RssFile")
+        t0 = time.perf_counter()
+        if kind == "statistics":
+            full_statistics(Z)
+        elif kind == "kde":
+            kde2d(np.asarray(Z[:, :2]), gridsize=128)
+        elif kind in ("mvn", "pca-ellipse"):
+            params = {"n_components": Z.shape[1]} if kind == "pca-ellipse" else {}
+            make_sampler(kind, **params).fit(Z).sample(n_sample, random_state=0)
+        else:
+            raise ValueError(f"unknown memory probe {kind!r}")
+        t = time.perf_counter() - t0
+        peak = _status_kb("VmHWM")
+        print(json.dumps({"kind": kind, "time_s": t, "peak_growth_kb": peak - base,
+                          "file_kb": _status_kb("RssFile") - base_file, "hwm_reset": reset}), flush=True)
+
+
+def bench_memory(quick=False, Z=None, path=None, **_):
+    """Peak RSS growth of four operations on the memmap, each in a fresh process.
+
+    ``quick`` runs the four in one fresh process (peak reset in between).
+    """
+    S = SIZES[quick]
+    what = {"statistics": "full_statistics", "kde": "kde2d of one plane (columns 0, 1), 128x128",
+            "mvn": f"mvn fit + {S['mem_sample']:,} samples",
+            "pca-ellipse": f"pca-ellipse (K = z_dim) fit + {S['mem_sample']:,} samples"}
+    kinds = ("statistics", "kde", "mvn", "pca-ellipse")
+    groups = [",".join(kinds)] if quick else list(kinds)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    results = []
+    for group in groups:
+        code = f"from core.bench import memory_probe; memory_probe({group!r}, {str(path)!r}, {S['mem_sample']})"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"memory probe {group} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        results += [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    rows = []
+    for res in results:
+        kind = res["kind"]
+        peak = max(res["peak_growth_kb"], 1) / 1024.0
+        file_mb = max(res["file_kb"], 0) / 1024.0
+        rows.append(_row(f"memory/{kind}", res["time_s"], "budget 1 GB (ratio = budget / peak)",
+                         None, "<= 1 GB peak RSS growth", peak <= MEMORY_BUDGET_MB,
+                         f"{what[kind]} on the {Z.shape[0]:,} x {Z.shape[1]} float32 memmap, "
+                         f"{'shared' if quick else 'fresh'} process; "
+                         f"peak RSS growth {peak:.0f} MiB, of which {file_mb:.0f} MiB are pages of the "
+                         f"memory-mapped file (page cache, not copies)"
+                         + ("" if res["hwm_reset"] else "; peak not resettable, measured from start"),
+                         peak_mb=peak, file_mb=file_mb))
+        rows[-1]["ratio"] = MEMORY_BUDGET_MB / peak
+    return rows
+
+
+# ------------------------------------------------------------------- runner
+
+_BENCHES = {"kde": bench_kde, "statistics": bench_statistics, "pca_ellipse": bench_pca_ellipse,
+            "decode": bench_decode, "training": bench_training, "memory": bench_memory}
+
+
+def run_benchmarks(rows=None, quick=False, progress=None):
+    """Run the §6 benchmark rows.
+
+    Parameters
+    ----------
+    rows : sequence of str or None
+        Subset of :data:`ROWS` (None: all, in that order).
+    quick : bool
+        Small sizes (a smoke test of the machinery; the numbers mean little).
+    progress : callable(str) or None
+        Told which row starts.
+
+    Returns
+    -------
+    list of dict
+        One dict per row (``memory`` gives one per operation) with
+        ``name, time_s, reference, reference_time_s, ratio, target, met,
+        notes`` (``ratio = reference_time_s / time_s``; for memory rows
+        budget / peak) and row-specific extras.
+    """
+    rows = list(ROWS) if rows is None else check_rows(rows)
+    S = SIZES[bool(quick)]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
+        path = Path(tmp) / "latents.npy"
+        Z = None
+        if any(r in ("statistics", "pca_ellipse", "memory") for r in rows):
+            Z = make_latent_memmap(path, S["n"], S["d"])
+        for r in rows:
+            if progress:
+                progress(f"bench: {r} ...")
+            res = _BENCHES[r](quick=bool(quick), Z=Z, path=path)
+            out.extend(res if isinstance(res, list) else [res])
+        del Z
+    return out
+
+
+def _fmt_time(t):
+    if t is None or not np.isfinite(t):
+        return "-"
+    if t < 1e-3:
+        return f"{t * 1e6:.0f} us"
+    if t < 1.0:
+        return f"{t * 1e3:.1f} ms"
+    return f"{t:.2f} s"
+
+
+def format_table(results):
+    """A plain-text table of :func:`run_benchmarks` rows, notes below."""
+    head = ("row", "time", "reference", "ratio", "target", "met")
+    lines = []
+    for r in results:
+        if r["name"] == "training":
+            tm = f"{r['images_per_s']:.0f} img/s"
+            rf = f"{r['reference_images_per_s']:.0f} img/s"
+        elif r["name"].startswith("memory/"):
+            tm, rf = f"{r['peak_mb']:.0f} MiB", "1024 MiB"
+        else:
+            tm, rf = _fmt_time(r["time_s"]), _fmt_time(r["reference_time_s"])
+        lines.append((r["name"], tm, rf, f"{r['ratio']:.3g}", r["target"], "yes" if r["met"] else "NO"))
+    widths = [max(len(str(x[i])) for x in [head] + lines) for i in range(len(head))]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    text = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    text += [fmt.format(*x) for x in lines]
+    text.append("")
+    text += [f"{r['name']}: {r['notes']}" for r in results]
+    return "\n".join(text)
+
+
+__all__ = ["ROWS", "run_benchmarks", "format_table", "check_rows", "make_latent_memmap",
+           "reference_statistics", "reference_ellipse_loop", "memory_probe"]

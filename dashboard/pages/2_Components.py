@@ -1,0 +1,181 @@
+"""Components: histograms, Gaussian fits, the component table, radius shell,
+correlations and the multivariate-normal check (seeds II, IV, VIII; MND post)."""
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import streamlit as st
+
+import lab
+from core.components import dominant_components, uniform_box_shell
+from core.correlation import top_pairs
+from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
+                           plot_qq, plot_radius)
+
+st.set_page_config(page_title="Components · latent-lab", page_icon="🧭", layout="wide")
+st.title("Components")
+st.caption("How each latent component is distributed, how long the z-vectors are, how the components "
+           "correlate, and how close the whole cloud is to a multivariate normal distribution.")
+
+run = lab.select_run()
+bin_width = st.sidebar.number_input(
+    "Histogram bin width", value=0.25, step=0.05, format="%.3f",
+    help="Width of the histogram bins (seed: 0.25). The peak position mu and half-width hw are read "
+         "from these histograms.")
+if not bin_width > 0:
+    st.error(f"Histogram bin width must be greater than 0, got {bin_width:g}.")
+    st.stop()
+
+try:
+    stats = lab.statistics(run, bin_width)
+except ValueError as exc:
+    lab.show_error(exc)
+    st.stop()
+table = stats.table
+n, z_dim = run.latents.shape
+st.markdown(f"Run **{run.name}**: {n:,} z-points with {z_dim} components, bin width {bin_width:g}.")
+
+TABLE_FORMAT = {
+    "component": st.column_config.NumberColumn(format="%d"),
+    "normality_p": st.column_config.NumberColumn(format="%.2e", help="D'Agostino-Pearson normality test"),
+    "fit_r2": st.column_config.NumberColumn("fit R²", format="%.4f"),
+    **{c: st.column_config.NumberColumn(format="%.3f")
+       for c in ("mean", "std", "mu", "hw", "fit_amplitude", "fit_centre", "fit_sigma", "skewness", "kurtosis")},
+}
+
+tabs = st.tabs(["All histograms", "Selected components", "Component table", "Radius",
+                "Correlation", "Multivariate normal?"])
+
+# ---------------------------------------------------------------- (a) all histograms
+with tabs[0]:
+    st.markdown("Every component's histogram in one chart (seed II): the distributions are narrow, "
+                "many are not centred on 0, and a few are much wider or further out than the rest.")
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    plot_component_histograms(ax, stats.histograms)
+    ax.grid(alpha=0.3)
+    lab.show_figure(fig, f"{run.name}_histograms.png", key="dl_hist_all")
+
+# ---------------------------------------------------------------- (b) selected components with fits
+with tabs[1]:
+    by_mu = dominant_components(table, n=min(3, z_dim), by="mu")["component"].tolist()
+    by_hw = dominant_components(table, n=min(3, z_dim), by="width")["component"].tolist()
+    default = list(dict.fromkeys(by_mu + by_hw))
+    chosen = st.multiselect(
+        "Components", list(range(z_dim)), default=default, max_selections=12,
+        help="Preselected: the 3 components with the largest |mu| and the 3 with the largest half-width.")
+    if not chosen:
+        st.warning("Select at least one component.")
+    else:
+        ncols = min(3, len(chosen))
+        nrows = math.ceil(len(chosen) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+        rows = table.set_index("component")
+        for ax, c in zip(axes.flat, chosen):
+            plot_component_fit(ax, lab.component_column(run, c), {"component": c, **rows.loc[c].to_dict()},
+                               bin_width=bin_width)
+            ax.legend(fontsize=7, loc="upper left")
+            ax.title.set_fontsize(10)
+        for ax in axes.flat[len(chosen):]:
+            ax.set_visible(False)
+        fig.tight_layout()
+        lab.show_figure(fig, f"{run.name}_component_fits.png", key="dl_fits")
+        st.caption("Bars: histogram; dashed red: Gaussian fit (curve_fit) with its R²; "
+                   "black line: the histogram peak mu.")
+
+# ---------------------------------------------------------------- (c) table + dominant components
+with tabs[2]:
+    st.dataframe(table, column_config=TABLE_FORMAT, hide_index=True, height=360)
+    lab.csv_download(table, f"{run.name}_components.csv", key="dl_table")
+    n_dom = st.slider("Dominant components to list", 3, min(30, z_dim), min(10, z_dim))
+    left, right = st.columns(2)
+    cols = ["rank", "component", "mu", "hw", "mean", "std"]
+    with left:
+        st.subheader("Largest |mu|", help="Peaks furthest from the origin: they move the centre of the cloud.")
+        dom_mu = dominant_components(table, n=n_dom, by="mu")[cols]
+        st.dataframe(dom_mu, column_config=TABLE_FORMAT, hide_index=True)
+        lab.csv_download(dom_mu, f"{run.name}_dominant_mu.csv", key="dl_dom_mu")
+    with right:
+        st.subheader("Largest width (hw)", help="Widest histograms (half-width at half maximum).")
+        dom_hw = dominant_components(table, n=n_dom, by="width")[cols]
+        st.dataframe(dom_hw, column_config=TABLE_FORMAT, hide_index=True)
+        lab.csv_download(dom_hw, f"{run.name}_dominant_width.csv", key="dl_dom_hw")
+
+# ---------------------------------------------------------------- (d) radius
+with tabs[3]:
+    b = st.slider("Box half-width b of a uniform sampler", 0.1, 5.0, 1.5, step=0.1,
+                  help="Vectors with every component uniform in [-b, b] (seed IV/V: b = 1.5).")
+    radii = lab.radii(run)
+    shell = uniform_box_shell(b, z_dim)
+    left, right = st.columns([3, 2])
+    with left:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        plot_radius(ax, radii, shell=shell)
+        ax.grid(alpha=0.3)
+        lab.show_figure(fig, f"{run.name}_radius.png", key="dl_radius")
+    with right:
+        st.metric("Data radius (median)", f"{pd.Series(radii).median():.2f}",
+                  help="Euclidean length of the z-points.")
+        st.metric(f"Uniform box b = {b:g}", f"{shell['mean']:.2f} ± {shell['std']:.2f}")
+        st.markdown(
+            f"In {z_dim} dimensions, vectors uniform in [-b, b] have radii concentrated in a thin "
+            f"shell at b·√(d/3) = {shell['mean']:.2f} with a width b/√15 = {shell['std']:.2f} that "
+            "does not grow with d (*the curse of high dimensionality*). Where the shell misses the "
+            "data's radii, almost no box vector lies where the encoder put the images.")
+
+# ---------------------------------------------------------------- (e) correlation
+with tabs[4]:
+    threshold = st.slider("Threshold |r| for the pair list", 0.05, 0.95, 0.5, step=0.05)
+    left, right = st.columns([3, 2])
+    with left:
+        fig, ax = plt.subplots(figsize=(7, 6))
+        plot_correlation_heatmap(ax, stats.correlation)
+        lab.show_figure(fig, f"{run.name}_correlation.png", key="dl_corr")
+    with right:
+        st.subheader("Pairs above thresholds")
+        counts = stats.threshold_counts
+        st.dataframe(counts, hide_index=True, column_config={
+            "threshold": st.column_config.NumberColumn("|r| >", format="%.1f"),
+            "n_pairs": st.column_config.NumberColumn("pairs", format="%d"),
+            "fraction": st.column_config.NumberColumn("fraction of all pairs", format="%.4f")})
+        lab.csv_download(counts, f"{run.name}_threshold_counts.csv", key="dl_counts")
+        pairs = top_pairs(stats.correlation, threshold=threshold)
+        st.subheader(f"{len(pairs)} pairs with |r| > {threshold:.2f}")
+        if len(pairs):
+            st.dataframe(pairs, hide_index=True, height=260,
+                         column_config={"r": st.column_config.NumberColumn(format="%.3f")})
+            lab.csv_download(pairs, f"{run.name}_top_pairs.csv", key="dl_pairs")
+        else:
+            st.info("No pair is that strongly correlated; lower the threshold.")
+
+# ---------------------------------------------------------------- (f) MND check
+with tabs[5]:
+    try:
+        summary = lab.mnd(run)
+    except ValueError as exc:
+        lab.show_error(exc)
+    else:
+        left, right = st.columns([3, 2])
+        with left:
+            fig, ax = plt.subplots(figsize=(6.5, 5))
+            plot_qq(ax, summary["qq"])
+            ax.grid(alpha=0.3)
+            lab.show_figure(fig, f"{run.name}_mahalanobis_qq.png", key="dl_qq")
+        with right:
+            st.markdown(
+                "**How to read it:** each point pairs a quantile of the squared Mahalanobis distances "
+                f"of the z-points with the same quantile of a chi-square distribution with "
+                f"{summary['rank']} degrees of freedom. If the latents were a multivariate normal "
+                "distribution the points would lie on the dashed diagonal; points above it mean "
+                "heavier tails (more points far out) than an MND, points below it lighter tails.")
+            fr = summary["fractions"].rename(columns={
+                "k": "k", "theory": "k-σ ellipsoid: theory", "measured": "k-σ ellipsoid: measured",
+                "radius_theory": "radius k: theory", "radius_measured": "radius k: measured"})
+            fr = fr.drop(columns=["threshold_sq"])
+            st.dataframe(fr, hide_index=True, column_config={
+                c: st.column_config.NumberColumn(format="%.4f") for c in fr.columns if c != "k"})
+            lab.csv_download(fr, f"{run.name}_ellipsoid_fractions.csv", key="dl_fractions")
+            st.caption("The *k-σ ellipsoid* holds the same probability as ±k σ in one dimension "
+                       "(68.3 %, 95.4 %, 99.7 %) under the chi-square law; *radius k* is the ellipsoid of "
+                       f"Mahalanobis radius k, which in {summary['rank']} dimensions holds almost nothing. "
+                       f"Kolmogorov-Smirnov statistic {summary['ks_statistic']:.3f}.")

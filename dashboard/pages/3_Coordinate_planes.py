@@ -1,0 +1,271 @@
+"""Coordinate planes: points, KDE contours and confidence ellipses of a pair (i, j).
+
+Seed post VIII (contours vs confidence ellipses, grids of planes) and
+"the curse of high dimensionality – II" (slices, zoomed regions with
+filaments and voids, t-SNE).
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import lab
+from core.correlation import top_pairs
+from core.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
+from core.plotting import plot_plane
+from core.samplers import SAMPLERS
+
+st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide")
+st.title("Coordinate planes")
+st.markdown(
+    "Project every z-point onto the plane of two axes — original latent components or PCA "
+    "components — and compare the **KDE contours** of the points with the **confidence "
+    "ellipses** of the pair's mean and covariance. For a true bivariate normal the n-σ ellipse "
+    "holds 1 − exp(−n²/2) of the points (39.3 %, 86.5 %, 98.9 % for 1, 2, 3 σ) and the "
+    "dashed KDE contour enclosing the same mass coincides with it; where measured and "
+    "theoretical coverage differ, the distribution is not normal in that plane."
+)
+
+run = lab.select_run()
+stats = lab.statistics(run)
+d = run.z_dim
+SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
+
+
+def axis_label(space, k):
+    return f"z{k}" if space == "latent" else f"PCA {k}" + (" (leading)" if k == 0 else "")
+
+
+# ---------------------------------------------------------------- choices
+
+c1, c2, c3 = st.columns([1, 2, 2])
+space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
+                 format_func=lambda s: {"latent": "latent z", "pca": "PCA"}[s],
+                 help="PCA: coordinates along the principal axes (0 = largest variance)")
+source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
+                  horizontal=True, disabled=space == "pca",
+                  help="PCA coordinates are uncorrelated by construction; top pairs need latent z.")
+if space == "latent" and source == "top-correlated pair":
+    tp = top_pairs(stats.correlation, threshold=0.0, n=min(30, d * (d - 1) // 2))
+    options = list(tp.itertuples(index=False))
+    pick = c2.selectbox("Top-correlated pairs (by |r|)", range(len(options)), key="planes_top",
+                        format_func=lambda k: f"z{options[k].i} – z{options[k].j}   (r = {options[k].r:+.3f})")
+    i, j = int(options[pick].i), int(options[pick].j)
+else:
+    ci, cj = c2.columns(2)
+    i = int(ci.number_input("i", value=0, step=1, key="planes_i", help=f"0 … {d - 1}"))
+    j = int(cj.number_input("j", value=1, step=1, key="planes_j", help=f"0 … {d - 1}"))
+sigmas = c3.multiselect("Sigma levels", SIGMA_CHOICES, default=[1.0, 2.0, 3.0], key="planes_sigmas",
+                        format_func=lambda s: f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)")
+show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
+
+with st.expander("Slice, sampler overlay, zoom", expanded=False):
+    e1, e2, e3 = st.columns(3)
+    use_slice = e1.checkbox("Slice: keep points with |other coordinates| ≤ t", key="planes_slice",
+                            help="Removes projection effects: only z-points close to the (i, j) plane "
+                                 "stay (seed: t = 1.5 in latent coordinates).")
+    t = e1.number_input("t", value=1.5, step=0.25, key="planes_t", disabled=not use_slice)
+    overlay_name = e2.selectbox("Overlay a sampler's vectors", ["none"] + list(SAMPLERS), key="planes_ov")
+    overlay_params = {}
+    if overlay_name != "none":
+        n_over = int(e2.number_input("vectors", value=200, step=50, key="planes_ov_n"))
+        seed_over = int(e2.number_input("seed", value=0, step=1, key="planes_ov_seed"))
+        overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
+    zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
+                       help="Look for filaments and voids: all points inside the window are drawn.")
+    zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx", disabled=not zoom)
+    zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy", disabled=not zoom)
+    zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
+
+# ---------------------------------------------------------------- the plane
+
+try:
+    points = lab.plane(run, i, j, space)
+except ValueError as exc:
+    lab.show_error(exc)
+    st.stop()
+n_all = points.shape[0]
+t_used = None
+if use_slice:
+    try:
+        mask = lab.slice_mask(run, i, j, t, space)
+    except ValueError as exc:
+        lab.show_error(exc)
+        st.warning(f"No z-point of the {n_all:,} lies in the slice |other coordinates| ≤ {t:g}. "
+                   "Increase t or switch the slice off.")
+        st.stop()
+    points = points[mask]
+    t_used = float(t)
+    if points.shape[0] < 3:
+        st.warning(f"Only {points.shape[0]} point(s) left in the slice (t = {t:g}): too few for "
+                   "ellipses and contours. Increase t.")
+        st.stop()
+
+if not sigmas:
+    st.warning("Choose at least one sigma level to draw ellipses and contours.")
+table = plane_ellipses(points, sigmas) if sigmas else []
+kde = None
+if show_kde and sigmas:
+    try:
+        kde = lab.plane_kde(run, i, j, space, t=t_used)
+    except ValueError as exc:
+        st.warning(f"No KDE for this plane: {exc}")
+
+overlay = overlay_label = None
+if overlay_name != "none":
+    try:
+        with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
+            V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
+        pca = stats.pca if space == "pca" else None
+        if t_used is not None:
+            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca)]
+        overlay = plane_coordinates(V, i, j, space=space, pca=pca)
+        overlay_label = f"{overlay_name}: {len(overlay):,} vectors" + (" in the slice" if t_used else "")
+    except ValueError as exc:
+        if t_used is not None and "leaves no point" in str(exc):
+            st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+        else:
+            lab.show_error(exc)
+
+mean2 = points.mean(axis=0)
+std2 = points.std(axis=0)
+xlim = ylim = None
+shown = points
+if zoom:
+    xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
+    ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
+    inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
+              & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
+    shown = points[inside]
+    if not len(shown):
+        st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
+
+fig, ax = plt.subplots(figsize=(8.5, 7.5))
+art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
+                 overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
+                 labels=(axis_label(space, i), axis_label(space, j)))
+if zoom:
+    # plot_plane's centre marker would use the window's points; mark the plane's centre.
+    ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
+what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
+ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}", fontsize=11)
+png = lab.figure_png(fig)
+
+left, right = st.columns([3, 2])
+with left:
+    lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
+with right:
+    m1, m2 = st.columns(2)
+    m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
+    m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+    if zoom:
+        st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
+    if len(table):
+        cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
+                            "measured %": 100 * table["measured"],
+                            "measured − theory": 100 * (table["measured"] - table["theory"])})
+        st.markdown("**Coverage of the confidence ellipses**")
+        st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
+                                       "measured − theory": "{:+.1f}"}), hide_index=True)
+        lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
+    st.markdown(
+        "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
+        "contours at the highest-density levels holding the same masses (same colour). "
+        "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
+        "20,000 are drawn."
+    )
+    if t_used:
+        st.caption("In a slice the ellipses and contours describe the points left in the slice.")
+
+# ---------------------------------------------------------------- grid of planes
+
+st.divider()
+st.subheader("Grid of planes")
+if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
+    g1, g2, g3 = st.columns(3)
+    choices = ["consecutive pairs (k, k+1), (k+2, k+3), …", "component k against the next ones"]
+    if space == "latent":
+        choices.append("six top-correlated pairs")
+    layout = g1.radio("Pairs", choices, key="planes_grid_layout")
+    k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
+    grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
+    if layout.startswith("consecutive"):
+        pairs = [(k0 + 2 * m, k0 + 2 * m + 1) for m in range(6)]
+    elif layout.startswith("component"):
+        pairs = [(k0, k0 + m) for m in range(1, 7)]
+    else:
+        tp = top_pairs(stats.correlation, threshold=0.0, n=6)
+        pairs = [(int(r.i), int(r.j)) for r in tp.itertuples(index=False)]
+    bad = [p for p in pairs if not (0 <= p[0] < d and 0 <= p[1] < d)]
+    pairs = [p for p in pairs if p not in bad]
+    if grid_points < 1:
+        st.error(f"points drawn per plane must be at least 1, got {grid_points}")
+    elif not pairs:
+        st.error(f"no pair of this layout lies in 0 … {d - 1} with k = {k0}; lower k.")
+    else:
+        if bad:
+            st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
+        fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
+        for ax in axes.ravel()[len(pairs):]:
+            ax.set_visible(False)
+        with st.spinner("Drawing six planes…"):
+            for ax, (a, b) in zip(axes.ravel(), pairs):
+                pts = lab.plane(run, a, b, space)
+                tab = plane_ellipses(pts, sigmas) if sigmas else []
+                kd = lab.plane_kde(run, a, b, space) if (show_kde and sigmas) else None
+                plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points,
+                           labels=(axis_label(space, a), axis_label(space, b)))
+                ax.get_legend().remove()
+                cov_txt = "  ".join(f"{r.sigma:g}σ {100 * r.measured:.0f}/{100 * r.theory:.0f}%"
+                                    for r in tab.itertuples()) if len(tab) else ""
+                ax.set_title(f"({a}, {b})  {cov_txt}", fontsize=10)
+            fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
+                         "ellipse coverage measured/theory per σ level", fontsize=12)
+            fig.tight_layout()
+            png = lab.figure_png(fig, dpi=90)
+        lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
+
+# ---------------------------------------------------------------- t-SNE
+
+st.divider()
+st.subheader("t-SNE map")
+st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II'). "
+           "Distances in it are not latent-space distances; clusters, filaments and voids that "
+           "persist over subsamples and perplexities are the signal.")
+t1, t2, t3, t4 = st.columns(4)
+tsne_n = int(t1.number_input("points (≤ 3,000)", value=min(1000, run.latents.shape[0]), step=250, key="tsne_n"))
+tsne_space = t2.radio("input", ["latent", "pca"], key="tsne_space",
+                      format_func=lambda s: {"latent": "all latent components",
+                                             "pca": "leading PCA components"}[s])
+tsne_dims = int(t2.number_input("PCA components", value=min(4, d), step=1, key="tsne_dims",
+                                disabled=tsne_space != "pca"))
+tsne_perp = t3.number_input("perplexity", value=30.0, step=5.0, key="tsne_perp")
+tsne_seed = int(t3.number_input("seed", value=0, step=1, key="tsne_seed"))
+colour_by = "none"
+if run.attributes is not None and len(run.attributes) == run.latents.shape[0]:
+    colour_by = t4.selectbox("colour by attribute", ["none"] + list(run.attributes.columns), key="tsne_colour")
+if t4.button("Compute t-SNE", key="tsne_go"):
+    st.session_state["tsne_request"] = (run.name, tsne_n, tsne_space,
+                                        tsne_dims if tsne_space == "pca" else None, tsne_perp, tsne_seed)
+req = st.session_state.get("tsne_request")
+if req and req[0] == run.name:
+    try:
+        with st.spinner(f"t-SNE of {req[1]:,} points (can take a minute for 3,000)…"):
+            rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
+        fig, ax = plt.subplots(figsize=(7.5, 6.5))
+        if colour_by != "none":
+            c = run.attributes[colour_by].to_numpy()[rows]
+            sc = ax.scatter(Y[:, 0], Y[:, 1], s=5, c=c, cmap="viridis", lw=0)
+            fig.colorbar(sc, ax=ax, label=colour_by)
+        else:
+            ax.scatter(Y[:, 0], Y[:, 1], s=5, c="#4a6fa5", lw=0)
+        inp = "latent z" if req[2] == "latent" else f"{req[3]} leading PCA components"
+        ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g})", fontsize=11)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
+    except ValueError as exc:
+        lab.show_error(exc)
+else:
+    st.info("Choose the options and press **Compute t-SNE** (cached: a second look is instant).")

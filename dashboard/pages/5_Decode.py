@@ -1,0 +1,209 @@
+"""Decode: paths through latent space, live sliders and nearest real neighbours.
+
+Seed post VI (origin → centre, lines through the centre), interpolation
+between two images, CelebA-style attribute arithmetic.
+"""
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import lab
+from core import paths
+from core.components import dominant_components
+from core.images import make_grid, png_bytes
+from core.neighbours import nearest_neighbours
+from core.samplers import SAMPLERS
+from core.validation import check_int
+
+st.set_page_config(page_title="Decode · latent-lab", layout="wide")
+st.title("Decode")
+st.markdown(
+    "Feed the decoder chosen latent vectors and watch what comes out: paths through the "
+    "latent space as image strips, sliders that move a vector around the centre of the "
+    "distribution, and the real images whose z-points lie nearest to a generated vector."
+)
+
+run = lab.select_run()
+stats = lab.statistics(run)
+pca = stats.pca
+mean = pca.mean_
+N, d = run.latents.shape
+TILE = 72  # minimum displayed tile size in pixels
+
+
+def upscale(grid, tile_px):
+    s = max(1, TILE // tile_px)
+    return np.repeat(np.repeat(grid, s, axis=0), s, axis=1)
+
+
+def show_strip(images, file_name, key, caption=None, n_cols=None):
+    """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
+    grid = make_grid(images, n_cols=n_cols or len(images))
+    st.image(png_bytes(upscale(grid, images.shape[1])), caption=caption)
+    st.download_button("Download PNG", png_bytes(grid), file_name=file_name, mime="image/png",
+                       key=key, on_click="ignore")
+
+
+def latent_row(k, name):
+    k = check_int(k, name, 0, N - 1)
+    return np.asarray(run.latents[k], dtype=np.float64)
+
+
+def full_cov():
+    # The covariance rebuilt from the (full) PCA: C = U diag(var) U^T.
+    return (pca.components_.T * pca.explained_variance_) @ pca.components_
+
+
+# ---------------------------------------------------------------- paths
+
+st.header("Paths")
+kinds = ["origin → centre", "line through the centre", "interpolation between two images"]
+if run.attributes is not None and len(run.attributes) == N:
+    kinds.append("attribute walk")
+c1, c2 = st.columns([2, 1])
+kind = c1.radio("Path", kinds, horizontal=True, key="dec_kind")
+n_points = int(c2.slider("points on the path", 2, 16, 9, key="dec_np"))
+try:
+    if kind == "origin → centre":
+        st.caption("From the origin of the latent space (the centre of a unit Gaussian or a "
+                   "symmetric box) to the centre of the data: the origin lies at the border of the "
+                   "region the encoder fills, so its image is not a face (seed VI).")
+        P = paths.origin_to_centre(mean, n_points)
+        cap = f"origin → centre, {n_points} points"
+    elif kind == "line through the centre":
+        l1, l2, l3, l4 = st.columns(4)
+        li = int(l1.number_input("i", value=0, step=1, key="dec_li"))
+        lj = int(l2.number_input("j", value=1, step=1, key="dec_lj"))
+        angle = l3.slider("angle towards j (degrees)", 0, 180, 45, key="dec_angle")
+        extent = l4.slider("extent (σ along the line)", 0.5, 5.0, 3.0, 0.5, key="dec_extent")
+        P = paths.line_through_centre(mean, full_cov(), li, lj, angle, extent, n_points)
+        cap = f"line through the centre in plane (z{li}, z{lj}) at {angle}°, ±{extent:g} σ"
+    elif kind == "interpolation between two images":
+        i1, i2 = st.columns(2)
+        a = int(i1.number_input(f"first image (row 0 … {N - 1})", value=0, step=1, key="dec_ia"))
+        b = int(i2.number_input(f"second image (row 0 … {N - 1})", value=min(1, N - 1), step=1, key="dec_ib"))
+        P = paths.interpolate(latent_row(a, "first image"), latent_row(b, "second image"), n_points)
+        cap = f"straight line from the z-point of image {a} to that of image {b}; the ends are their reconstructions"
+    else:
+        a1, a2, a3 = st.columns(3)
+        column = a1.selectbox("attribute", list(run.attributes.columns), key="dec_attr")
+        values = run.attributes[column].dropna().unique()
+        binary = set(np.asarray(values, dtype=np.float64).tolist()) <= {0.0, 1.0, -1.0}
+        split = "positive" if binary else "median"
+        a1.caption("binary: with minus without" if binary else "continuous: above minus below the median")
+        start = a2.radio("start at", ["the centre", "an image"], key="dec_attr_start", horizontal=True)
+        if start == "an image":
+            row = int(a2.number_input(f"image (row 0 … {N - 1})", value=0, step=1, key="dec_attr_row"))
+            z0 = latent_row(row, "image")
+        else:
+            z0 = mean
+        lo, hi = a3.slider("alpha range", -3.0, 3.0, (-1.5, 1.5), 0.25, key="dec_alpha")
+        direction = lab.attribute_direction(run, column, split)
+        P = paths.attribute_walk(z0, direction, np.linspace(lo, hi, n_points))
+        cap = (f"z + alpha · direction({column}), alpha from {lo:g} to {hi:g}; "
+               f"|direction| = {np.linalg.norm(direction):.3g}")
+    with st.spinner("Decoding the path…"):
+        imgs = lab.decode(run, P)
+    show_strip(imgs, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
+    lab.vector_downloads(P, f"{run.name}_path", key="dec_dl_path_vec")
+except ValueError as exc:
+    lab.show_error(exc)
+
+N_SLIDERS = min(6, d)
+
+
+def reset_sliders():
+    for m in range(N_SLIDERS):
+        st.session_state[f"dec_s{m}"] = 0.0
+
+
+@st.fragment
+def live():
+    """Sliders and neighbours rerun on their own: a slider change redraws only this part."""
+    # ---------------------------------------------------------------- sliders
+
+    st.header("Sliders around the centre")
+    s1, s2 = st.columns([2, 1])
+    basis = s1.radio("Move along", ["PCA components", "dominant latent components (largest std)"],
+                     horizontal=True, key="dec_basis")
+    k0 = int(s2.number_input("first component", value=0, step=1, key="dec_k0",
+                             help="PCA: 0 = leading; dominant: rank of the component (0 = largest std)"))
+
+
+    try:
+        if not 0 <= k0 <= d - N_SLIDERS:
+            raise ValueError(f"first component must be in 0 … {d - N_SLIDERS} so that {N_SLIDERS} sliders "
+                             f"fit into z_dim = {d}, got {k0}")
+        if basis.startswith("PCA"):
+            comps = list(range(k0, k0 + N_SLIDERS))
+            names = [f"PCA {c}" for c in comps]
+            axes = pca.components_[comps] * np.sqrt(pca.explained_variance_[comps])[:, None]
+        else:
+            dom = dominant_components(stats.table, n=d, by="std")
+            comps = dom["component"].to_numpy()[k0:k0 + N_SLIDERS].astype(int)
+            names = [f"z{c}" for c in comps]
+            axes = np.zeros((N_SLIDERS, d))
+            axes[np.arange(N_SLIDERS), comps] = stats.table["std"].to_numpy()[comps]
+        left, right = st.columns([2, 1])
+        with left:
+            cols = st.columns(3)
+            shifts = np.array([cols[m % 3].slider(f"{names[m]} (σ)", -3.0, 3.0, 0.0, 0.1, key=f"dec_s{m}")
+                               for m in range(N_SLIDERS)])
+            st.button("Back to the centre", on_click=reset_sliders, key="dec_reset")
+        z = (mean + shifts @ axes).astype(np.float32)
+        t0 = time.perf_counter()
+        img = lab.decode(run, z[None])
+        ms = 1000 * (time.perf_counter() - t0)
+        with right:
+            big = upscale(img[0], max(1, img.shape[1] // 4))
+            st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
+            st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.name}_slider.png",
+                               mime="image/png", key="dec_dl_slider", on_click="ignore")
+    except ValueError as exc:
+        lab.show_error(exc)
+        z = None
+
+    # ---------------------------------------------------------------- neighbours
+
+    st.header("Nearest real neighbours")
+    st.caption("Which real images have z-points closest to a generated vector? Shown are their "
+               "reconstructions (decoded z-points) and Euclidean distances in latent space.")
+    n1, n2, n3 = st.columns(3)
+    query_from = n1.radio("generated vector", ["the slider vector above", "a sampler's vector"], key="dec_q")
+    k_nn = int(n3.slider("neighbours", 1, 10, 6, key="dec_k"))
+    try:
+        if query_from == "a sampler's vector":
+            sname = n2.selectbox("sampler", list(SAMPLERS), index=list(SAMPLERS).index("mvn"), key="dec_qs")
+            qseed = int(n2.number_input("seed", value=0, step=1, key="dec_qseed"))
+            with n2.expander("parameters"):
+                sp = lab.sampler_param_widgets(sname, d, "dec_qp")
+            with st.spinner(f"Drawing from {sname}…"):
+                q = lab.sample(run, sname, 1, qseed, **sp)[0]
+        else:
+            q = z
+            if q is None:
+                st.info("No slider vector: fix the slider settings above.")
+                return
+        idx, dist = nearest_neighbours(run.latents, q[None], k=k_nn)
+        idx, dist = idx[0], dist[0]
+        imgs = lab.decode(run, np.concatenate([q[None], np.asarray(run.latents[idx])]))
+        show_strip(imgs, f"{run.name}_neighbours.png", key="dec_dl_nn",
+                   caption="first: the generated vector; then its nearest real z-points, nearest first")
+        radius = np.linalg.norm(np.asarray(q, dtype=np.float64) - mean)
+        table = pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "row": idx, "image index": run.index[idx],
+                              "distance": dist})
+        c1, c2 = st.columns([2, 1])
+        c1.dataframe(table.style.format({"distance": "{:.4g}"}), hide_index=True)
+        c2.metric("distance to the centre", f"{radius:.4g}")
+        typical = lab.typical_nn_distance(run)
+        c2.metric("nearest distance / typical real one", f"{dist[0] / typical:.2f}",
+                  help=f"Median distance of a real z-point to its nearest other real z-point: {typical:.4g}. "
+                       "A ratio far above 1: the vector sits in a void.")
+    except ValueError as exc:
+        lab.show_error(exc)
+
+
+live()

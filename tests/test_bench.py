@@ -1,0 +1,108 @@
+"""The §6 benchmark machinery (``core.bench``), on quick sizes.
+
+No timing assertions: timings depend on the machine.  What is checked is
+the structure of the rows, that every ratio is a positive number, and that
+the references are faithful (the reference loop and the reference
+statistics compute the same thing as the fast paths they are timed against).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from core import bench
+from core.components import full_statistics
+from core.samplers import PCAEllipseSampler, _ellipse_constrain, _ellipse_stream
+
+KEYS = {"name", "time_s", "reference", "reference_time_s", "ratio", "target", "met", "notes"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return bench.run_benchmarks(quick=True)
+
+
+def test_rows_structure(results):
+    names = [r["name"] for r in results]
+    assert names == ["kde", "statistics", "pca_ellipse", "decode", "training",
+                     "memory/statistics", "memory/kde", "memory/mvn", "memory/pca-ellipse"]
+    for r in results:
+        assert KEYS <= set(r), r["name"]
+        assert isinstance(r["ratio"], float) and math.isfinite(r["ratio"]) and r["ratio"] > 0, r
+        assert r["time_s"] > 0 and isinstance(r["met"], bool)
+        assert isinstance(r["notes"], str) and r["notes"] and r["target"]
+        if not r["name"].startswith("memory/"):
+            assert r["reference_time_s"] > 0
+            assert r["ratio"] == pytest.approx(r["reference_time_s"] / r["time_s"])
+        else:
+            assert r["ratio"] == pytest.approx(1024.0 / r["peak_mb"])
+
+
+def test_rows_properties(results):
+    by = {r["name"]: r for r in results}
+    # accuracy and equivalence are properties, not timings
+    assert 0 <= by["kde"]["error_pct_of_peak"] < 0.5
+    assert by["pca_ellipse"]["identical"] is True
+    assert by["decode"]["max_abs_diff"] < 1e-5
+    assert by["training"]["images_per_s"] > 0 and by["training"]["reference_images_per_s"] > 0
+    assert 0 < by["statistics"]["peak_mb"] < 1024
+
+
+def test_format_table(results):
+    text = bench.format_table(results)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["row", "time", "reference"]
+    for r in results:
+        assert any(line.startswith(r["name"] + " ") for line in lines[2:2 + len(results)])
+        assert f"{r['name']}: {r['notes']}" in text
+    assert "img/s" in text and "MiB" in text
+
+
+def test_check_rows():
+    assert bench.check_rows(["kde", "memory"]) == ["kde", "memory"]
+    with pytest.raises(ValueError, match="'nope'"):
+        bench.check_rows(["kde", "nope"])
+    with pytest.raises(ValueError, match="at least one"):
+        bench.check_rows([])
+
+
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+def test_reference_loop_equals_vectorised_sampler(fixed):
+    K, n = 12, 6
+    fa = np.sort(np.random.default_rng(3).uniform(0.1, 2.0, K))[::-1]
+    seeds, U = _ellipse_stream(np.random.default_rng(11), n, K)
+    V = (2.0 * U - 1.0) * fa
+    _ellipse_constrain(V, fa, seeds, fixed)
+    R = bench.reference_ellipse_loop(U, seeds, fa, fixed)
+    np.testing.assert_array_equal(R, V)
+    assert not np.array_equal(R, (2.0 * U - 1.0) * fa)  # some pairs were redrawn
+    # every pairwise ellipse condition holds at the end
+    t = (R / fa) ** 2
+    assert (t[:, :, None] + t[:, None, :] <= 1 + 1e-12)[:, ~np.eye(K, dtype=bool)].all()
+
+
+def test_reference_statistics_agrees_with_full_statistics(tmp_path):
+    Z = bench.make_latent_memmap(tmp_path / "z.npy", 3000, 6, seed=2)
+    assert isinstance(Z, np.memmap) and Z.dtype == np.float32 and Z.shape == (3000, 6)
+    rows, R, pca = bench.reference_statistics(Z)
+    st = full_statistics(Z)
+    t = st.table
+    np.testing.assert_allclose(rows[:, 0], t["mean"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(rows[:, 1], t["std"], rtol=1e-5)
+    np.testing.assert_allclose(rows[:, 2], t["mu"])
+    np.testing.assert_allclose(rows[:, 6], t["skewness"], atol=1e-5)
+    np.testing.assert_allclose(rows[:, 7], t["kurtosis"], atol=1e-5)
+    np.testing.assert_allclose(R, st.correlation, atol=1e-6)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, st.pca.explained_variance_ratio_, rtol=1e-4)
+    # the generator really correlates components
+    assert np.abs(R[np.triu_indices(6, 1)]).max() > 0.3
+
+
+def test_pca_ellipse_sampler_reference_stream(tmp_path):
+    # the stream the benchmark feeds the reference is the sampler's own
+    Z = bench.make_latent_memmap(tmp_path / "z.npy", 2000, 10, seed=1)
+    s = PCAEllipseSampler(n_components=10).fit(Z)
+    seeds, U = _ellipse_stream(np.random.default_rng(4), 5, 10)
+    R = bench.reference_ellipse_loop(U, seeds, s.f_ * s.half_axes_, s.fixed)
+    np.testing.assert_array_equal(s.sample_pca(5, random_state=4), R)

@@ -1,0 +1,73 @@
+"""AppTest of the Decode page (dashboard/pages/5_Decode.py)."""
+
+import numpy as np
+
+from tests.dashboard_fixtures import TINY_RUN, app_env, app_test, tiny_run_root  # noqa: F401
+
+PAGE = "pages/5_Decode.py"
+
+
+def start():
+    at = app_test(PAGE, timeout=90).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def brute_force_neighbours(Z, q, k):
+    dist = np.linalg.norm(Z.astype(np.float64) - q, axis=1)
+    order = np.argsort(dist, kind="stable")[:k]
+    return order, dist[order]
+
+
+def test_decode_renders_strips_and_neighbours_of_the_centre(app_env):
+    at = start()
+    # path strip, slider image, neighbours strip
+    assert len(at.get("image")) == 3
+    Z = np.load(app_env / TINY_RUN / "latents.npy")
+    # Sliders at 0: the generated vector is the data mean; its neighbours by brute force.
+    idx, dist = brute_force_neighbours(Z, Z.astype(np.float64).mean(axis=0), 6)
+    table = at.dataframe[0].value
+    np.testing.assert_array_equal(table["row"], idx)
+    np.testing.assert_allclose(table["distance"], dist, rtol=1e-4)
+
+    for kind in ["line through the centre", "interpolation between two images", "attribute walk"]:
+        at.radio(key="dec_kind").set_value(kind).run()
+        assert not at.exception, (kind, at.exception)
+        assert not at.error, (kind, [e.value for e in at.error])
+        assert len(at.get("image")) == 3
+    at.selectbox(key="dec_attr").set_value("glasses").run()
+    assert not at.exception and not at.error
+
+
+def test_decode_slider_moves_along_the_leading_pca_axis(app_env):
+    at = start()
+    at.slider(key="dec_s0").set_value(1.5).run()
+    assert not at.exception and not at.error
+    Z = np.load(app_env / TINY_RUN / "latents.npy").astype(np.float64)
+    mean = Z.mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov(Z, rowvar=False))
+    lead = evecs[:, -1] * np.sqrt(evals[-1])
+    # Either sign of the eigenvector: the page's neighbours must match one of them.
+    tables = [brute_force_neighbours(Z, mean + s * 1.5 * lead, 6)[0] for s in (1, -1)]
+    rows = at.dataframe[0].value["row"].to_numpy()
+    assert any(np.array_equal(rows, t) for t in tables)
+    assert not np.array_equal(rows, brute_force_neighbours(Z, mean, 6)[0])
+
+
+def test_decode_bad_choices_show_messages(app_env):
+    at = start()
+    at.radio(key="dec_kind").set_value("interpolation between two images").run()
+    at.number_input(key="dec_ib").set_value(300).run()
+    assert not at.exception
+    assert any("second image" in e.value and "300" in e.value for e in at.error)
+    at.radio(key="dec_kind").set_value("line through the centre").run()
+    at.number_input(key="dec_lj").set_value(0).run()
+    assert not at.exception
+    assert any("differ" in e.value for e in at.error)
+    at.number_input(key="dec_k0").set_value(5).run()
+    assert not at.exception
+    assert any("first component" in e.value and "got 5" in e.value for e in at.error)
+    at.radio(key="dec_q").set_value("a sampler's vector").run()
+    assert not at.exception
+    assert at.dataframe  # a sampler's vector still has neighbours

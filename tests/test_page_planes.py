@@ -1,0 +1,111 @@
+"""AppTest of the Coordinate planes page (dashboard/pages/3_Coordinate_planes.py)."""
+
+import numpy as np
+
+from tests.dashboard_fixtures import TINY_RUN, app_env, app_test, tiny_run_root  # noqa: F401
+
+PAGE = "pages/3_Coordinate_planes.py"
+
+
+def latents(root):
+    return np.load(root / TINY_RUN / "latents.npy")
+
+
+def coverage_independent(P, sigmas):
+    # Mahalanobis radius in the plane with numpy's own covariance (ddof=1).
+    d = P - P.mean(axis=0)
+    d2 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(np.cov(P, rowvar=False)), d)
+    return np.array([np.mean(d2 <= s * s) for s in sigmas])
+
+
+def coverage_table(at):
+    return at.dataframe[0].value
+
+
+def start(app_env):
+    at = app_test(PAGE, timeout=90).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_planes_coverage_matches_independent_computation_and_pair_change(app_env):
+    at = start(app_env)
+    Z = latents(app_env)
+    assert len(at.get("image")) == 1
+    tab = coverage_table(at)
+    assert tab["sigma"].tolist() == [1.0, 2.0, 3.0]
+    np.testing.assert_allclose(tab["theory %"], 100 * (1 - np.exp(-np.array([1, 2, 3]) ** 2 / 2)))
+    np.testing.assert_allclose(tab["measured %"], 100 * coverage_independent(Z[:, [0, 1]], [1, 2, 3]))
+
+    at.number_input(key="planes_j").set_value(5).run()
+    assert not at.exception and not at.error
+    tab = coverage_table(at)
+    np.testing.assert_allclose(tab["measured %"], 100 * coverage_independent(Z[:, [0, 5]], [1, 2, 3]))
+    r = np.corrcoef(Z[:, 0], Z[:, 5])[0, 1]
+    assert [m.value for m in at.metric][1] == f"{r:+.3f}"
+
+
+def test_planes_bad_choices_show_messages(app_env):
+    at = start(app_env)
+    at.number_input(key="planes_j").set_value(0).run()
+    assert not at.exception
+    assert any("differ" in e.value and "0" in e.value for e in at.error)
+    at.number_input(key="planes_j").set_value(99).run()
+    assert not at.exception
+    assert any("99" in e.value for e in at.error)
+
+    at.number_input(key="planes_j").set_value(1).run()
+    at.checkbox(key="planes_slice").check().run()
+    at.number_input(key="planes_t").set_value(1e-9).run()
+    assert not at.exception
+    assert any("t=1e-09" in e.value for e in at.error)
+    assert any("No z-point" in w.value for w in at.warning)
+    assert not at.get("image")
+
+    Z = latents(app_env)
+    t = float(np.quantile(np.abs(Z[:, 2:]), 0.9))
+    at.number_input(key="planes_t").set_value(t).run()
+    assert not at.exception and not at.error
+    kept = int(np.all(np.abs(Z[:, 2:]) <= t, axis=1).sum())
+    assert 0 < kept < Z.shape[0]
+    assert at.metric[0].value == f"{kept:,}"
+    sl = Z[np.all(np.abs(Z[:, 2:]) <= t, axis=1)][:, [0, 1]]
+    np.testing.assert_allclose(coverage_table(at)["measured %"], 100 * coverage_independent(sl, [1, 2, 3]))
+
+    at.multiselect(key="planes_sigmas").set_value([]).run()
+    assert not at.exception
+    assert any("at least one sigma" in w.value for w in at.warning)
+
+
+def test_planes_top_pairs_pca_overlay_grid_and_tsne(app_env):
+    at = start(app_env)
+    Z = latents(app_env)
+    R = np.corrcoef(Z, rowvar=False)
+    iu = np.triu_indices_from(R, 1)
+    best = np.argmax(np.abs(R[iu]))
+    at.radio(key="planes_source").set_value("top-correlated pair").run()
+    assert not at.exception and not at.error
+    first = at.selectbox(key="planes_top").value
+    assert first == 0
+    # The first (default) choice is the pair with the largest |r|: its r is shown.
+    assert at.metric[1].value == f"{R[iu][best]:+.3f}"
+
+    at.radio(key="planes_space").set_value("pca").run()
+    at.selectbox(key="planes_ov").set_value("pca-ellipse").run()
+    at.checkbox(key="planes_zoom").check().run()
+    at.checkbox(key="planes_grid").check().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 2  # plane + grid
+    # z_dim 8: the consecutive layout from k=0 has only 4 valid pairs of the 6.
+    assert any("4 planes shown" in i.value for i in at.info)
+
+    at.number_input(key="tsne_n").set_value(120).run()
+    at.button(key="tsne_go").click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) == 3
+    at.number_input(key="tsne_perp").set_value(500.0).run()
+    at.button(key="tsne_go").click().run()
+    assert not at.exception
+    assert any("perplexity" in e.value for e in at.error)
