@@ -158,6 +158,14 @@ def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0
     (and from it the correlation), and every column gets its own
     ``np.histogram`` on multiples of ``bin_width``, a ``curve_fit`` of a
     Gaussian, skewness, kurtosis and a normality test.
+
+    Returns
+    -------
+    rows : ndarray of shape (z_dim, 9)
+        mean, std (ddof 1), histogram peak mu, fit amplitude, centre, sigma,
+        skewness, excess kurtosis, normality p-value.
+    R : ndarray of shape (z_dim, z_dim)   correlation matrix
+    pca : sklearn.decomposition.PCA
     """
     from scipy import optimize, stats
     from sklearn.decomposition import PCA
@@ -179,11 +187,11 @@ def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0
         k = int(np.argmax(counts))
         try:
             popt, _ = optimize.curve_fit(lambda x, a, c, s: a * np.exp(-0.5 * ((x - c) / s) ** 2),
-                                         centres, counts, p0=(counts[k], col.mean(), col.std() + 1e-12),
+                                         centres, counts, p0=(counts[k], col.mean(), col.std(ddof=1) + 1e-12),
                                          maxfev=2000)
         except RuntimeError:
             popt = (np.nan,) * 3
-        rows.append((col.mean(), col.std(), centres[k], *popt, stats.skew(col), stats.kurtosis(col),
+        rows.append((col.mean(), col.std(ddof=1), centres[k], *popt, stats.skew(col), stats.kurtosis(col),
                      stats.normaltest(col[sub]).pvalue))
     return np.array(rows), R, pca
 
@@ -505,7 +513,8 @@ def run_benchmarks(rows=None, quick=False, progress=None):
         One dict per row (``memory`` gives one per operation) with
         ``name, time_s, reference, reference_time_s, ratio, target, met,
         notes`` (``ratio = reference_time_s / time_s``; for memory rows
-        budget / peak) and row-specific extras.
+        budget / peak), ``load_avg`` (1-minute load average before and
+        after the row) and row-specific extras.
     """
     rows = list(ROWS) if rows is None else check_rows(rows)
     S = SIZES[bool(quick)]
@@ -518,8 +527,14 @@ def run_benchmarks(rows=None, quick=False, progress=None):
         for r in rows:
             if progress:
                 progress(f"bench: {r} ...")
+            load0 = os.getloadavg()[0]
             res = _BENCHES[r](quick=bool(quick), Z=Z, path=path)
-            out.extend(res if isinstance(res, list) else [res])
+            # Timings on a shared machine mean little without the load.
+            load = [round(load0, 2), round(os.getloadavg()[0], 2)]
+            for row in res if isinstance(res, list) else [res]:
+                row["load_avg"] = load
+                row["notes"] += f"; 1-min load average {load[0]:.1f} -> {load[1]:.1f} on {os.cpu_count()} CPUs"
+                out.append(row)
         del Z
     return out
 

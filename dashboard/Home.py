@@ -3,9 +3,9 @@
 Start the dashboard with ``streamlit run dashboard/Home.py``.
 """
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
 import lab
 from core.images import make_grid, png_bytes
@@ -64,16 +64,20 @@ with left:
     st.subheader("Training loss")
     hist = {k: v for k, v in run.history.items() if k in ("loss", "val_loss") and v}
     if hist:
-        fig, ax = plt.subplots(figsize=(6, 3.4))
-        for k, v in hist.items():
-            ax.plot(range(1, len(v) + 1), v, marker="o", ms=3, label=k)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("mean squared error")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        lab.show_figure(fig, f"{run.name}_loss.png", key="dl_loss")
+        def draw_loss():
+            fig = Figure(figsize=(6, 3.4), layout="constrained")
+            ax = fig.subplots()
+            for k, v in hist.items():
+                ax.plot(range(1, len(v) + 1), v, marker="o", ms=3, label=k)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("mean squared error")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            ax.legend()
+            return fig
+
+        lab.show_png(lab.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
+                     width="stretch")
         lab.csv_download(pd.DataFrame({"epoch": range(1, len(hist["loss"]) + 1), **hist}),
                          f"{run.name}_history.csv", key="dl_history", label="Download history CSV")
     else:

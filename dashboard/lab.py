@@ -180,6 +180,23 @@ def show_figure(fig, file_name, key=None, label="Download PNG", width="stretch",
     show_png(figure_png(fig, dpi=dpi), file_name, key or f"dl_{file_name}", width=width, label=label)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_figure(name, token, kind, params, dpi, _draw):
+    return figure_png(_draw(), dpi=dpi)
+
+
+def cached_figure(run, kind, params, draw, dpi=110):
+    """PNG bytes of a figure, drawn once per (run, ``kind``, ``params``) and cached.
+
+    ``draw()`` builds and returns a matplotlib Figure (best a
+    ``matplotlib.figure.Figure``, which needs no pyplot state and so is safe
+    with several sessions); ``params`` (hashable) must hold everything the
+    drawing depends on besides the run.  Warm page renders then only send
+    cached bytes.
+    """
+    return _cached_figure(run.name, _run_token(run.name), kind, params, dpi, draw)
+
+
 def csv_download(df, file_name, key=None, label="Download CSV"):
     """A download button for a table as CSV (no rerun on click)."""
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name,
@@ -272,18 +289,21 @@ def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
 
 # ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
 
-def figure_png(fig, dpi=110):
+def figure_png(fig, dpi=110, tight=True):
     """Render a matplotlib figure ONCE to PNG bytes and close it.
 
     Pages show the bytes with ``st.image`` and offer the same bytes for
     download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
+    ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
+    extra time) for figures whose margins are set by hand; fast zlib level.
     """
     import io
 
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return buf.getvalue()
 
@@ -295,7 +315,7 @@ def show_png(png, file_name, key, caption=None, width="content", label="Download
 
 
 def vector_downloads(V, stem, key):
-    """``.npy`` and CSV download buttons for vectors (n, z_dim); built only when clicked."""
+    """Vector downloads: ``.npy`` and ``.csv`` buttons for vectors (n, z_dim); built only when clicked."""
     import io
 
     import pandas as pd
@@ -310,10 +330,13 @@ def vector_downloads(V, stem, key):
         return pd.DataFrame(np.asarray(V), columns=cols).to_csv(index=False, float_format="%.6g").encode()
 
     c1, c2 = st.columns(2)
-    c1.download_button("Vectors (.npy)", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
-                       key=f"{key}_npy", on_click="ignore")
-    c2.download_button("Vectors (CSV)", csv, file_name=f"{stem}.csv", mime="text/csv",
-                       key=f"{key}_csv", on_click="ignore")
+    what = f"the {np.shape(V)[0]:,} vectors"
+    c1.download_button(".npy", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
+                       key=f"{key}_npy", on_click="ignore", icon=":material/download:",
+                       help=f"{what} as a NumPy file (float32, np.load)")
+    c2.download_button(".csv", csv, file_name=f"{stem}.csv", mime="text/csv",
+                       key=f"{key}_csv", on_click="ignore", icon=":material/download:",
+                       help=f"{what} as CSV, one row per vector")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -23,6 +23,7 @@ def results():
     return bench.run_benchmarks(quick=True)
 
 
+@pytest.mark.slow
 def test_rows_structure(results):
     names = [r["name"] for r in results]
     assert names == ["kde", "statistics", "pca_ellipse", "decode", "training",
@@ -39,6 +40,7 @@ def test_rows_structure(results):
             assert r["ratio"] == pytest.approx(1024.0 / r["peak_mb"])
 
 
+@pytest.mark.slow
 def test_rows_properties(results):
     by = {r["name"]: r for r in results}
     # accuracy and equivalence are properties, not timings
@@ -49,6 +51,7 @@ def test_rows_properties(results):
     assert 0 < by["statistics"]["peak_mb"] < 1024
 
 
+@pytest.mark.slow
 def test_format_table(results):
     text = bench.format_table(results)
     lines = text.splitlines()

@@ -3,9 +3,10 @@ correlations and the multivariate-normal check (seeds II, IV, VIII; MND post).""
 
 import math
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import streamlit as st
+
+from matplotlib.figure import Figure
 
 import lab
 from core.components import dominant_components, uniform_box_shell
@@ -44,20 +45,25 @@ TABLE_FORMAT = {
        for c in ("mean", "std", "mu", "hw", "fit_amplitude", "fit_centre", "fit_sigma", "skewness", "kurtosis")},
 }
 
-tabs = st.tabs(["All histograms", "Selected components", "Component table", "Radius",
-                "Correlation", "Multivariate normal?"])
 
 # ---------------------------------------------------------------- (a) all histograms
-with tabs[0]:
+def all_histograms():
     st.markdown("Every component's histogram in one chart (seed II): the distributions are narrow, "
                 "many are not centred on 0, and a few are much wider or further out than the rest.")
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    plot_component_histograms(ax, stats.histograms)
-    ax.grid(alpha=0.3)
-    lab.show_figure(fig, f"{run.name}_histograms.png", key="dl_hist_all")
+
+    def draw_all():
+        fig = Figure(figsize=(11, 4.5))
+        ax = fig.subplots()
+        plot_component_histograms(ax, stats.histograms)
+        ax.grid(alpha=0.3)
+        return fig
+
+    png = lab.cached_figure(run, "histograms", (bin_width,), draw_all)
+    lab.show_png(png, f"{run.name}_histograms.png", "dl_hist_all", width="stretch")
+
 
 # ---------------------------------------------------------------- (b) selected components with fits
-with tabs[1]:
+def selected_components():
     by_mu = dominant_components(table, n=min(3, z_dim), by="mu")["component"].tolist()
     by_hw = dominant_components(table, n=min(3, z_dim), by="width")["component"].tolist()
     default = list(dict.fromkeys(by_mu + by_hw))
@@ -67,24 +73,29 @@ with tabs[1]:
     if not chosen:
         st.warning("Select at least one component.")
     else:
-        ncols = min(3, len(chosen))
-        nrows = math.ceil(len(chosen) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-        rows = table.set_index("component")
-        for ax, c in zip(axes.flat, chosen):
-            plot_component_fit(ax, lab.component_column(run, c), {"component": c, **rows.loc[c].to_dict()},
-                               bin_width=bin_width)
-            ax.legend(fontsize=7, loc="upper left")
-            ax.title.set_fontsize(10)
-        for ax in axes.flat[len(chosen):]:
-            ax.set_visible(False)
-        fig.tight_layout()
-        lab.show_figure(fig, f"{run.name}_component_fits.png", key="dl_fits")
+        def draw_fits():
+            ncols = min(3, len(chosen))
+            nrows = math.ceil(len(chosen) / ncols)
+            fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+            axes = fig.subplots(nrows, ncols, squeeze=False)
+            rows = table.set_index("component")
+            for ax, c in zip(axes.flat, chosen):
+                plot_component_fit(ax, lab.component_column(run, c), {"component": c, **rows.loc[c].to_dict()},
+                                   bin_width=bin_width)
+                ax.legend(fontsize=7, loc="upper left")
+                ax.title.set_fontsize(10)
+            for ax in axes.flat[len(chosen):]:
+                ax.set_visible(False)
+            return fig
+
+        png = lab.cached_figure(run, "fits", (bin_width, tuple(chosen)), draw_fits)
+        lab.show_png(png, f"{run.name}_component_fits.png", "dl_fits", width="stretch")
         st.caption("Bars: histogram; dashed red: Gaussian fit (curve_fit) with its R²; "
                    "black line: the histogram peak mu.")
 
+
 # ---------------------------------------------------------------- (c) table + dominant components
-with tabs[2]:
+def component_table():
     st.dataframe(table, column_config=TABLE_FORMAT, hide_index=True, height=360)
     lab.csv_download(table, f"{run.name}_components.csv", key="dl_table")
     n_dom = st.slider("Dominant components to list", 3, min(30, z_dim), min(10, z_dim))
@@ -101,18 +112,24 @@ with tabs[2]:
         st.dataframe(dom_hw, column_config=TABLE_FORMAT, hide_index=True)
         lab.csv_download(dom_hw, f"{run.name}_dominant_width.csv", key="dl_dom_hw")
 
+
 # ---------------------------------------------------------------- (d) radius
-with tabs[3]:
+def radius_view():
     b = st.slider("Box half-width b of a uniform sampler", 0.1, 5.0, 1.5, step=0.1,
                   help="Vectors with every component uniform in [-b, b] (seed IV/V: b = 1.5).")
     radii = lab.radii(run)
     shell = uniform_box_shell(b, z_dim)
     left, right = st.columns([3, 2])
     with left:
-        fig, ax = plt.subplots(figsize=(8, 4))
-        plot_radius(ax, radii, shell=shell)
-        ax.grid(alpha=0.3)
-        lab.show_figure(fig, f"{run.name}_radius.png", key="dl_radius")
+        def draw_radius():
+            fig = Figure(figsize=(8, 4))
+            ax = fig.subplots()
+            plot_radius(ax, radii, shell=shell)
+            ax.grid(alpha=0.3)
+            return fig
+
+        png = lab.cached_figure(run, "radius", (float(b),), draw_radius)
+        lab.show_png(png, f"{run.name}_radius.png", "dl_radius", width="stretch")
     with right:
         st.metric("Data radius (median)", f"{pd.Series(radii).median():.2f}",
                   help="Euclidean length of the z-points.")
@@ -123,14 +140,19 @@ with tabs[3]:
             "does not grow with d (*the curse of high dimensionality*). Where the shell misses the "
             "data's radii, almost no box vector lies where the encoder put the images.")
 
+
 # ---------------------------------------------------------------- (e) correlation
-with tabs[4]:
+def correlation_view():
     threshold = st.slider("Threshold |r| for the pair list", 0.05, 0.95, 0.5, step=0.05)
     left, right = st.columns([3, 2])
     with left:
-        fig, ax = plt.subplots(figsize=(7, 6))
-        plot_correlation_heatmap(ax, stats.correlation)
-        lab.show_figure(fig, f"{run.name}_correlation.png", key="dl_corr")
+        def draw_corr():
+            fig = Figure(figsize=(7, 6))
+            plot_correlation_heatmap(fig.subplots(), stats.correlation)
+            return fig
+
+        png = lab.cached_figure(run, "correlation", (), draw_corr)
+        lab.show_png(png, f"{run.name}_correlation.png", "dl_corr", width="stretch")
     with right:
         st.subheader("Pairs above thresholds")
         counts = stats.threshold_counts
@@ -148,8 +170,9 @@ with tabs[4]:
         else:
             st.info("No pair is that strongly correlated; lower the threshold.")
 
+
 # ---------------------------------------------------------------- (f) MND check
-with tabs[5]:
+def mnd_check():
     try:
         summary = lab.mnd(run)
     except ValueError as exc:
@@ -157,10 +180,15 @@ with tabs[5]:
     else:
         left, right = st.columns([3, 2])
         with left:
-            fig, ax = plt.subplots(figsize=(6.5, 5))
-            plot_qq(ax, summary["qq"])
-            ax.grid(alpha=0.3)
-            lab.show_figure(fig, f"{run.name}_mahalanobis_qq.png", key="dl_qq")
+            def draw_qq():
+                fig = Figure(figsize=(6.5, 5))
+                ax = fig.subplots()
+                plot_qq(ax, summary["qq"])
+                ax.grid(alpha=0.3)
+                return fig
+
+            png = lab.cached_figure(run, "mahalanobis_qq", (), draw_qq)
+            lab.show_png(png, f"{run.name}_mahalanobis_qq.png", "dl_qq", width="stretch")
         with right:
             st.markdown(
                 "**How to read it:** each point pairs a quantile of the squared Mahalanobis distances "
@@ -179,3 +207,14 @@ with tabs[5]:
                        "(68.3 %, 95.4 %, 99.7 %) under the chi-square law; *radius k* is the ellipsoid of "
                        f"Mahalanobis radius k, which in {summary['rank']} dimensions holds almost nothing. "
                        f"Kolmogorov-Smirnov statistic {summary['ks_statistic']:.3f}.")
+
+
+# ---------------------------------------------------------------- layout
+SECTIONS = {"All histograms": all_histograms, "Selected components": selected_components,
+            "Component table": component_table, "Radius": radius_view, "Correlation": correlation_view,
+            "MND check": mnd_check}
+# Only the open tab runs; its name is in the URL (?view=Radius), so a view can be shared.
+for tab, section in zip(st.tabs(list(SECTIONS), key="view", bind="query-params"), SECTIONS.values()):
+    with tab:
+        if tab.open:
+            section()

@@ -33,6 +33,18 @@ d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 
 
+def enlarge(ax, size=13):
+    """Bigger text on one axes (the PNG is shown scaled down); no global rcParams change,
+    which would leak into other sessions' figures."""
+    ax.tick_params(labelsize=size - 2)
+    ax.xaxis.label.set_size(size)
+    ax.yaxis.label.set_size(size)
+    ax.title.set_size(size)
+    if ax.get_legend() is not None:
+        for text in ax.get_legend().get_texts():
+            text.set_fontsize(size - 3)
+
+
 def axis_label(space, k):
     return f"z{k}" if space == "latent" else f"PCA {k}" + (" (leading)" if k == 0 else "")
 
@@ -141,18 +153,28 @@ if zoom:
     if not len(shown):
         st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
 
-fig, ax = plt.subplots(figsize=(8.5, 7.5))
+fig, ax = plt.subplots(figsize=(6.6, 7.0))
 art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
                  overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
                  labels=(axis_label(space, i), axis_label(space, j)))
+# Denser dots than plot_plane's default so that filaments and voids show.
+art["scatter"].set_alpha(0.5)
+art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
 if zoom:
     # plot_plane's centre marker would use the window's points; mark the plane's centre.
     ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
 what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
-ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}", fontsize=11)
-png = lab.figure_png(fig)
+ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
+# The legend goes below the axes, where it hides no point.
+leg = ax.get_legend()
+ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
+          bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+enlarge(ax)
+# Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
+fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
+png = lab.figure_png(fig, dpi=115, tight=False)
 
-left, right = st.columns([3, 2])
+left, right = st.columns([5, 3])
 with left:
     lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
 with right:
@@ -206,7 +228,7 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
     else:
         if bad:
             st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
+        fig, axes = plt.subplots(2, 3, figsize=(13, 8.4))
         for ax in axes.ravel()[len(pairs):]:
             ax.set_visible(False)
         with st.spinner("Drawing six planes…"):
@@ -214,12 +236,15 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                 pts = lab.plane(run, a, b, space)
                 tab = plane_ellipses(pts, sigmas) if sigmas else []
                 kd = lab.plane_kde(run, a, b, space) if (show_kde and sigmas) else None
-                plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points,
-                           labels=(axis_label(space, a), axis_label(space, b)))
+                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points,
+                                 labels=(axis_label(space, a), axis_label(space, b)))
+                art["scatter"].set_alpha(0.5)
+                art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
                 ax.get_legend().remove()
                 cov_txt = "  ".join(f"{r.sigma:g}σ {100 * r.measured:.0f}/{100 * r.theory:.0f}%"
                                     for r in tab.itertuples()) if len(tab) else ""
-                ax.set_title(f"({a}, {b})  {cov_txt}", fontsize=10)
+                ax.set_title(f"({a}, {b})  {cov_txt}")
+                enlarge(ax, 12)
             fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
                          "ellipse coverage measured/theory per σ level", fontsize=12)
             fig.tight_layout()
@@ -253,7 +278,7 @@ if req and req[0] == run.name:
     try:
         with st.spinner(f"t-SNE of {req[1]:,} points (can take a minute for 3,000)…"):
             rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
-        fig, ax = plt.subplots(figsize=(7.5, 6.5))
+        fig, ax = plt.subplots(figsize=(6.6, 5.8))
         if colour_by != "none":
             c = run.attributes[colour_by].to_numpy()[rows]
             sc = ax.scatter(Y[:, 0], Y[:, 1], s=5, c=c, cmap="viridis", lw=0)
@@ -264,6 +289,7 @@ if req and req[0] == run.name:
         ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g})", fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
+        enlarge(ax)
         lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
         lab.show_error(exc)

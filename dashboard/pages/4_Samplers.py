@@ -172,20 +172,22 @@ try:
     ell = plane_ellipses(data_pts, (1.0, 2.0, 3.0))
     kde = lab.plane_kde(run, pi, pj, space)
     mean2, cov2 = data_pts.mean(axis=0), np.cov(data_pts, rowvar=False)
-    cols = st.columns(min(3, len(drawn)))
+    cols = st.columns(min(2, len(drawn)))
     for k, (name, p) in enumerate(drawn):
         over = plane_coordinates(vectors(name, p), pi, pj, space=space, pca=pca)
-        fig, ax = plt.subplots(figsize=(6, 5.2))
+        fig, ax = plt.subplots(figsize=(5.6, 5.0))
         plot_plane(ax, data_pts, kde=kde, ellipses=ell, overlay=over[:n_over], overlay_label=label_of(k),
-                   max_points=8000, labels=(f"{'z' if space == 'latent' else 'PCA '}{pi}",
+                   max_points=5000, labels=(f"{'z' if space == 'latent' else 'PCA '}{pi}",
                                             f"{'z' if space == 'latent' else 'PCA '}{pj}"))
         ax.get_legend().remove()
         inside = measured_coverage(over, mean2, cov2, 2.0)
-        ax.set_title(f"{label_of(k)}: {inside:.0%} of its vectors inside the data's 2σ ellipse",
-                     fontsize=10)
+        ax.set_title(f"{label_of(k)}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse",
+                     fontsize=12)
+        ax.tick_params(labelsize=10)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
         with cols[k % len(cols)]:
-            lab.show_png(lab.figure_png(fig, dpi=90), f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png",
-                         key=f"smp_dl_plane_{k}")
+            lab.show_png(lab.figure_png(fig, dpi=95, tight=False),
+                         f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
     st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
                "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed).")
 except ValueError as exc:

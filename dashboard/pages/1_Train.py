@@ -1,0 +1,187 @@
+"""Train: pick a data source and a config, start a background training run,
+watch its progress, cancel or resume it."""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+import lab
+from core import runs, training
+from core.data import open_source
+from core.model import ACTIVATIONS, ModelConfig
+
+st.set_page_config(page_title="Train · latent-lab", page_icon="🧭", layout="wide")
+st.title("Train")
+st.caption("Training runs in a separate background process: it keeps going when you close the browser. "
+           "A finished run appears in the run picker of the other pages.")
+
+LAUNCHED = "_train_launched"  # names launched from this browser session
+st.session_state.setdefault(LAUNCHED, [])
+
+
+def parse_filters(text, name):
+    """'64, 64, 128, 128' -> (64, 64, 128, 128); ValueError naming the field otherwise."""
+    try:
+        values = tuple(int(v) for v in text.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}") from None
+    if len(values) != 4:
+        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}")
+    return values
+
+
+# ---------------------------------------------------------------- new run
+st.header("New run")
+kind = st.radio("Data source", ["synthfaces", "digits", "folder, zip or .npy/.npz on the server",
+                                "upload a zip"], horizontal=True,
+                help="synthfaces: procedural faces (offline default). digits: scikit-learn's 8×8 digits, "
+                     "upscaled. A folder or zip of jpg/png/bmp/webp images (CelebA layout recognised), or "
+                     "an array file.")
+dataset = kind
+if kind.startswith("folder"):
+    dataset = st.text_input("Path on the server", placeholder="/data/celeba/img_align_celeba.zip").strip()
+elif kind == "upload a zip":
+    upload = st.file_uploader(f"Zip of images (at most {lab.UPLOAD_CAP_MB} MB)", type=["zip"])
+    dataset = ""
+    if upload is not None:
+        try:
+            dataset = str(lab.save_upload(upload.name, upload.getbuffer()))
+        except ValueError as exc:
+            lab.show_error(exc)
+        else:
+            st.success(f"Saved as `{dataset}`.")
+
+with st.form("config"):
+    c1, c2, c3, c4 = st.columns(4)
+    name = c1.text_input("Run name", placeholder="faces64",
+                         help="Letters, digits, '_', '.', '-'; becomes the folder artifacts/NAME.")
+    image_size = c2.selectbox("Image size", [16, 32, 64, 96, 128], index=2,
+                              help="16 is for quick demos; the seed posts use 96.")
+    channels = c3.radio("Channels", [3, 1], horizontal=True, format_func={3: "RGB", 1: "grey"}.get)
+    z_dim = c4.number_input("z_dim", min_value=2, max_value=4096, value=256, step=1)
+    c1, c2, c3, c4 = st.columns(4)
+    enc = c1.text_input("Encoder filters", "64, 64, 128, 128")
+    dec = c2.text_input("Decoder filters", "128, 128, 64, 64")
+    activation = c3.selectbox("Activation", ACTIVATIONS)
+    batch_norm = c4.checkbox("Batch normalisation", False)
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", min_value=1, max_value=10_000, value=10, step=1)
+    batch_size = c2.number_input("Batch size", min_value=1, max_value=4096, value=64, step=1)
+    learning_rate = c3.number_input("Learning rate", min_value=0.0, max_value=1.0, value=1e-3,
+                                    step=1e-4, format="%.5f")
+    limit = c4.number_input("Use at most N images (0 = all)", min_value=0, value=0, step=1000)
+    c1, c2, c3, _ = st.columns(4)
+    crop = c1.number_input("Centre crop before resizing (0 = none)", min_value=0, max_value=4096, value=0,
+                           help="CelebA convention: 140.")
+    val_fraction = c2.number_input("Validation fraction", min_value=0.01, max_value=0.5, value=0.1, step=0.01)
+    seed = c3.number_input("Seed", min_value=0, value=0, step=1)
+    start = st.form_submit_button("Start training", type="primary")
+
+if start:
+    try:
+        runs.check_run_name(name)
+        if not dataset:
+            raise ValueError("choose a data source: give a path or upload a zip")
+        model = ModelConfig(image_size=int(image_size), channels=int(channels), z_dim=int(z_dim),
+                            encoder_filters=parse_filters(enc, "encoder filters"),
+                            decoder_filters=parse_filters(dec, "decoder filters"),
+                            activation=activation, batch_norm=bool(batch_norm))
+        config = training.TrainConfig(dataset=dataset, limit=int(limit) or None, crop=int(crop) or None,
+                                      val_fraction=float(val_fraction), epochs=int(epochs),
+                                      batch_size=int(batch_size), learning_rate=float(learning_rate),
+                                      seed=int(seed), model=model).validate()
+        path = runs.run_dir(name)
+        if runs.is_locked(path):
+            raise ValueError(f"run {name!r} is being trained by another process")
+        if path.exists() and any(p.name not in training.LAUNCH_FILES for p in path.iterdir()):
+            raise ValueError(f"run {name!r} already exists in {path.parent}; choose another name "
+                             "(or resume it below if it is unfinished)")
+        with st.spinner("Checking the data source…"):
+            source = open_source(dataset, size=model.image_size, channels=model.channels,
+                                 limit=config.limit, seed=config.data_seed, crop=config.crop)
+        training.launch(config, path)
+    except ValueError as exc:
+        lab.show_error(exc)
+    else:
+        st.session_state[LAUNCHED].append(name)
+        st.success(f"Training of **{name}** started in the background on {source.n_images:,} images "
+                   f"({source.name}). Progress appears below.")
+
+
+# ---------------------------------------------------------------- progress
+def show_run(info):
+    """Progress, loss chart and Cancel/Resume for one unfinished run."""
+    path = info.path
+    progress = training.read_progress(path)
+    state = progress.get("state") or ("starting" if (path / "requested_config.json").exists() else "?")
+    training_now = info.status == "training" or runs.is_locked(path)
+    with st.container(border=True):
+        st.subheader(f"{info.name} — {'training' if training_now else state}")
+        epoch, n_epochs = progress.get("epoch", 0), progress.get("epochs")
+        frac = float(progress.get("fraction") or 0.0)
+        st.progress(min(max(frac, 0.0), 1.0),
+                    text=f"epoch {epoch} of {n_epochs or '?'}" + (f", batch {progress['batch']} of "
+                                                                   f"{progress['steps']}" if progress.get("steps") else ""))
+        if progress.get("message"):
+            st.caption(progress["message"])
+        hist = progress.get("history") or {}
+        c1, c2, c3, c4 = st.columns(4)
+        loss = progress.get("loss")
+        val = (hist.get("val_loss") or [None])[-1]
+        eta = progress.get("eta_s")
+        c1.metric("Loss (current batch)", "—" if loss is None else f"{loss:.5f}")
+        c2.metric("Validation loss (last epoch)", "—" if val is None else f"{val:.5f}")
+        c3.metric("Images/s", "—" if not progress.get("images_per_s") else f"{progress['images_per_s']:.0f}")
+        c4.metric("Time left", "—" if eta is None or not training_now else
+                  (f"{eta / 60:.1f} min" if eta >= 90 else f"{eta:.0f} s"))
+        curves = {k: v for k, v in hist.items() if k in ("loss", "val_loss") and v}
+        if curves:
+            n = max(len(v) for v in curves.values())
+            chart = pd.DataFrame({k: v + [None] * (n - len(v)) for k, v in curves.items()},
+                                 index=pd.RangeIndex(1, n + 1, name="epoch"))
+            st.line_chart(chart, x_label="epoch", y_label="MSE", height=220)
+        if training_now:
+            if st.button("Cancel", key=f"cancel_{info.name}",
+                         help="Stops after the current batch; the last epoch checkpoint is kept."):
+                training.request_cancel(path)
+                st.info("Cancel requested: training stops after the current batch.")
+        else:
+            st.caption(info.reason)
+            if (path / "checkpoints" / "state.json").exists():
+                c1, c2 = st.columns([1, 3])
+                more = c1.number_input("Train up to epoch", min_value=1, max_value=10_000,
+                                       value=int(n_epochs or 1), key=f"epochs_{info.name}")
+                if c2.button("Resume", key=f"resume_{info.name}",
+                             help="Continue from the last checkpoint in a background process."):
+                    try:
+                        training.launch(training.TrainConfig(epochs=int(more)), path, resume=True)
+                    except ValueError as exc:
+                        lab.show_error(exc)
+                    else:
+                        st.success(f"Resumed **{info.name}**.")
+            log = path / "train.log"
+            if log.exists():
+                with st.expander("Training log (last lines)"):
+                    st.code("\n".join(log.read_text(errors="replace").splitlines()[-15:]) or "(empty)")
+
+
+def monitor():
+    all_runs = runs.list_runs()
+    infos = [i for i in all_runs if i.status != "complete"]
+    complete = {i.name for i in all_runs if i.status == "complete"}
+    done = [n for n in st.session_state[LAUNCHED] if n in complete]
+    for n in done:
+        st.success(f"Run **{n}** is complete: pick it in the run picker on the other pages.")
+    if not infos:
+        st.info("No run is training, cancelled or unfinished.")
+    for info in infos:
+        show_run(info)
+    st.caption(f"Updated {time.strftime('%H:%M:%S')}.")
+
+
+st.header("Runs in progress and unfinished runs")
+live = st.toggle("Live updates (every 2 s)", value=True)
+if st.button("Refresh"):
+    pass  # a click reruns the page
+st.fragment(monitor, run_every=2 if live else None)()
