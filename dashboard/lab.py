@@ -180,7 +180,7 @@ def show_figure(fig, file_name, key=None, label="Download PNG", width="stretch",
     show_png(figure_png(fig, dpi=dpi), file_name, key or f"dl_{file_name}", width=width, label=label)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner="Drawing the figure…", max_entries=256)
 def _cached_figure(name, token, kind, params, dpi, _draw):
     return figure_png(_draw(), dpi=dpi)
 

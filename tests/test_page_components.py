@@ -100,8 +100,8 @@ def test_correlation_threshold(page, Z):
 
 def test_mnd_fractions_table(page):
     at = _open(page, "MND check")
-    fractions = _table_with(at, "k-σ ellipsoid: theory")
-    np.testing.assert_allclose(fractions["k-σ ellipsoid: theory"], [0.6827, 0.9545, 0.9973], atol=1e-4)
+    fractions = _table_with(at, "k-σ theory")
+    np.testing.assert_allclose(fractions["k-σ theory"], [0.6827, 0.9545, 0.9973], atol=1e-4)
     assert "How to read it" in " ".join(m.value for m in at.markdown)
 
 

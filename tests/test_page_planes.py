@@ -60,7 +60,7 @@ def test_planes_bad_choices_show_messages(app_env):
     at.number_input(key="planes_t").set_value(1e-9).run()
     assert not at.exception
     assert any("t=1e-09" in e.value for e in at.error)
-    assert any("No z-point" in w.value for w in at.warning)
+    assert any("None of the 300 z-points" in i.value for i in at.info)
     assert not at.get("image")
 
     Z = latents(app_env)

@@ -3,6 +3,7 @@ watch its progress, cancel or resume it."""
 
 import time
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -135,12 +136,17 @@ def show_run(info):
         c3.metric("Images/s", "—" if not progress.get("images_per_s") else f"{progress['images_per_s']:.0f}")
         c4.metric("Time left", "—" if eta is None or not training_now else
                   (f"{eta / 60:.1f} min" if eta >= 90 else f"{eta:.0f} s"))
-        curves = {k: v for k, v in hist.items() if k in ("loss", "val_loss") and v}
+        curves = [(k, e + 1, v) for k in ("loss", "val_loss") for e, v in enumerate(hist.get(k) or [])
+                  if v is not None and v > 0]
         if curves:
-            n = max(len(v) for v in curves.values())
-            chart = pd.DataFrame({k: v + [None] * (n - len(v)) for k, v in curves.items()},
-                                 index=pd.RangeIndex(1, n + 1, name="epoch"))
-            st.line_chart(chart, x_label="epoch", y_label="MSE", height=220)
+            data = pd.DataFrame(curves, columns=["curve", "epoch", "MSE"])
+            chart = alt.Chart(data).mark_line(point=True).encode(
+                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1), scale=alt.Scale(domainMin=1)),
+                y=alt.Y("MSE:Q", title="MSE (log scale)",
+                        scale=alt.Scale(type="log", nice=False,
+                                        domain=[data["MSE"].min() / 1.2, data["MSE"].max() * 1.2])),
+                color=alt.Color("curve:N", title=None), tooltip=["curve", "epoch", "MSE"])
+            st.altair_chart(chart.properties(height=240), width="stretch")
         if training_now:
             if st.button("Cancel", key=f"cancel_{info.name}",
                          help="Stops after the current batch; the last epoch checkpoint is kept."):
@@ -181,7 +187,7 @@ def monitor():
 
 
 st.header("Runs in progress and unfinished runs")
-live = st.toggle("Live updates (every 2 s)", value=True)
-if st.button("Refresh"):
-    pass  # a click reruns the page
+c1, c2, _ = st.columns([2, 1, 5], vertical_alignment="center")
+live = c1.toggle("Live updates (every 2 s)", value=True)
+c2.button("Refresh")  # a click reruns the page
 st.fragment(monitor, run_every=2 if live else None)()

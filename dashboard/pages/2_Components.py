@@ -5,7 +5,6 @@ import math
 
 import pandas as pd
 import streamlit as st
-
 from matplotlib.figure import Figure
 
 import lab
@@ -76,12 +75,13 @@ def selected_components():
         def draw_fits():
             ncols = min(3, len(chosen))
             nrows = math.ceil(len(chosen) / ncols)
-            fig = Figure(figsize=(4.6 * ncols, 3.4 * nrows), layout="constrained")
+            fig = Figure(figsize=(3.8 * ncols, 3.0 * nrows), layout="constrained")
             axes = fig.subplots(nrows, ncols, squeeze=False)
             rows = table.set_index("component")
             for ax, c in zip(axes.flat, chosen):
                 plot_component_fit(ax, lab.component_column(run, c), {"component": c, **rows.loc[c].to_dict()},
                                    bin_width=bin_width)
+                ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # headroom for the legend
                 ax.legend(fontsize=7, loc="upper left")
                 ax.title.set_fontsize(10)
             for ax in axes.flat[len(chosen):]:
@@ -178,7 +178,7 @@ def mnd_check():
     except ValueError as exc:
         lab.show_error(exc)
     else:
-        left, right = st.columns([3, 2])
+        left, right = st.columns([1, 1])
         with left:
             def draw_qq():
                 fig = Figure(figsize=(6.5, 5))
@@ -197,8 +197,8 @@ def mnd_check():
                 "distribution the points would lie on the dashed diagonal; points above it mean "
                 "heavier tails (more points far out) than an MND, points below it lighter tails.")
             fr = summary["fractions"].rename(columns={
-                "k": "k", "theory": "k-σ ellipsoid: theory", "measured": "k-σ ellipsoid: measured",
-                "radius_theory": "radius k: theory", "radius_measured": "radius k: measured"})
+                "k": "k", "theory": "k-σ theory", "measured": "k-σ measured",
+                "radius_theory": "radius-k theory", "radius_measured": "radius-k measured"})
             fr = fr.drop(columns=["threshold_sq"])
             st.dataframe(fr, hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="%.4f") for c in fr.columns if c != "k"})

@@ -48,7 +48,7 @@ METRICS = [
                                                 "real images"),
 ]
 
-st.set_page_config(page_title="Samplers · latent-lab", layout="wide")
+st.set_page_config(page_title="Samplers · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Samplers")
 st.markdown(
     "Draw latent vectors with several samplers, then compare them with the z-points of the "
@@ -189,7 +189,9 @@ try:
             lab.show_png(lab.figure_png(fig, dpi=95, tight=False),
                          f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
     st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
-               "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed).")
+               "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
+               "right in every plane and still miss the data in the full space: compare the "
+               "percentages here with the scoreboard's 'inside 2σ' column.")
 except ValueError as exc:
     lab.show_error(exc)
 
@@ -224,7 +226,7 @@ if ellipse:
     U = V / (sampler.f_ * sampler.half_axes_)  # in units of the box half-width f·a_k
     K = U.shape[1]
     picks = sorted({0, min(1, K - 1), K // 4, K // 2, (3 * K) // 4, K - 1})
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.6))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
     plot_marginals(a1, U, columns=picks, bins=50)
     for text in a1.get_legend().get_texts():
         text.set_text(text.get_text().replace("column", "PCA"))
@@ -235,7 +237,13 @@ if ellipse:
     a2.set_xlabel("PCA component k (0 = leading)")
     a2.set_ylabel("std of v_k / (f·a_k)")
     a2.set_title("How much each component is shrunk by the ellipse conditions", fontsize=11)
-    a2.legend(fontsize="small")
+    a2.legend()
+    for ax in (a1, a2):  # larger text: the PNG is shown scaled down
+        ax.tick_params(labelsize=10)
+        ax.xaxis.label.set_size(11)
+        ax.yaxis.label.set_size(11)
+        for text in ax.get_legend().get_texts():
+            text.set_fontsize(9)
     fig.tight_layout()
     lab.show_png(lab.figure_png(fig), f"{run.name}_pca_ellipse_marginals.png", key="smp_dl_marg")
     first, last = U[:, 0].std() * np.sqrt(3), U[:, -1].std() * np.sqrt(3)

@@ -18,7 +18,7 @@ from core.neighbours import nearest_neighbours
 from core.samplers import SAMPLERS
 from core.validation import check_int
 
-st.set_page_config(page_title="Decode · latent-lab", layout="wide")
+st.set_page_config(page_title="Decode · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Decode")
 st.markdown(
     "Feed the decoder chosen latent vectors and watch what comes out: paths through the "
@@ -31,11 +31,11 @@ stats = lab.statistics(run)
 pca = stats.pca
 mean = pca.mean_
 N, d = run.latents.shape
-TILE = 72  # minimum displayed tile size in pixels
+TILE = 100  # minimum displayed tile size in pixels (small images are enlarged)
 
 
-def upscale(grid, tile_px):
-    s = max(1, TILE // tile_px)
+def upscale(grid, tile_px, target=TILE):
+    s = max(1, int(np.ceil(target / tile_px)))
     return np.repeat(np.repeat(grid, s, axis=0), s, axis=1)
 
 
@@ -158,7 +158,7 @@ def live():
         img = lab.decode(run, z[None])
         ms = 1000 * (time.perf_counter() - t0)
         with right:
-            big = upscale(img[0], max(1, img.shape[1] // 4))
+            big = upscale(img[0], img.shape[1], target=256)
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.name}_slider.png",
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
@@ -197,7 +197,7 @@ def live():
                               "distance": dist})
         c1, c2 = st.columns([2, 1])
         c1.dataframe(table.style.format({"distance": "{:.4g}"}), hide_index=True)
-        c2.metric("distance to the centre", f"{radius:.4g}")
+        c2.metric("distance to the centre", f"{radius:.3f}")
         typical = lab.typical_nn_distance(run)
         c2.metric("nearest distance / typical real one", f"{dist[0] / typical:.2f}",
                   help=f"Median distance of a real z-point to its nearest other real z-point: {typical:.4g}. "
