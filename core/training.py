@@ -464,7 +464,7 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
         latents = encode_array(encoder, images)
         write_latents(out, latents, index, attributes)
         write_metadata(out, config, n_images=n, n_train=len(train_rows), n_val=len(val_rows),
-                       train_seconds=time.time() - t_start, source=source,
+                       train_seconds=float(sum(history.get("epoch_time_s", []))), source=source,
                        replicas=int(strategy.num_replicas_in_sync), strategy=config.strategy)
     runs.atomic_write_json(out / "progress.json", {"state": "done", "epoch": config.epochs, "epochs": config.epochs,
                                                     "fraction": 1.0, "history": history, "updated": time.time()})
