@@ -85,6 +85,10 @@ class Browser:
         Returns the seconds it took, or None on timeout.
         """
         self.call("Page.navigate", url=url)
+        return self.open_wait(timeout, quiet_polls)
+
+    def open_wait(self, timeout=180, quiet_polls=6):
+        """Wait until the Streamlit script has finished running (after a click, say)."""
         t0 = time.time()
         quiet = 0
         time.sleep(1.0)

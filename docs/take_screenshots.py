@@ -1,0 +1,43 @@
+"""Retake docs/screenshots/*.png: serve the dashboard on the shipped default run
+and capture every page in headless Chromium (Debian's ``chromium``).
+
+    python docs/take_screenshots.py
+"""
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.cdp import Browser, StreamlitServer  # noqa: E402
+
+PAGES = {"home": "", "train": "Train", "components": "Components", "planes": "Coordinate_planes",
+         "samplers": "Samplers", "decode": "Decode"}
+CLICKS = {"samplers": ["Draw"]}
+
+
+def main():
+    out = REPO / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.pop("LATENT_LAB_ARTIFACTS", None)
+    server = StreamlitServer(REPO, env=env)
+    browser = Browser(width=1400, height=1800)
+    try:
+        for name, page in PAGES.items():
+            took = browser.open(f"{server.url}/{page}", timeout=300)
+            for text in CLICKS.get(name, []):
+                browser.js(f"""[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {text!r})?.click()""")
+                took = browser.open_wait(timeout=600)
+            browser.screenshot(out / f"{name}.png")
+            errors = browser.texts('[data-testid="stException"]')
+            print(f"{name}: rendered in {took:.1f} s, exceptions: {len(errors)}" if took else f"{name}: timeout")
+    finally:
+        browser.close()
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
