@@ -1,7 +1,7 @@
 """Retake docs/screenshots/*.png: serve the dashboard on the shipped default run
 and capture every page in headless Chromium (Debian's ``chromium``).
 
-    python docs/take_screenshots.py
+    python docs/take_screenshots.py [NAME ...]   (default: every page)
 """
 
 import os
@@ -13,9 +13,12 @@ sys.path.insert(0, str(REPO))
 
 from tests.cdp import Browser, StreamlitServer  # noqa: E402
 
-PAGES = {"home": "", "train": "Train", "components": "Components", "planes": "Coordinate_planes",
-         "samplers": "Samplers", "decode": "Decode"}
-CLICKS = {"samplers": ["Draw"]}
+PAGES = {"home": "", "train": "Train", "components": "Components",
+         "components-fit": "Components?view=Selected+components", "components-radius": "Components?view=Radius",
+         "components-correlation": "Components?view=Correlation", "components-mnd": "Components?view=MND+check",
+         "planes": "Coordinate_planes", "samplers": "Samplers", "decode": "Decode"}
+# Click a button, then wait for a text that only the finished result shows.
+CLICKS = {"samplers": ("Draw", "own marginals")}
 
 
 def main():
@@ -26,10 +29,15 @@ def main():
     server = StreamlitServer(REPO, env=env)
     browser = Browser(width=1400, height=1800)
     try:
+        wanted = sys.argv[1:] or list(PAGES)
         for name, page in PAGES.items():
+            if name not in wanted:
+                continue
             took = browser.open(f"{server.url}/{page}", timeout=300)
-            for text in CLICKS.get(name, []):
-                browser.js(f"""[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {text!r})?.click()""")
+            if name in CLICKS:
+                button, done_text = CLICKS[name]
+                browser.js(f"""[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {button!r})?.click()""")
+                browser.wait_for_text(done_text, timeout=600)
                 took = browser.open_wait(timeout=600)
             browser.screenshot(out / f"{name}.png")
             errors = browser.texts('[data-testid="stException"]')

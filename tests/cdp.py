@@ -106,15 +106,34 @@ class Browser:
     def texts(self, selector):
         return self.js(f"[...document.querySelectorAll({json.dumps(selector)})].map(e => e.innerText)")
 
+    def wait_for_text(self, text, timeout=300):
+        """Wait until ``text`` appears in the page's main area; returns seconds or None."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            if self.js(f"(document.querySelector('[data-testid=\"stMain\"]') || document.body).innerText"
+                       f".includes({json.dumps(text)})"):
+                return time.time() - t0
+            time.sleep(0.5)
+        return None
+
     def screenshot(self, path, full_page=True):
+        # Headless Chromium can capture the sidebar mid-slide; freeze transitions.
+        self.js("(() => { const s = document.createElement('style');"
+                " s.textContent = '*{transition:none!important;animation:none!important}';"
+                " document.head.appendChild(s); })()")
+        time.sleep(0.5)
         params = {"format": "png"}
         if full_page:
-            h = self.js("document.querySelector('[data-testid=\"stMain\"]') ? "
-                        "document.querySelector('[data-testid=\"stMain\"]').scrollHeight : document.body.scrollHeight")
+            # Grow the viewport to the page so everything below the fold is painted.
+            h = self.js("(() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                        " return Math.max(m ? m.scrollHeight : 0, document.body.scrollHeight); })()")
             w = self.js("window.innerWidth")
-            params["clip"] = {"x": 0, "y": 0, "width": w, "height": max(600, int(h or 0)), "scale": 1}
-            params["captureBeyondViewport"] = True
+            self.call("Emulation.setDeviceMetricsOverride", width=int(w), height=max(600, int(h or 0)),
+                      deviceScaleFactor=1, mobile=False)
+            time.sleep(1.5)
         data = self.call("Page.captureScreenshot", **params)["data"]
+        if full_page:
+            self.call("Emulation.clearDeviceMetricsOverride")
         with open(path, "wb") as fh:
             fh.write(base64.b64decode(data))
 
