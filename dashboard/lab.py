@@ -157,9 +157,16 @@ def mnd(run):
 
 @st.cache_resource(show_spinner="Fitting sampler…", max_entries=32)
 def _fitted_sampler(name, token, sampler, params):
+    from core.cache import cached
+
+    # On disk too: a 10-component mixture takes minutes to fit on a CPU.
+    return cached(_fit_sampler, _load_run(name, token).latents, sampler, params)
+
+
+def _fit_sampler(Z, sampler, params):
     from core.samplers import make_sampler
 
-    return make_sampler(sampler, **dict(params)).fit(_load_run(name, token).latents)
+    return make_sampler(sampler, **dict(params)).fit(Z)
 
 
 def fitted_sampler(run, sampler, **params):

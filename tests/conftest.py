@@ -2,6 +2,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Disk-cached results of the tests go to a throw-away folder, not .cache/.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("LATENT_LAB_CACHE", tempfile.mkdtemp(prefix="latent-lab-cache-"))
 
 import pytest  # noqa: E402
 
