@@ -84,11 +84,32 @@ def mahalanobis_sq(Z, mean, cov, rcond=1e-10, chunk_rows=CHUNK_ROWS, return_rank
     if cov.shape != (Z.shape[1], Z.shape[1]):
         raise ValueError(f"cov must have shape {(Z.shape[1],) * 2}, got {cov.shape}")
     W = whitening_matrix(cov, rcond)
+    out = whitened_sq_norms(Z, mean, W, chunk_rows)
+    return (out, W.shape[1]) if return_rank else out
+
+
+def whitened_sq_norms(Z, mean, W, chunk_rows=CHUNK_ROWS):
+    """``|(z - mean) @ W|^2`` for every row, chunked (memmap-safe).
+
+    With ``W = whitening_matrix(cov)`` these are the squared Mahalanobis
+    distances; callers that test many sets against one covariance compute
+    ``W`` once.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, d)
+    mean : ndarray of shape (d,)
+    W : ndarray of shape (d, rank)
+
+    Returns
+    -------
+    d2 : ndarray of shape (n_samples,), float64
+    """
     out = np.empty(Z.shape[0])
     for start in range(0, Z.shape[0], chunk_rows):
         y = (np.asarray(Z[start:start + chunk_rows], dtype=np.float64) - mean) @ W
         out[start:start + y.shape[0]] = np.einsum("ij,ij->i", y, y)
-    return (out, W.shape[1]) if return_rank else out
+    return out
 
 
 def chi2_qq(d2, z_dim, n_points=200):
@@ -133,6 +154,16 @@ def k_sigma_probability(k):
     return float(special.erf(k / np.sqrt(2.0)))
 
 
+def k_sigma_threshold(k, z_dim):
+    """Squared-Mahalanobis bound of the k-sigma ellipsoid in ``z_dim`` dimensions.
+
+    ``chi2.ppf(erf(k / sqrt 2), z_dim)``: the one definition of the "k-sigma
+    region" used by the MND check, the samplers and the scoreboard.
+    """
+    dof = check_int(z_dim, "z_dim", low=1)
+    return float(stats.chi2.ppf(k_sigma_probability(k), dof))
+
+
 def ellipsoid_fraction(d2, z_dim, k):
     """Measured and theoretical fraction of points inside the k-sigma ellipsoid.
 
@@ -161,7 +192,7 @@ def ellipsoid_fraction(d2, z_dim, k):
     dof = check_int(z_dim, "z_dim", low=1)
     p = k_sigma_probability(k)
     k = float(k)
-    thr = float(stats.chi2.ppf(p, dof))
+    thr = k_sigma_threshold(k, dof)
     return {
         "k": k, "threshold_sq": thr, "theory": p,
         "measured": float(np.mean(d2 <= thr)),
@@ -204,5 +235,5 @@ def mnd_summary(Z, ks=(1.0, 2.0, 3.0), n_points=200, rcond=1e-10):
     }
 
 
-__all__ = ["chi2_qq", "ellipsoid_fraction", "k_sigma_probability", "mahalanobis_sq",
-           "mnd_summary", "whitening_matrix"]
+__all__ = ["chi2_qq", "ellipsoid_fraction", "k_sigma_probability", "k_sigma_threshold", "mahalanobis_sq",
+           "mnd_summary", "whitened_sq_norms", "whitening_matrix"]

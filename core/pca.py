@@ -42,9 +42,22 @@ class LatentPCA:
     def fit(self, Z, y=None):
         """Fit on latent vectors ``Z`` of shape (n_samples, z_dim); returns self."""
         Z = check_latents(Z, min_rows=2)
-        n, d = Z.shape
-        k = d if self.n_components is None else check_int(self.n_components, "n_components", 1, d)
         mean, cov = mean_and_cov(Z)
+        return self.fit_moments(mean, cov, Z.shape[0])
+
+    def fit_moments(self, mean, cov, n_samples):
+        """Fit from a mean (z_dim,) and covariance (z_dim, z_dim) of ``n_samples`` points.
+
+        Lets a caller that already has the moments (or those of a subset of
+        the rows) skip a second pass over the data; returns self.
+        """
+        mean = np.asarray(mean, dtype=np.float64)
+        cov = np.asarray(cov, dtype=np.float64)
+        d = mean.shape[0]
+        if cov.shape != (d, d):
+            raise ValueError(f"cov has shape {cov.shape}, expected ({d}, {d})")
+        n = check_int(n_samples, "n_samples", 2)
+        k = d if self.n_components is None else check_int(self.n_components, "n_components", 1, d)
         evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
         evals = np.clip(evals[order], 0.0, None)

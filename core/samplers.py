@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import special, stats
 
+from core.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
 from core.moments import mean_and_cov
 from core.pca import LatentPCA
 from core.validation import (
@@ -44,52 +45,6 @@ CHUNK_ROWS = 32768
 # ---------------------------------------------------------------------------
 # shared helpers: k-sigma region, Mahalanobis distances, histogram peaks
 # ---------------------------------------------------------------------------
-
-def k_sigma_threshold(k, z_dim):
-    """Squared-Mahalanobis bound of the k-sigma region in ``z_dim`` dimensions.
-
-    Returns ``chi2.ppf(erf(k / sqrt 2), z_dim)``: a point is inside the
-    k-sigma region when its squared Mahalanobis distance is below this.
-    """
-    k = check_positive(k, "k")
-    z_dim = check_int(z_dim, "z_dim", low=1)
-    return float(stats.chi2.ppf(special.erf(k / np.sqrt(2.0)), z_dim))
-
-
-def whitening(cov, rcond=1e-10):
-    """Matrix W with ``|(z - mean) @ W|^2`` the squared Mahalanobis distance.
-
-    Eigen-decomposition based, so a singular covariance is handled as a
-    pseudo-inverse (directions with variance below ``rcond * max`` ignored).
-
-    Returns
-    -------
-    W : ndarray of shape (z_dim, rank)
-    """
-    evals, evecs = np.linalg.eigh(np.asarray(cov, np.float64))
-    keep = evals > rcond * max(evals.max(), 0.0) if evals.max() > 0 else np.zeros_like(evals, bool)
-    return evecs[:, keep] / np.sqrt(evals[keep])
-
-
-def mahalanobis_sq(Z, mean, W, chunk_rows=CHUNK_ROWS):
-    """Squared Mahalanobis distances, chunked (memmap-safe).
-
-    Parameters
-    ----------
-    Z : array-like of shape (n_samples, z_dim)
-    mean : ndarray of shape (z_dim,)
-    W : ndarray of shape (z_dim, rank), from :func:`whitening`
-
-    Returns
-    -------
-    d2 : ndarray of shape (n_samples,), float64
-    """
-    out = np.empty(Z.shape[0])
-    for start in range(0, Z.shape[0], chunk_rows):
-        block = (np.asarray(Z[start:start + chunk_rows], np.float64) - mean) @ W
-        out[start:start + chunk_rows] = np.einsum("ij,ij->i", block, block)
-    return out
-
 
 def _mean_std(Z, chunk_rows=CHUNK_ROWS):
     # Chunked mean and standard deviation (ddof=1) per component, shifted by
@@ -646,18 +601,18 @@ class PCAEllipseSampler(BaseSampler):
             check_positive(self.bin_width, "bin_width")
         mean, cov = mean_and_cov(Z)
         if self.fit_k_sigma is None:
-            pca = LatentPCA(K).fit(Z)
+            pca = LatentPCA(K).fit_moments(mean, cov, Z.shape[0])
             self.n_fit_points_ = Z.shape[0]
             sub = Z
         else:
             k = check_positive(self.fit_k_sigma, "fit_k_sigma")
-            Wm = whitening(cov)
-            inside = mahalanobis_sq(Z, mean, Wm) < k_sigma_threshold(k, d)
+            Wm = whitening_matrix(cov)
+            inside = whitened_sq_norms(Z, mean, Wm) < k_sigma_threshold(k, d)
             n_in = int(inside.sum())
             if n_in < 2:
                 raise ValueError(f"fit_k_sigma={self.fit_k_sigma} leaves {n_in} points to fit the PCA")
-            m_in, c_in = _masked_mean_cov(Z, inside)
-            pca = _pca_from_moments(m_in, c_in, n_in, K)
+            m_in, c_in = mean_and_cov(Z, mask=inside)
+            pca = LatentPCA(K).fit_moments(m_in, c_in, n_in)
             self.n_fit_points_ = n_in
             sub = (Z, inside)
         self.pca_ = pca
@@ -696,51 +651,6 @@ class PCAEllipseSampler(BaseSampler):
     def _sample(self, n, rng):
         V = self.sample_pca(n, rng)
         return self.pca_.inverse_transform(V)
-
-
-def _masked_mean_cov(Z, mask, chunk_rows=CHUNK_ROWS):
-    # Mean and covariance (ddof=1) of the rows where mask is True, chunked so
-    # the subset of a memory-mapped matrix is never copied whole.
-    d = Z.shape[1]
-    n = int(mask.sum())
-    first = int(np.argmax(mask))
-    shift = np.asarray(Z[first], np.float64)
-    s1 = np.zeros(d)
-    s2 = np.zeros((d, d))
-    for start in range(0, Z.shape[0], chunk_rows):
-        m = mask[start:start + chunk_rows]
-        if not m.any():
-            continue
-        block = np.asarray(Z[start:start + chunk_rows], np.float64)[m] - shift
-        s1 += block.sum(axis=0)
-        s2 += block.T @ block
-    mc = s1 / n
-    cov = (s2 - n * np.outer(mc, mc)) / (n - 1)
-    return mc + shift, (cov + cov.T) / 2.0
-
-
-def _pca_from_moments(mean, cov, n, K):
-    # A LatentPCA with the same conventions as LatentPCA.fit (leading first,
-    # sign: largest |entry| positive), built from given moments.
-    d = cov.shape[0]
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1]
-    evals = np.clip(evals[order], 0.0, None)
-    evecs = evecs[:, order].T
-    signs = np.sign(evecs[np.arange(d), np.argmax(np.abs(evecs), axis=1)])
-    signs[signs == 0] = 1.0
-    evecs *= signs[:, None]
-    total = evals.sum()
-    pca = LatentPCA(K)
-    pca.mean_ = mean
-    pca.components_ = evecs[:K]
-    pca.explained_variance_ = evals[:K]
-    pca.explained_variance_ratio_ = evals[:K] / total if total > 0 else np.zeros(K)
-    pca.singular_values_ = np.sqrt(evals[:K] * (n - 1))
-    pca.n_components_ = K
-    pca.n_samples_ = n
-    pca.n_features_in_ = d
-    return pca
 
 
 def _transform_subset(pca, sub, chunk_rows=CHUNK_ROWS):
@@ -798,7 +708,7 @@ class MultivariateNormalSampler(BaseSampler):
         evals = np.clip(evals, 0.0, None)
         # Eigen factor: works for singular covariances, unlike Cholesky.
         self.factor_ = evecs * np.sqrt(evals)
-        self.whiten_ = whitening(self.cov_)
+        self.whiten_ = whitening_matrix(self.cov_)
 
     def _sample(self, n, rng):
         d = self.z_dim_
@@ -809,7 +719,7 @@ class MultivariateNormalSampler(BaseSampler):
         batch = max(256, int(n * 1.2))
         for _ in range(self.max_iter_):
             X = self.mean_ + rng.standard_normal((batch, d)) @ self.factor_.T
-            keep = X[mahalanobis_sq(X, self.mean_, self.whiten_) < self.threshold_]
+            keep = X[whitened_sq_norms(X, self.mean_, self.whiten_) < self.threshold_]
             take = min(n - got, keep.shape[0])
             out[got:got + take] = keep[:take]
             got += take
@@ -933,6 +843,5 @@ def make_sampler(name, **params):
 __all__ = [
     "SAMPLERS", "make_sampler", "BaseSampler", "UniformBoxSampler", "PerComponentUniformSampler",
     "DiagonalGaussianSampler", "PCAEllipseSampler", "MultivariateNormalSampler",
-    "GaussianMixtureSampler", "k_sigma_threshold", "whitening", "mahalanobis_sq",
-    "histogram_peak_and_hwhm", "MAX_SAMPLES",
+    "GaussianMixtureSampler", "histogram_peak_and_hwhm", "MAX_SAMPLES",
 ]

@@ -34,7 +34,8 @@ import pandas as pd
 from scipy import linalg, stats
 
 from core.moments import mean_and_cov
-from core.samplers import k_sigma_threshold, mahalanobis_sq, make_sampler, whitening
+from core.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
+from core.samplers import make_sampler
 from core.validation import (
     check_int,
     check_latents,
@@ -213,9 +214,9 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
     rng = check_random_state(random_state)
 
     mean, cov = mean_and_cov(Z)
-    W = whitening(cov)
+    W = whitening_matrix(cov)
     out = {"n_samples": float(S.shape[0])}
-    d2_s = mahalanobis_sq(S, mean, W)
+    d2_s = whitened_sq_norms(S, mean, W)
     for kv in ks:
         label = f"{kv:g}"
         out[f"inside_{label}sigma"] = float(np.mean(d2_s < k_sigma_threshold(kv, d)))
@@ -224,7 +225,7 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
     Ss = _subsample(S, max_points, rng)
     out["radius_w1"] = float(stats.wasserstein_distance(np.linalg.norm(Ss, axis=1), np.linalg.norm(Zs, axis=1)))
     out["mahalanobis_w1"] = float(stats.wasserstein_distance(
-        np.sqrt(mahalanobis_sq(Ss, mean, W)), np.sqrt(mahalanobis_sq(Zs, mean, W))))
+        np.sqrt(whitened_sq_norms(Ss, mean, W)), np.sqrt(whitened_sq_norms(Zs, mean, W))))
     if Z_holdout is not None:
         H = check_latents(Z_holdout, name="Z_holdout", z_dim=d)
         Hs = _subsample(H, max_points, rng)

@@ -10,7 +10,7 @@ test some of these one module at a time; this is the cross-module table.
 import numpy as np
 import pytest
 
-from core import ellipses, kde, paths, samplers, scoreboard
+from core import ellipses, kde, mnd, paths, samplers, scoreboard
 from core.pca import LatentPCA
 from core.validation import MAX_SAMPLES
 
@@ -97,7 +97,7 @@ CASES = [
     ("sample n>MAX", lambda c, d: c["fitted"].sample(BIG), rf"n_samples must be <= {MAX_SAMPLES}, got {BIG}"),
     ("sample n absurd", lambda c, d: c["fitted"].sample(10**12), r"got 1000000000000"),
     ("sample n=2.5", lambda c, d: c["fitted"].sample(2.5), r"n_samples must be an integer, got 2\.5"),
-    ("k_sigma_threshold k=0", lambda c, d: samplers.k_sigma_threshold(0, D), r"\bk\b.*\b0"),
+    ("k_sigma_threshold k=0", lambda c, d: mnd.k_sigma_threshold(0, D), r"\bk\b.*\b0"),
     # ---- core.paths
     ("interpolate n_points=1", lambda c, d: paths.interpolate(c["mean"], c["std"], 1), r"n_points must be >= 2, got 1"),
     ("interpolate n_points>MAX", lambda c, d: paths.interpolate(c["mean"], c["std"], BIG),

@@ -22,9 +22,9 @@ from core.samplers import (
     _pair_keys,
     ellipse_backend,
     histogram_peak_and_hwhm,
-    k_sigma_threshold,
     make_sampler,
 )
+from core.mnd import k_sigma_threshold
 from core.validation import MAX_SAMPLES
 
 
