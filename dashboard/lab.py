@@ -261,35 +261,17 @@ def component_column(run, component):
 UPLOAD_CAP_MB = 200
 
 
-def upload_name(filename):
-    """A safe file name for an uploaded zip: the base name reduced to letters, digits,
-    ``_ . -`` (as :func:`core.runs.check_run_name`), at most 64 characters, ``.zip``.
-
-    ``ValueError`` naming the file when nothing usable is left.
-    """
-    import re
-    from pathlib import PurePosixPath, PureWindowsPath
-
-    base = PureWindowsPath(PurePosixPath(str(filename)).name).name  # no folders, either style
-    stem = base[:-4] if base.lower().endswith(".zip") else base
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).replace("..", "_").lstrip("._-")[:60]
-    if not stem:
-        raise ValueError(f"upload name {filename!r} has no usable characters; rename the file")
-    return runs.check_run_name(stem + ".zip")
-
-
 def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
     """Save uploaded zip bytes under ``artifacts/.uploads/`` (atomically); return the path.
 
-    ``ValueError`` when the upload is larger than ``cap_mb`` MB or not a zip archive.
+    The name is sanitised by :func:`core.runs.safe_upload_path`; ``ValueError``
+    when the upload is larger than ``cap_mb`` MB, not named ``.zip`` or not a
+    zip archive.
     """
-    size = len(data)
-    if size > cap_mb * 2**20:
-        raise ValueError(f"upload {filename!r} is {size / 2**20:.0f} MB; the limit is {cap_mb} MB "
-                         "(put larger datasets on the server and give their path)")
-    if not bytes(data[:4]) == b"PK\x03\x04":
+    path = runs.safe_upload_path(str(filename), size=len(data), max_bytes=cap_mb * 2**20,
+                                 extensions=(".zip",))
+    if bytes(data[:4]) != b"PK\x03\x04":
         raise ValueError(f"upload {filename!r} is not a zip archive")
-    path = runs.artifacts_root() / ".uploads" / upload_name(filename)
     runs.atomic_write_bytes(path, bytes(data))
     return path
 
