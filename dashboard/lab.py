@@ -543,3 +543,19 @@ def _typical_nn_distance(name, token, m):
 def typical_nn_distance(run, m=1000):
     """Median distance of a real z-point to its nearest other one (fixed-seed subsample of m)."""
     return _typical_nn_distance(run.name, _run_token(run.name), int(m))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _attribute_columns(name, token):
+    attrs = _load_run(name, token).attributes
+    if attrs is None:
+        return [], []
+    binary = [c for c in attrs.columns
+              if set(np.unique(np.asarray(attrs[c].dropna(), dtype=np.float64)).tolist()) <= {0.0, 1.0, -1.0}]
+    return binary, [c for c in attrs.columns if c not in binary]
+
+
+def attribute_columns(run):
+    """(binary, continuous) attribute column names of the run, binary ones being 0/1 or -1/1."""
+    return _attribute_columns(run.name, _run_token(run.name))
+

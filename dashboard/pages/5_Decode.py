@@ -89,9 +89,10 @@ try:
         cap = f"straight line from the z-point of image {a} to that of image {b}; the ends are their reconstructions"
     else:
         a1, a2, a3 = st.columns(3)
-        column = a1.selectbox("attribute", list(run.attributes.columns), key="dec_attr")
-        values = run.attributes[column].dropna().unique()
-        binary = set(np.asarray(values, dtype=np.float64).tolist()) <= {0.0, 1.0, -1.0}
+        binary_cols, continuous_cols = lab.attribute_columns(run)
+        # Binary attributes first: glasses or a hat show at a glance.
+        column = a1.selectbox("attribute", binary_cols + continuous_cols, key="dec_attr")
+        binary = column in binary_cols
         split = "positive" if binary else "median"
         a1.caption("binary: with minus without" if binary else "continuous: above minus below the median")
         start = a2.radio("start at", ["the centre", "an image"], key="dec_attr_start", horizontal=True)
