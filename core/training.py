@@ -343,6 +343,8 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         if config is None:
             raise ValueError("config is required unless resume=True")
         config.validate()
+        # A bad data source is refused before the run folder is created.
+        source = open_config_source(config)
     # Lock first, then look: two processes started together must not both
     # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
@@ -361,7 +363,18 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         for f in ("metadata.json", "metadata.json.saved"):
             (out / f).unlink(missing_ok=True)
         runs.atomic_write_json(out / "config.json", config.to_dict())
-        return _train_locked(config, out, ckpt_dir, resume, on_progress, encode)
+        if resume:
+            source = open_config_source(config)
+        return _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source)
+
+
+def open_config_source(config):
+    """Open the data source a TrainConfig names (``ValueError`` for a bad one)."""
+    from core.data import open_source
+
+    m = config.model
+    return open_source(config.dataset, size=m.image_size, channels=m.channels,
+                       limit=config.limit, seed=config.data_seed, crop=config.crop)
 
 
 def remove_stale_temps(out):
@@ -380,18 +393,14 @@ def remove_stale_temps(out):
     return removed
 
 
-def _train_locked(config, out, ckpt_dir, resume, on_progress, encode):
+def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source):
     import keras
     import tensorflow as tf
-
-    from core.data import open_source
 
     t_start = time.time()
     m = config.model
     runs.atomic_write_json(out / "progress.json", {"state": "starting", "epoch": 0, "epochs": config.epochs,
                                                     "fraction": 0.0, "history": {}})
-    source = open_source(config.dataset, size=m.image_size, channels=m.channels,
-                         limit=config.limit, seed=config.data_seed, crop=config.crop)
 
     def data_progress(done, total):
         runs.atomic_write_json(out / "progress.json", {"state": "starting", "epoch": 0, "epochs": config.epochs,

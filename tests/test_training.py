@@ -124,3 +124,10 @@ def test_mirrored_strategy_on_two_logical_cpus(artifacts):
     assert runs.run_status(artifacts / "mirror").status == "complete"
     assert json.loads((artifacts / "mirror" / "config.json").read_text())["strategy"] == "mirrored"
     assert runs.read_json(artifacts / "mirror" / "metadata.json")["replicas"] == 2
+
+
+def test_bad_data_source_is_refused_before_the_folder_exists(artifacts, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(ValueError, match="no-such-folder"):
+        train_run(tiny_config(dataset=str(missing)), artifacts / "never")
+    assert not (artifacts / "never").exists()
