@@ -181,12 +181,6 @@ def show_error(exc):
 
 # ---------------------------------------------------------------- downloads (Home/Train/Components helper)
 
-def show_figure(fig, file_name, key=None, label="Download PNG", width="stretch", dpi=110):
-    """Show a matplotlib figure (rendered once, see :func:`figure_png`) with a PNG
-    download button for the same bytes; the figure is closed."""
-    show_png(figure_png(fig, dpi=dpi), file_name, key or f"dl_{file_name}", width=width, label=label)
-
-
 @st.cache_data(show_spinner="Drawing the figure…", max_entries=256)
 def _cached_figure(name, token, kind, params, dpi, _draw):
     return figure_png(_draw(), dpi=dpi)
