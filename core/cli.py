@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|encode|stats|sample|compare|bench``.
+"""Command line: ``python -m core train|encode|stats|sample|compare|bench|maps``.
 
 Every subcommand has ``--help``; bad input exits with status 2 and one line
 ``error: ...`` naming the bad value.
@@ -610,6 +610,307 @@ def _cmd_bench(args):
     return 0
 
 
+# ---------------------------------------------------------------- maps (encoder feature maps)
+
+def _add_maps(sub):
+    from core.featuremaps import DEFAULT_LIMIT, DEFAULTS
+
+    p = sub.add_parser(
+        "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
+        description=_wrap("For every map of one convolutional layer of a run's encoder (default: the "
+                    "innermost): the input pattern that maximises the map's mean activation (gradient "
+                    "ascent from the dataset mean, jitter + blur, pixels clipped to [0, 1]), its mean "
+                    "activation against the dataset's, the top real images, and its correlation with "
+                    "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
+        epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
+    p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
+                   help=f"step size, relative to the mean |gradient| (default {DEFAULTS['step_size']})")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the start noise and jitter")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                   help=f"dataset images scanned (default {DEFAULT_LIMIT}; 0 = the whole dataset)")
+    p.add_argument("--top-k", type=int, default=9, help="real images kept per map (default 9)")
+    p.add_argument("--cols", type=int, default=8, help="patterns per grid row (default 8)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.png and PREFIX.json")
+    p.set_defaults(func=_cmd_maps)
+
+
+def _cmd_maps(args):
+    import numpy as np
+
+    from core import featuremaps, runs
+    from core.validation import check_int
+
+    # Everything is checked before the (slow) computation starts.
+    check_int(args.steps, "--steps", low=1, high=100_000)
+    check_int(args.top_k, "--top-k", low=1, high=64)
+    check_int(args.cols, "--cols", low=1, high=64)
+    limit = None if check_int(args.limit, "--limit", low=0) == 0 else args.limit
+    prefix = _out_prefix(args.out)
+    run = runs.load_run(args.run)
+    featuremaps.check_layer(run.encoder, args.layer)
+
+    def progress(stage, done, total):
+        if not args.quiet:
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    report = featuremaps.run_map_report(run, layer=args.layer, limit=limit, steps=args.steps,
+                                        step_size=args.step_size, seed=args.seed, k=args.top_k,
+                                        progress=progress)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"), featuremaps.figure_png(
+        featuremaps.pattern_grid_figure(report, n_cols=args.cols)))
+    info = dict(report.to_dict(), run=run.name)
+    js = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".json"), _dumps(info).encode())
+    s = report.scan
+    beat = int((report.activation > s.max_activation).sum())
+    print(f"layer {report.layer} ({report.map_shape[0]}x{report.map_shape[1]}x{report.n_maps}), "
+          f"{s.n_images} images scanned in {report.seconds['scan']:.1f} s, {args.steps} steps in "
+          f"{report.seconds['maximise']:.1f} s")
+    print(f"{beat} of {report.n_maps} patterns exceed the activation of every scanned image; "
+          f"median pattern activation {np.median(report.activation):.3g} vs dataset mean "
+          f"{np.median(s.mean_activation):.3g}, max {np.median(s.max_activation):.3g}")
+    print(f"wrote {png}  ({images.shape[0]} decoded images)")
+    return 0
+
+
+# ---------------------------------------------------------------- compare
+
+def _add_compare(sub):
+    from core.samplers import SAMPLERS
+
+    p = sub.add_parser(
+        "compare", help="score several samplers against the data",
+        description=_wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
+                    "each and print the scoreboard (fraction inside the k-sigma region, radius and "
+                    "Mahalanobis W1, nearest-neighbour ratio, precision/recall, latent Frechet distance, "
+                    "MMD; with --decoder-metrics also re-encoding error and re-encoded Frechet distance). "
+                    "Every parameter is checked before anything is fitted."),
+        epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
+               "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--samplers", default=",".join(SAMPLERS),
+                   help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
+    p.add_argument("--param", type=_sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",
+                   help="a parameter of one sampler (repeatable)")
+    p.add_argument("--n", type=int, default=5000, help="vectors drawn per sampler (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--decoder-metrics", action="store_true",
+                   help="also decode and re-encode samples (needs the run's models; slower)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=_cmd_compare)
+
+
+def check_sampler_spec(name, params, z_dim, n_fit):
+    """Validate a sampler name and its parameter values without fitting on the data.
+
+    The sampler is fitted on a small standard-normal stand-in of the same
+    ``z_dim`` (its own checks then run on the real values); a Gaussian
+    mixture is tried with one component and one EM step, its
+    ``n_components`` checked against ``n_fit`` (rows it will be fitted on).
+
+    Raises
+    ------
+    ValueError naming the sampler, parameter and value.
+    """
+    import warnings
+
+    import numpy as np
+
+    from core.samplers import make_sampler
+    from core.validation import check_int
+
+    sampler = make_sampler(name, **params)
+    dummy = np.random.default_rng(0).standard_normal((max(2 * z_dim + 2, 64), z_dim)).astype(np.float32)
+    try:
+        if name == "gmm":
+            k = check_int(sampler.n_components, "n_components", low=1)
+            if k > n_fit:
+                raise ValueError(f"n_components={k} exceeds the {n_fit} data points")
+            check_int(sampler.max_iter, "max_iter", low=1)
+            sampler = make_sampler(name, **dict(params, n_components=1, max_iter=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sampler.fit(dummy)
+    except ValueError as exc:
+        raise ValueError(f"sampler {name!r}: {exc}") from None
+    return True
+
+
+def sampler_params(name, params, z_dim):
+    """``params`` plus defaults that depend on the data: pca-ellipse's
+    ``n_components`` defaults to min(100, z_dim) so small runs work as is."""
+    params = dict(params)
+    if name == "pca-ellipse" and "n_components" not in params:
+        params["n_components"] = min(100, int(z_dim))
+    return params
+
+
+def _cmd_compare(args):
+    import numpy as np
+    import pandas as pd
+
+    from core import runs
+    from core.samplers import SAMPLERS
+    from core.scoreboard import compare_samplers
+    from core.validation import check_n_samples
+
+    names = [s.strip() for s in args.samplers.split(",")]
+    if not names or any(not s for s in names):
+        raise ValueError(f"--samplers must be comma-separated names, got {args.samplers!r}")
+    for s in names:
+        if s not in SAMPLERS:
+            raise ValueError(f"unknown sampler {s!r}; valid names: {', '.join(SAMPLERS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--samplers lists a sampler twice: {args.samplers!r}")
+    params = {s: {} for s in names}
+    for s, key, value in args.param or []:
+        if s not in params:
+            raise ValueError(f"--param {s}:{key}={value} names sampler {s!r}, which is not in --samplers")
+        if key in params[s]:
+            raise ValueError(f"--param {s}:{key} given twice")
+        params[s][key] = value
+    n = check_n_samples(args.n, "--n")
+    seed = _check_seed(args.seed)
+    run = runs.load_run(args.run)
+    Z = run.latents
+    if Z.shape[0] < 20:
+        raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
+    n_fit = Z.shape[0] - max(2, int(round(Z.shape[0] * 0.1)))
+    params = {s: sampler_params(s, params[s], Z.shape[1]) for s in names}
+    for s in names:  # every parameter, before any fit on the data
+        check_sampler_spec(s, params[s], Z.shape[1], n_fit)
+    score_kw = {}
+    if args.decoder_metrics:
+        from core.model import CompiledModel
+
+        score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
+        score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
+        rng = np.random.default_rng(seed)
+        m = min(Z.shape[0], 5000)
+        score_kw["real_codes"] = np.asarray(Z[np.sort(rng.choice(Z.shape[0], m, replace=False))])
+    specs = {s: {"sampler": s, **params[s]} for s in names}
+    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, **score_kw)
+    if args.json:
+        print(_dumps({"run": run.name, "n_samples": n, "seed": seed, "params": params,
+                      "scores": table.to_dict(orient="index")}))
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 50):
+            print(f"run {run.name}: {n} vectors per sampler, seed {seed}; "
+                  f"fitted on {n_fit} rows, the last {Z.shape[0] - n_fit} held out")
+            print(table.T.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+def _add_bench(sub):
+    p = sub.add_parser(
+        "bench", help="run the performance benchmark (PRODUCT.md section 6)",
+        description=_wrap("Time each fast path against its reference in the same process and print "
+                    "time, reference time, ratio (reference / time), target and whether it is met. "
+                    "Rows: kde, statistics, pca_ellipse, decode, training, memory."),
+        epilog="example: python -m core bench --rows kde,decode --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
+    p.add_argument("--rows", default=None, help="comma-separated subset of the rows")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args):
+    from core import bench
+
+    rows = None if args.rows is None else [r.strip() for r in args.rows.split(",")]
+    if rows is not None:
+        bench.check_rows(rows)
+
+    def progress(msg):
+        if not args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    results = bench.run_benchmarks(rows=rows, quick=args.quick, progress=progress)
+    if args.json:
+        print(_dumps({"quick": bool(args.quick), "rows": results}))
+    else:
+        print(bench.format_table(results))
+    return 0
+
+
+# ---------------------------------------------------------------- maps (encoder feature maps)
+
+def _add_maps(sub):
+    from core.featuremaps import DEFAULT_LIMIT, DEFAULTS
+
+    p = sub.add_parser(
+        "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
+        description=_wrap("For every map of one convolutional layer of a run's encoder (default: the "
+                    "innermost): the input pattern that maximises the map's mean activation (gradient "
+                    "ascent from the dataset mean, jitter + blur, pixels clipped to [0, 1]), its mean "
+                    "activation against the dataset's, the top real images, and its correlation with "
+                    "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
+        epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
+    p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
+                   help=f"step size, relative to the mean |gradient| (default {DEFAULTS['step_size']})")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the start noise and jitter")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                   help=f"dataset images scanned (default {DEFAULT_LIMIT}; 0 = the whole dataset)")
+    p.add_argument("--top-k", type=int, default=9, help="real images kept per map (default 9)")
+    p.add_argument("--cols", type=int, default=8, help="patterns per grid row (default 8)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.png and PREFIX.json")
+    p.set_defaults(func=_cmd_maps)
+
+
+def _cmd_maps(args):
+    import numpy as np
+
+    from core import featuremaps, runs
+    from core.validation import check_int
+
+    # Everything is checked before the (slow) computation starts.
+    check_int(args.steps, "--steps", low=1, high=100_000)
+    check_int(args.top_k, "--top-k", low=1, high=64)
+    check_int(args.cols, "--cols", low=1, high=64)
+    limit = None if check_int(args.limit, "--limit", low=0) == 0 else args.limit
+    prefix = _out_prefix(args.out)
+    run = runs.load_run(args.run)
+    featuremaps.check_layer(run.encoder, args.layer)
+
+    def progress(stage, done, total):
+        if not args.quiet:
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    report = featuremaps.run_map_report(run, layer=args.layer, limit=limit, steps=args.steps,
+                                        step_size=args.step_size, seed=args.seed, k=args.top_k,
+                                        progress=progress)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"), featuremaps.figure_png(
+        featuremaps.pattern_grid_figure(report, n_cols=args.cols)))
+    info = dict(report.to_dict(), run=run.name)
+    js = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".json"), _dumps(info).encode())
+    s = report.scan
+    beat = int((report.activation > s.max_activation).sum())
+    print(f"layer {report.layer} ({report.map_shape[0]}x{report.map_shape[1]}x{report.n_maps}), "
+          f"{s.n_images} images scanned in {report.seconds['scan']:.1f} s, {args.steps} steps in "
+          f"{report.seconds['maximise']:.1f} s")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.nanmedian(np.where(s.mean_activation != 0, report.activation / s.mean_activation, np.nan))
+    print(f"pattern activation / dataset mean: median {ratio:.1f}x; "
+          f"{beat} of {report.n_maps} patterns exceed every scanned image")
+    print(f"wrote {png}\nwrote {js}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser():
@@ -624,7 +925,7 @@ def build_parser():
 
 
 #: Further subcommands register here.
-_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench]
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
 
 
 def main(argv=None):
