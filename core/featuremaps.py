@@ -499,6 +499,40 @@ def feeders_of(correlation, components, n=3):
     return pd.DataFrame(rows, columns=["component", "rank", "map", "r"])
 
 
+def attribute_correlation(scan, attributes):
+    """Pearson r of each map's mean activation with each attribute of the images.
+
+    Parameters
+    ----------
+    scan : DatasetScan
+    attributes : pandas.DataFrame
+        The run's attribute table, one row per image index (row ``i`` = image
+        ``i``, as in ``runs.Run.attributes``); non-numeric columns are skipped.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_maps, n_numeric_attributes), indexed by map;
+    NaN where an attribute is constant or missing over the scanned images.
+    """
+    import pandas as pd
+
+    if int(scan.index.max()) >= len(attributes):
+        raise ValueError(f"the attribute table has {len(attributes)} rows but image {int(scan.index.max())} "
+                         "was scanned")
+    att = attributes.iloc[scan.index].select_dtypes("number").to_numpy(np.float64)
+    cols = list(attributes.select_dtypes("number").columns)
+    A = scan.activations.astype(np.float64)
+    out = np.full((A.shape[1], len(cols)), np.nan)
+    for j in range(len(cols)):
+        ok = np.isfinite(att[:, j])
+        x = att[ok, j] - att[ok, j].mean()
+        y = A[ok] - A[ok].mean(0)
+        den = np.sqrt((x * x).sum() * (y * y).sum(0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, j] = np.where(den > 0, (x @ y) / den, np.nan)
+    return pd.DataFrame(out, columns=cols, index=pd.RangeIndex(A.shape[1], name="map"))
+
+
 def map_report(encoder, source, layer=None, steps=DEFAULTS["steps"], step_size=DEFAULTS["step_size"],
                seed=DEFAULTS["seed"], k=9, limit=None, noise=DEFAULTS["noise"], jitter=DEFAULTS["jitter"],
                blur_sigma=DEFAULTS["blur_sigma"], blur_every=DEFAULTS["blur_every"], batch_size=128,
@@ -587,6 +621,38 @@ def pattern_grid_figure(report, n_cols=8, maps=None, tile_inches=1.15):
     return fig
 
 
+def plot_map_correlation(ax, r, n_label=5, dominant=None):
+    """Bars of one map's Pearson r with every latent component; the ``n_label``
+    largest |r| are labelled, ``dominant`` components (if given) are marked.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    r : array of shape (z_dim,)
+    n_label : int
+    dominant : sequence of int or None
+
+    Returns
+    -------
+    matplotlib BarContainer
+    """
+    r = np.asarray(r, np.float64)
+    colours = np.where(r >= 0, "#c0392b", "#2c7fb8")
+    bars = ax.bar(np.arange(r.size), r, width=1.0, color=colours)
+    for c, v in top_correlated(r, n_label):
+        ax.annotate(str(c), (c, v), xytext=(0, 3 if v >= 0 else -9), textcoords="offset points",
+                    ha="center", fontsize=7)
+    if dominant is not None:
+        ax.plot(list(dominant), [0.0] * len(dominant), "k^", ms=4, label="dominant components")
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlim(-0.5, r.size - 0.5)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xlabel("latent component")
+    ax.set_ylabel("Pearson r with the map's mean activation")
+    return bars
+
+
 def figure_png(fig, dpi=110):
     """PNG bytes of a matplotlib Figure."""
     import io
@@ -597,5 +663,6 @@ def figure_png(fig, dpi=110):
 
 
 __all__ = ["DEFAULTS", "DEFAULT_LIMIT", "run_map_report", "conv_layer_names", "check_layer", "feature_model", "maximise_maps", "DatasetScan",
-           "scan_dataset", "MapReport", "map_report", "top_correlated", "feeders_of", "pattern_grid_figure",
+           "scan_dataset", "MapReport", "map_report", "top_correlated", "feeders_of", "attribute_correlation", "pattern_grid_figure",
+           "plot_map_correlation",
            "figure_png"]

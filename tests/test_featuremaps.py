@@ -134,6 +134,19 @@ def test_same_seed_same_image_other_seed_other_image(tiny):
     assert np.abs(a[0] - c[0]).max() > 1e-3
 
 
+def test_attribute_correlation_equals_corrcoef(tiny):
+    run, images, _ = tiny
+    scan = fm.scan_dataset(run.encoder, run.source(), "enc_conv2", k=2, limit=200)
+    df = fm.attribute_correlation(scan, run.attributes)
+    assert df.shape == (8, run.attributes.shape[1])
+    for col in ("hair_darkness", "glasses", "bg_brightness"):
+        x = run.attributes[col].to_numpy(np.float64)[:200]
+        want = [np.corrcoef(x, scan.activations[:, m])[0, 1] for m in range(8)]
+        np.testing.assert_allclose(df[col].to_numpy(), want, atol=1e-6)
+    with pytest.raises(ValueError, match="attribute table has 10 rows"):
+        fm.attribute_correlation(scan, run.attributes.iloc[:10])
+
+
 def test_feeders_of_components_by_abs_correlation():
     rng = np.random.default_rng(0)
     C = rng.uniform(-1, 1, (6, 10))
@@ -225,3 +238,11 @@ def test_cli_maps_bad_input_one_line(tiny_run_root, monkeypatch, tmp_path, capsy
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_maps_help(capsys):
+    from core.cli import main
+
+    assert main(["maps", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m core maps") and "example: python -m core maps" in out
