@@ -673,7 +673,6 @@ def figure_png(fig, dpi=110):
     return buf.getvalue()
 
 
-__all__ = ["DEFAULTS", "DEFAULT_LIMIT", "run_map_report", "conv_layer_names", "check_layer", "feature_model", "maximise_maps", "DatasetScan",
-           "scan_dataset", "MapReport", "map_report", "top_correlated", "feeders_of", "attribute_correlation", "pattern_grid_figure",
-           "plot_map_correlation",
-           "figure_png"]
+__all__ = ["DEFAULTS", "DEFAULT_LIMIT", "conv_layer_names", "check_layer", "feature_model", "maximise_maps",
+           "DatasetScan", "scan_dataset", "MapReport", "map_report", "run_map_report", "top_correlated",
+           "feeders_of", "attribute_correlation", "pattern_grid_figure", "plot_map_correlation", "figure_png"]
