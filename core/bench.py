@@ -16,10 +16,12 @@ pca_ellipse  ``PCAEllipseSampler(n_components=256)``, 10,000 vectors vs the plai
 decode       16 vectors to 64 x 64 images: ``core.model.CompiledModel`` vs ``model.predict``
 training     images/s of ``core.training.train_run`` (tf.data pipeline, progress,
              checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model
+maps         the Encoder maps view of the default run's innermost layer, cold: load the encoder,
+             scan 5,000 images, activation maximisation of every map, grid PNG (budget 60 s)
 memory       peak RSS growth of statistics, one KDE plane, and 10,000 mvn /
              pca-ellipse samples on the memmap, each in a fresh process
 
-TensorFlow is imported only by the ``decode`` and ``training`` rows.
+TensorFlow is imported only by the ``decode``, ``training`` and ``maps`` rows.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROWS = ("kde", "statistics", "pca_ellipse", "decode", "training", "memory")
+ROWS = ("kde", "statistics", "pca_ellipse", "decode", "training", "maps", "memory")
 
 #: Sizes of the full benchmark and of ``quick`` (a smoke test, not a measurement).
 SIZES = {
@@ -509,10 +511,51 @@ def bench_memory(quick=False, Z=None, path=None, **_):
     return rows
 
 
+# --------------------------------------------------------------------- maps
+
+#: The Encoder maps view must compute within this on 2 cores (issue 15).
+MAPS_BUDGET_S = 60.0
+
+
+def bench_maps(quick=False, **_):
+    """Cold compute of the Encoder maps view (innermost layer) against a 60 s budget."""
+    from core import featuremaps, runs
+
+    t0 = time.perf_counter()
+    if quick:
+        from core.data import open_source
+        from core.model import ModelConfig, build_cae
+
+        S = SIZES[True]
+        enc, _, _ = build_cae(ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
+                                          encoder_filters=S["train_enc"], decoder_filters=S["train_dec"]))
+        source = open_source("synthfaces", size=S["train_size"], limit=200)
+        what, limit, steps = f"fresh {S['train_size']} px seed encoder, 200 synthfaces", 200, 8
+    else:
+        run = runs.load_run(runs.DEFAULT_RUN)
+        enc, source = run.encoder, run.source()
+        what = f"the default run's encoder ({run.image_size} px, filters {run.config['model']['encoder_filters']})"
+        limit, steps = featuremaps.DEFAULT_LIMIT, featuremaps.DEFAULTS["steps"]
+    t_load = time.perf_counter() - t0
+    rep = featuremaps.map_report(enc, source, steps=steps, limit=limit)
+    t1 = time.perf_counter()
+    png = featuremaps.figure_png(featuremaps.pattern_grid_figure(rep))
+    t_grid = time.perf_counter() - t1
+    total = time.perf_counter() - t0
+    above = int((rep.activation > rep.scan.max_activation).sum())
+    return _row("maps", total, "budget 60 s", MAPS_BUDGET_S, "<= 60 s on 2 cores", total <= MAPS_BUDGET_S,
+                f"{what}, layer {rep.layer} ({rep.n_maps} maps), {rep.scan.n_images} images scanned, "
+                f"{steps} ascent steps: load {t_load:.1f} s, scan {rep.seconds['scan']:.1f} s, "
+                f"maximise {rep.seconds['maximise']:.1f} s, grid PNG {t_grid:.1f} s; {above}/{rep.n_maps} "
+                "patterns above every scanned image",
+                load_s=t_load, scan_s=rep.seconds["scan"], maximise_s=rep.seconds["maximise"], grid_s=t_grid,
+                n_images=rep.scan.n_images, n_maps=rep.n_maps, patterns_above_max=above, png_bytes=len(png))
+
+
 # ------------------------------------------------------------------- runner
 
 _BENCHES = {"kde": bench_kde, "statistics": bench_statistics, "pca_ellipse": bench_pca_ellipse,
-            "decode": bench_decode, "training": bench_training, "memory": bench_memory}
+            "decode": bench_decode, "training": bench_training, "maps": bench_maps, "memory": bench_memory}
 
 
 def run_benchmarks(rows=None, quick=False, progress=None):

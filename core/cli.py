@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|encode|stats|sample|compare|bench``.
+"""Command line: ``python -m core train|encode|stats|sample|compare|bench|maps``.
 
 Every subcommand has ``--help``; bad input exits with status 2 and one line
 ``error: ...`` naming the bad value.
@@ -582,7 +582,7 @@ def _add_bench(sub):
         "bench", help="run the performance benchmark (PRODUCT.md section 6)",
         description=_wrap("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
-                    "Rows: kde, statistics, pca_ellipse, decode, training, memory."),
+                    "Rows: kde, statistics, pca_ellipse, decode, training, maps, memory."),
         epilog="example: python -m core bench --rows kde,decode --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
@@ -610,6 +610,74 @@ def _cmd_bench(args):
     return 0
 
 
+# ---------------------------------------------------------------- maps (encoder feature maps)
+
+def _add_maps(sub):
+    from core.featuremaps import DEFAULT_LIMIT, DEFAULTS
+
+    p = sub.add_parser(
+        "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
+        description=_wrap("For every map of one convolutional layer of a run's encoder (default: the "
+                    "innermost): the input pattern that maximises the map's mean activation (gradient "
+                    "ascent from the dataset mean, jitter + blur, pixels clipped to [0, 1]), its mean "
+                    "activation against the dataset's, the top real images, and its correlation with "
+                    "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
+        epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
+    p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
+                   help=f"step size, relative to the mean |gradient| (default {DEFAULTS['step_size']})")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of the start noise and jitter")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+                   help=f"dataset images scanned (default {DEFAULT_LIMIT}; 0 = the whole dataset)")
+    p.add_argument("--top-k", type=int, default=9, help="real images kept per map (default 9)")
+    p.add_argument("--cols", type=int, default=8, help="patterns per grid row (default 8)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="writes PREFIX.png and PREFIX.json")
+    p.set_defaults(func=_cmd_maps)
+
+
+def _cmd_maps(args):
+    import numpy as np
+
+    from core import featuremaps, runs
+    from core.validation import check_int
+
+    # Everything is checked before the (slow) computation starts.
+    check_int(args.steps, "--steps", low=1, high=100_000)
+    check_int(args.top_k, "--top-k", low=1, high=64)
+    check_int(args.cols, "--cols", low=1, high=64)
+    limit = None if check_int(args.limit, "--limit", low=0) == 0 else args.limit
+    prefix = _out_prefix(args.out)
+    run = runs.load_run(args.run)
+    featuremaps.check_layer(run.encoder, args.layer)
+
+    def progress(stage, done, total):
+        if not args.quiet:
+            print(f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
+
+    report = featuremaps.run_map_report(run, layer=args.layer, limit=limit, steps=args.steps,
+                                        step_size=args.step_size, seed=args.seed, k=args.top_k,
+                                        progress=progress)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"), featuremaps.figure_png(
+        featuremaps.pattern_grid_figure(report, n_cols=args.cols)))
+    info = dict(report.to_dict(), run=run.name)
+    js = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".json"), _dumps(info).encode())
+    s = report.scan
+    beat = int((report.activation > s.max_activation).sum())
+    print(f"layer {report.layer} ({report.map_shape[0]}x{report.map_shape[1]}x{report.n_maps}), "
+          f"{s.n_images} images scanned in {report.seconds['scan']:.1f} s, {args.steps} steps in "
+          f"{report.seconds['maximise']:.1f} s")
+    print(f"{beat} of {report.n_maps} patterns exceed the activation of every scanned image; "
+          f"median pattern activation {np.median(report.activation):.3g} vs dataset mean "
+          f"{np.median(s.mean_activation):.3g}, max {np.median(s.max_activation):.3g}")
+    print(f"wrote {png}\nwrote {js}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser():
@@ -624,7 +692,7 @@ def build_parser():
 
 
 #: Further subcommands register here.
-_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench]
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
 
 
 def main(argv=None):

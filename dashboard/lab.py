@@ -9,6 +9,7 @@ and tables (copied per call, so keep them small).
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import streamlit as st
@@ -553,3 +554,70 @@ def attribute_columns(run):
     """(binary, continuous) attribute column names of the run, binary ones being 0/1 or -1/1."""
     return _attribute_columns(run.name, _run_token(run.name))
 
+
+
+# ---------------------------------------------------------------- encoder maps (page 6)
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _encoder_layers(name, token):
+    from core.featuremaps import conv_layer_names, feature_model
+
+    enc = _load_run(name, token).encoder
+    return [(n, tuple(int(d) for d in feature_model(enc, n).output_shape[1:])) for n in conv_layer_names(enc)]
+
+
+def encoder_layers(run):
+    """The encoder's convolutional layers as ``[(name, (h, w, n_maps)), ...]``, input side first."""
+    return _encoder_layers(run.name, _run_token(run.name))
+
+
+class _Slot:
+    """One cached value computed outside the cache decorator (see :func:`map_report`)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.value = None
+
+
+# The report is computed OUTSIDE the cached function so that its progress bar
+# (an element created by the page) can be updated: Streamlit refuses element
+# calls on outside blocks inside a cached function.  The cache holds one slot
+# per (run, layer, limit, parameters); its lock makes a second session with
+# the same request wait for the first one's result instead of recomputing.
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _map_slot(name, token, layer, limit, params):
+    return _Slot()
+
+
+def _map_value(name, token, layer, limit, params, progress=None):
+    from core.featuremaps import run_map_report
+
+    slot = _map_slot(name, token, layer, limit, params)
+    with slot.lock:
+        if slot.value is None:
+            slot.value = run_map_report(_load_run(name, token), layer=layer, limit=limit, progress=progress,
+                                        **dict(params))
+        return slot.value
+
+
+def map_report(run, layer=None, limit=None, progress=None, **params):
+    """``core.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
+
+    ``progress(stage, done, total)`` is called while a new report is computed
+    (not on a cache hit).  ValueError for a bad layer or parameter (nothing cached).
+    """
+    return _map_value(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
+                      _items(params), progress)
+
+
+@st.cache_data(show_spinner="Drawing the pattern grid…", max_entries=32)
+def _map_grid_png(name, token, layer, limit, params, n_cols):
+    from core.featuremaps import pattern_grid_figure
+
+    return figure_png(pattern_grid_figure(_map_value(name, token, layer, limit, params), n_cols=n_cols))
+
+
+def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
+    """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
+    return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
+                         _items(params), int(n_cols))

@@ -16,9 +16,13 @@ from tests.cdp import Browser, StreamlitServer  # noqa: E402
 PAGES = {"home": "", "train": "Train", "components": "Components",
          "components-fit": "Components?view=Selected+components", "components-radius": "Components?view=Radius",
          "components-correlation": "Components?view=Correlation", "components-mnd": "Components?view=MND+check",
-         "planes": "Coordinate_planes", "samplers": "Samplers", "decode": "Decode"}
+         "planes": "Coordinate_planes", "samplers": "Samplers", "decode": "Decode",
+         "encoder-maps": "Encoder_maps"}
 # Click a button, then wait for a text that only the finished result shows.
-CLICKS = {"samplers": ("Draw", "own marginals")}
+CLICKS = {"samplers": ("Draw", "own marginals"),
+          "encoder-maps": ("Compute patterns", "Which maps feed the dominant components")}
+# Pages full of noisy image tiles: 256-colour palette PNG (2 MB -> 0.6 MB).
+QUANTIZE = {"encoder-maps"}
 
 
 def main():
@@ -40,6 +44,12 @@ def main():
                 browser.wait_for_text(done_text, timeout=600)
                 took = browser.open_wait(timeout=600)
             browser.screenshot(out / f"{name}.png")
+            if name in QUANTIZE:
+                from PIL import Image
+
+                im = Image.open(out / f"{name}.png").convert("RGB")
+                im.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                    out / f"{name}.png", optimize=True)
             errors = browser.texts('[data-testid="stException"]')
             print(f"{name}: rendered in {took:.1f} s, exceptions: {len(errors)}" if took else f"{name}: timeout")
     finally:
