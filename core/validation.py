@@ -74,13 +74,16 @@ def _count_nonfinite(arr, chunk_rows=65536):
     return bad
 
 
-def check_int(value, name, low=None, high=None):
+def check_int(value, name, low=None, high=None, strict=False):
     """Return ``value`` as an int, or raise naming ``name`` and the value.
 
-    ``low`` and ``high`` are inclusive bounds.
+    ``low`` and ``high`` are inclusive bounds.  ``bool`` is never an int;
+    with ``strict`` a float is not either (``2.0`` is refused: config files),
+    otherwise an integral float such as ``2.0`` is accepted.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if not strict and isinstance(value, numbers.Real) and np.isfinite(float(value)) \
+                and float(value).is_integer():
             value = int(value)
         else:
             raise ValueError(f"{name} must be an integer, got {value!r}")
