@@ -125,6 +125,50 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- data
 
+def available_memory():
+    """Bytes of memory available to new allocations (``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_resources(source, config, out):
+    """Refuse up front a run the disk or the memory cannot hold (one-line ``ValueError``).
+
+    Training writes the images once as uint8 (``checkpoints/images_u8.npy``,
+    n x size x size x channels bytes) plus latents and index on disk, and
+    holds the (n, z_dim) float32 latents in memory while encoding.  Checked
+    before the run folder is created, so ``--limit 1000000000`` does not
+    start a terabyte cache file.
+    """
+    n, s, c = int(source.n_images), int(source.size), int(source.channels)
+    z = int(config.model.z_dim)
+    cache_bytes = 0 if (Path(out) / "checkpoints" / "data_done").exists() else n * s * s * c
+    disk_bytes = cache_bytes + n * (z * 4 + 8)
+    folder = Path(out).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if disk_bytes > free:
+        raise ValueError(f"{n:,} images of {s}x{s}x{c} need {disk_bytes / 2**30:,.1f} GiB on disk "
+                         f"(image cache and latents) but {folder} has {free / 2**30:,.1f} GiB free; "
+                         "use a smaller limit")
+    mem = available_memory()
+    need = n * z * 4
+    if mem is not None and need > mem:
+        raise ValueError(f"{n:,} latent vectors of z_dim {z} need {need / 2**30:,.1f} GiB of memory but "
+                         f"{mem / 2**30:,.1f} GiB are available; use a smaller limit")
+    return disk_bytes
+
+
 def materialise(source, folder, batch_size=512, progress=None):
     """Stream a data source once into ``folder/images_u8.npy`` (uint8 memmap).
 
@@ -343,8 +387,10 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         if config is None:
             raise ValueError("config is required unless resume=True")
         config.validate()
-        # A bad data source is refused before the run folder is created.
+        # A bad data source, or one too large for the disk or the memory, is
+        # refused before the run folder is created.
         source = open_config_source(config)
+        check_resources(source, config, out)
     # Lock first, then look: two processes started together must not both
     # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
@@ -365,6 +411,7 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         runs.atomic_write_json(out / "config.json", config.to_dict())
         if resume:
             source = open_config_source(config)
+            check_resources(source, config, out)
         return _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source)
 
 

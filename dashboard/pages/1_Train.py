@@ -101,6 +101,7 @@ if start:
         with st.spinner("Checking the data source…"):
             source = open_source(dataset, size=model.image_size, channels=model.channels,
                                  limit=config.limit, seed=config.data_seed, crop=config.crop)
+            training.check_resources(source, config, path)
         training.launch(config, path)
     except ValueError as exc:
         lab.show_error(exc)
