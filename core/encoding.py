@@ -102,7 +102,7 @@ def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
     from core.training import TrainConfig
 
     path = runs.resolve_run(run) if not isinstance(run, Path) else run
-    config = TrainConfig.from_json((path / "config.json").read_text())
+    config = TrainConfig.from_dict(runs.read_json(path / "config.json"))
     encoder = runs.load_model(path / "encoder.keras")
     m = config.model
     source = open_source(dataset or config.dataset, size=m.image_size, channels=m.channels,

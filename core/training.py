@@ -81,15 +81,18 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first bad field."""
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ValueError(f"dataset must be a name or a path, got {self.dataset!r}")
+        # Strict types: bool is not int, 2.0 is not int (config files are untrusted).
         if self.limit is not None:
-            check_int(self.limit, "limit", 2)
+            check_int(self.limit, "limit", 2, strict=True)
         if self.crop is not None:
-            check_int(self.crop, "crop", 8, 4096)
+            check_int(self.crop, "crop", 8, 4096, strict=True)
+        check_int(self.data_seed, "data_seed", 0, 2**32 - 1, strict=True)
         check_float(self.val_fraction, "val_fraction", 0.0, 0.5, low_inclusive=False)
-        check_int(self.epochs, "epochs", 1, 10_000)
-        check_int(self.batch_size, "batch_size", 1, 4096)
+        check_int(self.epochs, "epochs", 1, 10_000, strict=True)
+        check_int(self.batch_size, "batch_size", 1, 4096, strict=True)
         check_float(self.learning_rate, "learning_rate", 0.0, 1.0, low_inclusive=False)
-        if self.strategy not in STRATEGIES:
+        check_int(self.seed, "seed", 0, 2**32 - 1, strict=True)
+        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if not isinstance(self.model, ModelConfig):
             raise ValueError("model must be a ModelConfig")
@@ -103,6 +106,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ValueError(f"train config must be a JSON object, got {d!r:.80}")
         d = dict(d)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
@@ -118,9 +123,12 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text):
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_constant=runs._no_constant)
+        except RecursionError:
+            raise ValueError("train config is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, NaN/Infinity
             raise ValueError(f"train config is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
 
 
 # ---------------------------------------------------------------- data
@@ -395,7 +403,7 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
         if resume:
-            stored = TrainConfig.from_json((out / "config.json").read_text())
+            stored = TrainConfig.from_dict(runs.read_json(out / "config.json"))
             if config is not None:
                 stored.epochs = max(stored.epochs, int(config.epochs))
             config = stored
