@@ -118,6 +118,26 @@ def check_positive(value, name):
     return check_float(value, name, low=0.0, low_inclusive=False)
 
 
+#: Largest scale parameter of a sampler (uniform box ``b``, interval
+#: factors ``f``, ellipse ``level``, ``reg_covar``): far beyond any latent
+#: range, and small enough that sampled float32 values stay finite
+#: (``b = 1e308`` overflowed NumPy, ``b = 1e200`` gave all-inf float32).
+MAX_SCALE = 1e6
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_scale(value, name, high=MAX_SCALE):
+    """Return ``value`` as a float in (0, high] (default ``MAX_SCALE``), or raise naming it."""
+    return check_float(value, name, low=0.0, high=high, low_inclusive=False)
+
+
+def check_float32_range(bound, name, value):
+    """Raise naming parameter ``name`` = ``value`` if samples can reach ``|bound|`` beyond float32."""
+    if not np.isfinite(bound) or bound > FLOAT32_MAX / 2:
+        raise ValueError(f"{name}={value!r} makes sampled values exceed the float32 range "
+                         f"(largest |value| {bound:.3g})")
+
+
 def check_n_samples(n_samples, name="n_samples"):
     """Validate a requested number of vectors: 1 <= n <= MAX_SAMPLES."""
     return check_int(n_samples, name, low=1, high=MAX_SAMPLES)
