@@ -206,6 +206,20 @@ def open_regular(path):
         raise
 
 
+def read_tail(path, max_bytes=64 * 2**10):
+    """The last ``max_bytes`` of a text file (a log), never blocking on a FIFO.
+
+    Returns "" for anything that is not a readable regular file.
+    """
+    try:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - max_bytes))
+            return fh.read(max_bytes).decode("utf-8", errors="replace")
+    except (ValueError, OSError):
+        return ""
+
+
 def _finite_float(text):
     value = float(text)
     if not np.isfinite(value):

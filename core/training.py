@@ -375,7 +375,10 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         Run folder (created).
     resume : bool
         Continue from the last checkpoint: epoch count and history go on.
-        ``config.epochs`` may be raised to train longer.
+        ``config.epochs`` may be raised to train longer.  A run killed or
+        cancelled before its first checkpoint restarts from epoch 0 with its
+        stored config (no dead end between "nothing to resume" and
+        "already exists").
     on_progress : callable(dict) or None
         Called with the progress dict (also written to progress.json).
     encode : bool
@@ -389,8 +392,8 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     if resume:
-        if not (ckpt_dir / "state.json").exists():
-            raise ValueError(f"nothing to resume in {out}: no checkpoint (checkpoints/state.json)")
+        if not out.is_dir():
+            raise ValueError(f"nothing to resume in {out}: no such run folder")
     else:
         if config is None:
             raise ValueError("config is required unless resume=True")
@@ -403,10 +406,25 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
         if resume:
-            stored = TrainConfig.from_dict(runs.read_json(out / "config.json"))
+            # Looked at only under the lock: a trainer in its first epoch has
+            # no checkpoint yet, and the answer must be "in use", not
+            # "nothing to resume".
+            stored_path = out / "config.json"
+            if not stored_path.exists() and (out / "requested_config.json").exists():
+                stored_path = out / "requested_config.json"  # killed before config.json was written
+            if not stored_path.exists():
+                raise ValueError(f"nothing to resume in {out}: no config.json")
+            stored = TrainConfig.from_dict(runs.read_json(stored_path))
             if config is not None:
                 stored.epochs = max(stored.epochs, int(config.epochs))
             config = stored
+            # No checkpoint yet (killed or cancelled in the first epoch):
+            # train again from epoch 0 in place -- but never a finished run
+            # whose checkpoints were removed (that would retrain it).
+            from_checkpoint = (ckpt_dir / "state.json").exists()
+            if not from_checkpoint and any((out / f).exists() for f in ("metadata.json", "metadata.json.saved")):
+                raise ValueError(f"nothing to resume in {out}: a finished run without a checkpoint "
+                                 "(checkpoints/state.json)")
         elif any(p for p in out.iterdir() if p.name not in LAUNCH_FILES):
             raise ValueError(f"run folder {out} already exists and is not empty; use resume or another name")
         remove_stale_temps(out)
@@ -420,6 +438,7 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         if resume:
             source = open_config_source(config)
             check_resources(source, config, out)
+            resume = from_checkpoint
         return _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source)
 
 
