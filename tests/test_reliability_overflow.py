@@ -12,7 +12,9 @@ import pytest
 
 from core.cli import main
 from core.samplers import make_sampler
-from core.validation import FLOAT32_MAX, MAX_SCALE
+
+MAX_SCALE = 1e6  # core.validation.MAX_SCALE, stated in the README
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 from tests.dashboard_fixtures import app_env, tiny_run_root  # noqa: F401
 from tests.hostile import fake_run
 
@@ -40,6 +42,9 @@ def test_overflowing_parameter_is_refused_naming_the_value(name, params, pattern
 @pytest.mark.parametrize("name, params", [("uniform", {"b": MAX_SCALE}), ("per-component", {"f": MAX_SCALE}),
                                           ("pca-ellipse", {"n_components": 4, "f": MAX_SCALE})])
 def test_largest_allowed_scale_gives_finite_float32(name, params):
+    from core.validation import MAX_SCALE as stated
+
+    assert stated == MAX_SCALE
     V = make_sampler(name, **params).fit(Z).sample(500, random_state=0)
     assert V.dtype == np.float32 and np.all(np.isfinite(V))
     assert np.abs(V).max() > 1e4  # the scale really was applied
