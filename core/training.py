@@ -123,7 +123,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text):
         try:
-            data = json.loads(text, parse_constant=runs._no_constant)
+            data = json.loads(text, parse_float=runs._finite_float, parse_constant=runs._no_constant)
         except RecursionError:
             raise ValueError("train config is nested too deeply") from None
         except ValueError as exc:  # JSONDecodeError, NaN/Infinity
@@ -291,9 +291,10 @@ def make_strategy(name):
 def read_progress(path):
     """The run's ``progress.json`` as a dict (empty when absent or unreadable)."""
     try:
-        return runs.read_json(Path(path) / "progress.json")
-    except (ValueError, FileNotFoundError):
+        progress = runs.read_json(Path(path) / "progress.json")
+    except (ValueError, OSError):  # absent, unreadable, a FIFO, garbage
         return {}
+    return progress if isinstance(progress, dict) else {}
 
 
 def request_cancel(path):
