@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from core import runs
+from tests.dashboard_fixtures import app_env, tiny_run_root  # noqa: F401
 from tests.hostile import (child_env, deep_json, fake_run, list_runs_bounded, make_fifo, run_bounded)
 
 HOSTILE = {
@@ -134,3 +135,35 @@ def test_empty_artifacts_variable_counts_as_unset(monkeypatch, tmp_path, value):
     assert runs.artifacts_root() == (runs.REPO_ROOT / "artifacts").resolve()
     monkeypatch.setenv("LATENT_LAB_CACHE", value)
     assert cache.cache_dir() == runs.REPO_ROOT / ".cache" / "latent-lab"
+
+
+def test_home_page_finishes_next_to_fifo_and_deeply_nested_runs(app_env, tmp_path, monkeypatch):
+    """The dashboard's Home used to hang on a FIFO metadata.json and raise on
+    a deeply nested one; now it shows the good run and lists the others."""
+    import shutil
+
+    from tests.dashboard_fixtures import TINY_RUN, app_test
+
+    root = tmp_path / "root"
+    shutil.copytree(app_env / TINY_RUN, root / TINY_RUN, ignore=shutil.ignore_patterns("checkpoints", "run.lock"))
+    fifos = []
+    for name, spoil in [("fifo_meta", "metadata.json"), ("fifo_latents", "latents.npy")]:
+        shutil.copytree(root / TINY_RUN, root / name)
+        fifos.append(make_fifo(root / name / spoil))
+    shutil.copytree(root / TINY_RUN, root / "deep")
+    (root / "deep" / "history.json").write_text(deep_json())
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(root))
+    try:
+        at = app_test("Home.py", timeout=120).run()
+    finally:
+        for fifo in fifos:  # unblock a reader stuck in open() (old code), so the test ends
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="_run_picker").options == [TINY_RUN]
+    text = " ".join(m.value for m in at.markdown)
+    for name in ("fifo_meta", "fifo_latents", "deep"):
+        assert name in text
+    assert "damaged" in text
