@@ -20,7 +20,9 @@ from core.runs import REPO_ROOT
 
 def cache_dir():
     """The cache folder (created on first use)."""
-    return Path(os.environ.get("LATENT_LAB_CACHE", REPO_ROOT / ".cache" / "latent-lab"))
+    # Set but empty counts as unset (Path("") would be the working directory).
+    env = os.environ.get("LATENT_LAB_CACHE", "").strip()
+    return Path(env or REPO_ROOT / ".cache" / "latent-lab")
 
 
 def content_key(Z, chunk_rows=65536):

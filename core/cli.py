@@ -72,10 +72,10 @@ def _cmd_train(args):
     config = None
     if args.config:
         try:
-            text = Path(args.config).read_text()
+            data = runs.read_json(args.config)  # bounded; never blocks on a FIFO
         except OSError as exc:
             raise ValueError(f"cannot read config {args.config}: {exc.strerror}") from None
-        config = TrainConfig.from_json(text)
+        config = TrainConfig.from_dict(data)
     elif not args.resume:
         model = ModelConfig(image_size=args.size, channels=args.channels, z_dim=args.z_dim,
                             encoder_filters=args.encoder_filters, decoder_filters=args.decoder_filters,

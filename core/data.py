@@ -42,6 +42,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -54,12 +55,20 @@ import pandas as pd
 from core.validation import check_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: The only Pillow decoders tried on user files.  Others (EPS/PostScript,
+#: which runs Ghostscript, and dozens of rarely audited formats) never see
+#: a user's bytes, whatever the file is named.
+PIL_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
 #: Largest file (or zip entry, uncompressed) that is read; larger ones are skipped.
 MAX_FILE_BYTES = 64 * 2**20
 #: Largest image (width x height) that is decoded; larger ones are skipped.
 MAX_IMAGE_PIXELS = 50_000_000
 #: ``load()`` refuses to build arrays larger than this; stream instead.
 MAX_LOAD_BYTES = 4 * 2**30
+#: Largest array decompressed from an ``.npz`` (it is held in memory, unlike
+#: a memory-mapped ``.npy``); checked from the member headers before
+#: anything is decompressed (compression bombs).
+MAX_NPZ_ARRAY_BYTES = 2**30
 SYNTHFACES_DEFAULT_N = 30_000
 CELEBA_IMAGES = "img_align_celeba"
 CELEBA_ATTRIBUTE_FILES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
@@ -86,7 +95,8 @@ def decode_image(data, size, channels=3, crop=None, name="image"):
     Parameters
     ----------
     data : bytes
-        The encoded file (jpg, png, bmp, webp, ... anything PIL reads).
+        The encoded file: JPEG, PNG, BMP or WebP (``PIL_FORMATS``); other
+        formats are refused, so no external program (Ghostscript) runs.
     size : int
         Output side in pixels; the image is centre-cropped (if ``crop``) and
         resized (antialiased bilinear, stretched if not square), up or down.
@@ -113,7 +123,7 @@ def decode_image(data, size, channels=3, crop=None, name="image"):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
             w, h = img.size
             if w < 1 or h < 1 or w * h > MAX_IMAGE_PIXELS:
                 raise BadImageError(f"{name}: image size {w}x{h} is outside the accepted range")
@@ -510,6 +520,7 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
         raise ValueError(f"data source {key!r}: no such file or folder")
     if path.is_dir():
         return _open_folder(path, size, channels, limit, crop)
+    _check_regular_spec(path, key)
     suffix = path.suffix.lower()
     if suffix == ".zip":
         return _open_zip(path, size, channels, limit, crop)
@@ -537,6 +548,7 @@ def _open_array_file(path, size, channels, limit):
         if path.suffix.lower() == ".npy":
             data = np.load(path, mmap_mode="r", allow_pickle=False)
         else:
+            _check_npz_members(path)
             with np.load(path, allow_pickle=False) as npz:
                 keys = list(npz.keys())
                 key = next((k for k in ("images", "x", "X") if k in keys), None)
@@ -589,8 +601,11 @@ def _open_array_file(path, size, channels, limit):
     return ArraySource(path.name, data, scale, size, channels, attrs)
 
 
-def _check_float_range(data, path, chunk=4096):
-    # Chunked so a memory-mapped array is never read whole at once.
+def _check_float_range(data, path, chunk=4096, chunk_bytes=64 * 2**20):
+    # Chunked so a memory-mapped array is never read whole at once (by rows
+    # and by bytes: a few huge images must not make one huge block either).
+    per_image = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
+    chunk = max(1, min(chunk, chunk_bytes // per_image))
     lo, hi = np.inf, -np.inf
     for start in range(0, data.shape[0], chunk):
         block = np.asarray(data[start:start + chunk])
@@ -642,11 +657,8 @@ def _open_folder(path, size, channels, limit, crop):
     @contextmanager
     def opener():
         def read(entry):
-            p = root / entry
             try:
-                if p.stat().st_size > MAX_FILE_BYTES:
-                    raise BadImageError(f"{entry}: file larger than {MAX_FILE_BYTES} bytes")
-                return p.read_bytes()
+                return _read_regular(root / entry, entry)
             except OSError as exc:
                 raise BadImageError(f"{entry}: cannot read ({exc.strerror or exc})") from None
         yield read
@@ -654,6 +666,55 @@ def _open_folder(path, size, channels, limit, crop):
     src = FileSource(path.name, "folder", path, entries, opener, size, channels, crop, attrs)
     src._check_one_readable()
     return src
+
+
+def _read_regular(path, name):
+    """The bytes of a regular file of at most MAX_FILE_BYTES, read without blocking.
+
+    A FIFO would block ``open`` forever and ``/dev/zero`` (a symlink named
+    ``x.png``) never ends, so the file is opened with ``O_NONBLOCK``, its
+    type checked on the descriptor and at most ``MAX_FILE_BYTES + 1`` bytes
+    read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadImageError(f"{name}: not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise BadImageError(f"{name}: file larger than {MAX_FILE_BYTES} bytes")
+        data = fh.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
+    if len(data) > MAX_FILE_BYTES:
+        raise BadImageError(f"{name}: file larger than {MAX_FILE_BYTES} bytes")
+    return data
+
+
+def _check_regular_spec(path, key):
+    # A FIFO or device given as the data source would block or never end.
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"data source {key!r}: not a regular file, folder or known dataset")
+
+
+def _check_npz_members(path, cap=MAX_NPZ_ARRAY_BYTES):
+    """Refuse an ``.npz`` whose arrays would decompress to more than ``cap`` bytes.
+
+    Reads only each member's ``.npy`` header (shape and dtype), and the
+    declared uncompressed size, which ``zipfile`` never reads beyond.
+    """
+    fmt = np.lib.format
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename
+            with zf.open(info) as fh:
+                version = fmt.read_magic(fh)
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read_header(fh)
+            nbytes = int(np.prod([int(d) for d in shape], dtype=object) or 0) * int(dtype.itemsize)
+            size = max(nbytes, info.file_size)
+            if size > cap:
+                raise ValueError(f"{path}: array {name!r} of shape {tuple(shape)} would take "
+                                 f"{size / 2**30:.2f} GiB once decompressed; the limit for .npz is "
+                                 f"{cap / 2**30:.2f} GiB (save it as .npy, which is memory-mapped)")
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")

@@ -66,7 +66,7 @@ def encode_source(encoder, source, batch_size=256, progress=None):
     return np.concatenate(parts), np.concatenate(idx), attributes
 
 
-def write_latents(out, latents, index, attributes=None):
+def write_latents(out, latents, index, attributes=None, metadata=None):
     """Write latents.npy, index.npy and attributes.csv atomically into a run folder.
 
     metadata.json (whose presence marks a complete run) is renamed to
@@ -74,6 +74,8 @@ def write_latents(out, latents, index, attributes=None):
     a process killed between these writes leaves a folder that lists as
     incomplete, never one that mixes old and new files and looks complete;
     the old metadata stays on disk.  ``python -m core encode`` repairs it.
+    With ``metadata`` (a dict) that is written as metadata.json instead, as
+    the last step: latents and metadata then change together.
     """
     out = Path(out)
     latents = np.asarray(latents, np.float32)
@@ -92,7 +94,10 @@ def write_latents(out, latents, index, attributes=None):
         runs.atomic_write_bytes(out / "attributes.csv", attributes.to_csv(index=False, float_format="%.6g").encode())
     elif (out / "attributes.csv").exists():
         (out / "attributes.csv").unlink()
-    if saved.exists():
+    if metadata is not None:
+        runs.atomic_write_json(meta, metadata)
+        saved.unlink(missing_ok=True)
+    elif saved.exists():
         os.replace(saved, meta)
 
 
@@ -102,20 +107,26 @@ def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
     from core.training import TrainConfig
 
     path = runs.resolve_run(run) if not isinstance(run, Path) else run
-    config = TrainConfig.from_json((path / "config.json").read_text())
-    encoder = runs.load_model(path / "encoder.keras")
-    m = config.model
-    source = open_source(dataset or config.dataset, size=m.image_size, channels=m.channels,
-                         limit=limit if limit is not None else config.limit,
-                         seed=config.data_seed, crop=config.crop)
-    latents, index, attributes = encode_source(encoder, source, batch_size, progress)
-    write_latents(path, latents, index, attributes)
-    if not (path / "metadata.json").exists():
-        from core.training import write_metadata
+    # Every writer of a run folder takes its lock: encoding while a trainer
+    # resumes would leave latents of one model next to another's files.
+    with runs.RunLock(path):
+        config = TrainConfig.from_dict(runs.read_json(path / "config.json"))
+        encoder = runs.load_model(path / "encoder.keras")
+        m = config.model
+        source = open_source(dataset or config.dataset, size=m.image_size, channels=m.channels,
+                             limit=limit if limit is not None else config.limit,
+                             seed=config.data_seed, crop=config.crop)
+        latents, index, attributes = encode_source(encoder, source, batch_size, progress)
+        old = next((p for p in (path / "metadata.json", path / "metadata.json.saved") if p.exists()), None)
+        if old is None:
+            from core.training import write_metadata
 
-        write_metadata(path, config, n_images=latents.shape[0], source=source)
-    else:
-        meta = runs.read_json(path / "metadata.json")
-        meta.update({"n_images": int(latents.shape[0]), "encoded_dataset": dataset or config.dataset})
-        runs.atomic_write_json(path / "metadata.json", meta)
+            write_latents(path, latents, index, attributes)
+            write_metadata(path, config, n_images=latents.shape[0], source=source)
+        else:
+            meta = runs.read_json(old)
+            meta.update({"n_images": int(latents.shape[0]), "encoded_dataset": dataset or config.dataset})
+            # The new metadata is written by write_latents as its last step, so
+            # a kill anywhere never leaves old n_images next to new latents.
+            write_latents(path, latents, index, attributes, metadata=meta)
     return path

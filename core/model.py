@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import threading
 
 import numpy as np
 
-from core.validation import check_int, check_latents, check_n_samples
+from core.validation import check_float, check_int, check_latents, check_n_samples
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -65,26 +66,38 @@ class ModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        self.encoder_filters = tuple(int(f) for f in self.encoder_filters)
-        self.decoder_filters = tuple(int(f) for f in self.decoder_filters)
+        # Lists (JSON) become tuples; no int() here: it would turn 1.9 into 1
+        # silently.  validate() checks the elements.
+        for name in ("encoder_filters", "decoder_filters"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                setattr(self, name, tuple(value))
 
     def validate(self):
-        """Raise ``ValueError`` naming the first bad field."""
-        check_int(self.image_size, "image_size", 16, 128)
+        """Raise ``ValueError`` naming the first bad field.
+
+        Types are strict (config files are untrusted): ``true`` is not an
+        int, ``2.0`` is not an int, ``null`` is not a number, and
+        ``batch_norm`` must be a boolean.
+        """
+        check_int(self.image_size, "image_size", 16, 128, strict=True)
         if self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 (4 stride-2 layers), got {self.image_size}")
-        if self.channels not in (1, 3):
+        if check_int(self.channels, "channels", strict=True) not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
-        check_int(self.z_dim, "z_dim", 2, 4096)
+        check_int(self.z_dim, "z_dim", 2, 4096, strict=True)
         for name in ("encoder_filters", "decoder_filters"):
             filters = getattr(self, name)
-            if len(filters) != 4 or any(f < 1 or f > 1024 for f in filters):
-                raise ValueError(f"{name} must be 4 integers in 1..1024, got {filters}")
-        check_int(self.kernel_size, "kernel_size", 1, 7)
-        if self.activation not in ACTIVATIONS:
+            if not isinstance(filters, tuple) or len(filters) != 4 or any(
+                    isinstance(f, bool) or not isinstance(f, numbers.Integral) or not 1 <= f <= 1024
+                    for f in filters):
+                raise ValueError(f"{name} must be 4 integers in 1..1024, got {filters!r}")
+        check_int(self.kernel_size, "kernel_size", 1, 7, strict=True)
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.batch_norm, (bool, np.bool_)):
+            raise ValueError(f"batch_norm must be true or false, got {self.batch_norm!r}")
+        check_float(self.dropout, "dropout", 0.0, 1.0, high_inclusive=False)
         return self
 
     def to_dict(self):
@@ -95,6 +108,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ValueError(f"model must be a JSON object of model fields, got {d!r:.80}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:

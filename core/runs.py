@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import stat
 import tempfile
 import threading
 import unicodedata
@@ -39,14 +40,23 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 OPTIONAL_FILES = ("attributes.csv", "progress.json")
 #: Largest config.json inside a .keras archive that is parsed (zip bombs).
 MAX_KERAS_CONFIG_BYTES = 16 * 2**20
+#: Largest JSON file of a run folder that is parsed (config, history, metadata, progress).
+MAX_JSON_BYTES = 16 * 2**20
+#: Largest attributes.csv that :class:`Run` reads into memory.
+MAX_ATTRIBUTES_BYTES = 512 * 2**20
 #: Default size cap of an uploaded file (see :func:`safe_upload_path`).
 MAX_UPLOAD_BYTES = 2 * 2**30
 UPLOADS_DIR = ".uploads"
 
 
 def artifacts_root():
-    """The folder that holds run folders (``$LATENT_LAB_ARTIFACTS`` or ``artifacts/``)."""
-    return Path(os.environ.get("LATENT_LAB_ARTIFACTS", REPO_ROOT / "artifacts")).resolve()
+    """The folder that holds run folders (``$LATENT_LAB_ARTIFACTS`` or ``artifacts/``).
+
+    An empty (or blank) ``$LATENT_LAB_ARTIFACTS`` counts as unset: ``Path("")``
+    would be the working directory.
+    """
+    env = os.environ.get("LATENT_LAB_ARTIFACTS", "").strip()
+    return Path(env or REPO_ROOT / "artifacts").resolve()
 
 
 def check_run_name(name):
@@ -168,12 +178,78 @@ def atomic_save_model(path, model):
     return path
 
 
-def read_json(path):
-    """Read a JSON file; ``ValueError`` naming the file when it is not valid JSON."""
+def check_regular_file(path):
+    """``ValueError`` unless ``path`` (symlinks followed) is a regular file.
+
+    ``stat`` never blocks, whereas opening a FIFO waits for a writer forever
+    and reading ``/dev/zero`` never ends.  A missing file raises ``OSError``.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{Path(path).name} is not a regular file")
+    return st
+
+
+def open_regular(path):
+    """Open a regular file for binary reading without ever blocking.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once; the file type is then
+    checked on the open descriptor (no race with a swapped file).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{Path(path).name} is not valid JSON: {exc}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{Path(path).name} is not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_tail(path, max_bytes=64 * 2**10):
+    """The last ``max_bytes`` of a text file (a log), never blocking on a FIFO.
+
+    Returns "" for anything that is not a readable regular file.
+    """
+    try:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - max_bytes))
+            return fh.read(max_bytes).decode("utf-8", errors="replace")
+    except (ValueError, OSError):
+        return ""
+
+
+def _finite_float(text):
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(text):
+    raise ValueError(f"{text} is not a number")
+
+
+def read_json(path, max_bytes=MAX_JSON_BYTES):
+    """Read a JSON file; ``ValueError`` naming the file when it is not valid JSON.
+
+    Bounded: only a regular file of at most ``max_bytes`` is read; NaN,
+    infinities and numbers beyond float range (``1e999``) are refused, and
+    so is nesting too deep to parse (``RecursionError``).  A missing file
+    raises ``FileNotFoundError``.
+    """
+    name = Path(path).name
+    with open_regular(path) as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name} is larger than {max_bytes:,} bytes")
+    try:
+        return json.loads(data.decode("utf-8"), parse_float=_finite_float, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to be read") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{name} is not valid JSON: {str(exc)[:200]}") from None
 
 
 def load_npy(path, mmap=True, z_dim=None, finite=None):
@@ -202,6 +278,10 @@ def load_npy(path, mmap=True, z_dim=None, finite=None):
         infinite values (count and the first position and value).
     """
     path = Path(path)
+    try:
+        check_regular_file(path)  # np.load would block on a FIFO
+    except OSError as exc:
+        raise ValueError(f"{path.name} is not a readable .npy file: {exc.strerror or exc}") from None
     try:
         arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except ValueError as exc:
@@ -288,6 +368,7 @@ def check_keras_archive(path):
     """
     path = Path(path)
     try:
+        check_regular_file(path)  # ZipFile would block on a FIFO
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
             if "config.json" not in names:
@@ -350,7 +431,9 @@ def run_status(path):
     if (path / "progress.json").exists():
         try:
             progress = read_json(path / "progress.json")
-        except ValueError:
+        except (ValueError, OSError):
+            progress = None
+        if not isinstance(progress, dict):
             progress = None
     missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
     if missing:
@@ -364,10 +447,24 @@ def run_status(path):
         return RunInfo(name, path, "incomplete", why)
     try:
         _check_no_escaping_links(path)
+        for f in OPTIONAL_FILES:
+            if (path / f).exists():
+                check_regular_file(path / f)
         meta = read_json(path / "metadata.json")
         config = read_json(path / "config.json")
-        read_json(path / "history.json")
-        z_dim = int(config["model"]["z_dim"])
+        history = read_json(path / "history.json")
+        for f, obj in (("metadata.json", meta), ("config.json", config), ("history.json", history)):
+            if not isinstance(obj, dict):
+                raise ValueError(f"{f} must hold a JSON object, got {type(obj).__name__}")
+        model = config.get("model")
+        if not isinstance(model, dict):
+            raise ValueError(f"config.json: model must be a JSON object, got {model!r:.60}")
+        from core.validation import check_int
+
+        z_dim = check_int(model.get("z_dim"), "config.json: z_dim", 1, 1_000_000, strict=True)
+        for key in ("image_size", "channels"):
+            if key in model:
+                check_int(model[key], f"config.json: {key}", 1, 1_000_000, strict=True)
         # Finite check included (memoised): NaN latents are "damaged", not a
         # crash later in a plot.
         lat = load_npy(path / "latents.npy", z_dim=z_dim)
@@ -376,9 +473,17 @@ def run_status(path):
             raise ValueError(f"index.npy has dtype {idx.dtype}; integers are required")
         if idx.shape != (lat.shape[0],):
             raise ValueError(f"index.npy has shape {idx.shape} but latents.npy has {lat.shape[0]} rows")
+        # "complete" only when the files agree with metadata.json (a writer
+        # killed between latents and metadata leaves them disagreeing).
+        n_meta = meta.get("n_images")
+        if n_meta is not None and n_meta != lat.shape[0]:
+            raise ValueError(f"metadata.json says n_images {n_meta!r:.40} but latents.npy has {lat.shape[0]} rows "
+                             "(interrupted write? run python -m core encode)")
+        if meta.get("z_dim") is not None and meta["z_dim"] != z_dim:
+            raise ValueError(f"metadata.json says z_dim {meta['z_dim']!r:.40} but config.json says {z_dim}")
         for f in ("encoder.keras", "decoder.keras"):
             check_keras_archive(path / f)
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OSError, RecursionError, OverflowError, MemoryError) as exc:
         return RunInfo(name, path, "damaged", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return RunInfo(name, path, "complete", "", meta)
 
@@ -402,10 +507,14 @@ def list_runs(root=None):
     for p in sorted(root.iterdir()):
         if not p.is_dir() or p.name.startswith(".") or not _NAME_RE.fullmatch(p.name) or ".." in p.name:
             continue
-        if p.is_symlink() and p.resolve().parent != root:
-            infos.append(RunInfo(p.name, p, "damaged", "symlink pointing outside the artifacts folder"))
-            continue
-        infos.append(run_status(p))
+        try:
+            if p.is_symlink() and p.resolve().parent != root:
+                infos.append(RunInfo(p.name, p, "damaged", "symlink pointing outside the artifacts folder"))
+                continue
+            infos.append(run_status(p))
+        except Exception as exc:  # one hostile folder must not hide the others
+            infos.append(RunInfo(p.name, p, "damaged",
+                                 f"cannot be inspected ({type(exc).__name__}: {str(exc)[:200]})"))
     infos.sort(key=lambda r: (r.name != DEFAULT_RUN, r.name))
     return infos
 
@@ -417,7 +526,11 @@ def is_locked(path):
     lock = Path(path) / "run.lock"
     if not lock.exists():
         return False
-    with open(lock, "a") as fh:
+    try:
+        fh = open_regular(lock)  # never blocks: a FIFO named run.lock is no lock
+    except (ValueError, OSError):
+        return False
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -437,7 +550,12 @@ class RunLock:
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path / "run.lock", "a")
+        # O_NONBLOCK: opening a FIFO planted as run.lock must not hang.
+        fd = os.open(self.path / "run.lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"run folder {self.path.name}: run.lock is not a regular file")
+        self._fh = os.fdopen(fd, "a")
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -486,7 +604,16 @@ class Run:
         if (self.path / "attributes.csv").exists():
             import pandas as pd
 
-            self.attributes = pd.read_csv(self.path / "attributes.csv")
+            with open_regular(self.path / "attributes.csv") as fh:
+                raw = fh.read(MAX_ATTRIBUTES_BYTES + 1)
+            if len(raw) > MAX_ATTRIBUTES_BYTES:
+                raise ValueError(f"attributes.csv is larger than {MAX_ATTRIBUTES_BYTES:,} bytes")
+            import io
+
+            try:
+                self.attributes = pd.read_csv(io.BytesIO(raw))
+            except Exception as exc:  # pandas parser errors
+                raise ValueError(f"attributes.csv cannot be read: {str(exc)[:200]}") from None
         self._encoder = self._decoder = None
 
     @property

@@ -32,11 +32,13 @@ from core.pca import LatentPCA
 from core.validation import (
     MAX_SAMPLES,
     check_float,
+    check_float32_range,
     check_int,
     check_latents,
     check_n_samples,
     check_positive,
     check_random_state,
+    check_scale,
 )
 
 CHUNK_ROWS = 32768
@@ -81,7 +83,7 @@ def histogram_peak_and_hwhm(Z, bin_width=0.25, chunk_rows=CHUNK_ROWS):
     -------
     mu, hw : ndarrays of shape (z_dim,)
     """
-    bin_width = check_positive(bin_width, "bin_width")
+    bin_width = check_scale(bin_width, "bin_width")
     Z = check_latents(Z)
     n, d = Z.shape
     lo = np.full(d, np.inf)
@@ -90,10 +92,13 @@ def histogram_peak_and_hwhm(Z, bin_width=0.25, chunk_rows=CHUNK_ROWS):
         block = np.asarray(Z[start:start + chunk_rows], np.float64)
         lo = np.minimum(lo, block.min(axis=0))
         hi = np.maximum(hi, block.max(axis=0))
+    # Bin count in float first: a tiny bin_width would overflow the int64 cast.
+    with np.errstate(over="ignore"):
+        span = float(np.max(np.floor(hi / bin_width) - np.floor(lo / bin_width))) + 1
+    if not np.isfinite(span) or span * d > 50_000_000:
+        raise ValueError(f"bin_width={bin_width} gives {span:.3g} bins per component; choose a larger bin_width")
     k_lo = np.floor(lo / bin_width).astype(np.int64)
     nbins = int((np.floor(hi / bin_width).astype(np.int64) - k_lo).max()) + 1
-    if nbins * d > 50_000_000:
-        raise ValueError(f"bin_width={bin_width} gives {nbins} bins per component; choose a larger bin_width")
     counts = np.zeros(d * nbins, np.int64)
     offs = np.arange(d) * nbins
     for start in range(0, n, chunk_rows):
@@ -183,8 +188,13 @@ class BaseSampler:
         self._check_fitted()
         n = check_n_samples(n_samples)
         rng = check_random_state(random_state)
-        out = np.asarray(self._sample(n, rng), dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.asarray(self._sample(n, rng), dtype=np.float32)
         assert out.shape == (n, self.z_dim_)
+        # Last guard: never hand out (or write to a file) non-finite vectors.
+        bad = out.size - int(np.count_nonzero(np.isfinite(out)))
+        if bad:
+            raise ValueError(f"{self!r} produced {bad} non-finite values; use smaller parameters")
         return out
 
 
@@ -209,7 +219,7 @@ class UniformBoxSampler(BaseSampler):
         self.b = b
 
     def _fit(self, Z):
-        self.b_ = check_positive(self.b, "b")
+        self.b_ = check_scale(self.b, "b")
 
     def _sample(self, n, rng):
         return rng.uniform(-self.b_, self.b_, size=(n, self.z_dim_))
@@ -238,8 +248,9 @@ class PerComponentUniformSampler(BaseSampler):
         self.bin_width = bin_width
 
     def _fit(self, Z):
-        self.f_ = check_positive(self.f, "f")
+        self.f_ = check_scale(self.f, "f")
         self.mu_, self.hw_ = histogram_peak_and_hwhm(Z, self.bin_width)
+        check_float32_range(float(np.max(np.abs(self.mu_) + self.f_ * self.hw_)), "f", self.f)
 
     def _sample(self, n, rng):
         half = self.f_ * self.hw_
@@ -593,8 +604,8 @@ class PCAEllipseSampler(BaseSampler):
     def _fit(self, Z):
         d = Z.shape[1]
         K = check_int(self.n_components, "n_components", 1, d)
-        self.level_ = check_positive(self.level, "level")
-        self.f_ = check_positive(self.f, "f")
+        self.level_ = check_scale(self.level, "level")
+        self.f_ = check_scale(self.f, "f")
         _check_option(self.half_width, "half_width", ("std", "hist"))
         _check_option(self.fixed, "fixed", ("leading", "random"))
         if self.half_width == "hist":
@@ -627,6 +638,9 @@ class PCAEllipseSampler(BaseSampler):
         tiny = 1e-12 * max(float(sigma.max()), 1.0)
         self.sigma_ = np.maximum(sigma, tiny)
         self.half_axes_ = self.level_ * self.sigma_
+        # |x| <= |mean| + |v| with |v_k| <= f a_k: the output stays finite in float32.
+        check_float32_range(float(np.max(np.abs(pca.mean_)) + np.sqrt(np.sum((self.f_ * self.half_axes_) ** 2))),
+                            "f", self.f)
 
     def sample_pca(self, n_samples, random_state=None, chunk_vectors=1024):
         """PCA-space coordinates v of shape (n_samples, K), float64.
@@ -774,7 +788,7 @@ class GaussianMixtureSampler(BaseSampler):
         _check_option(self.covariance_type, "covariance_type", ("full", "tied", "diag", "spherical"))
         max_iter = check_int(self.max_iter, "max_iter", low=1)
         m = check_int(self.max_fit_samples, "max_fit_samples", low=2)
-        reg = check_positive(self.reg_covar, "reg_covar")
+        reg = check_scale(self.reg_covar, "reg_covar")
         seed = 0 if self.random_state is None else self.random_state
         rng = check_random_state(seed)
         if n > m:

@@ -81,15 +81,18 @@ class TrainConfig:
         """Raise ``ValueError`` naming the first bad field."""
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ValueError(f"dataset must be a name or a path, got {self.dataset!r}")
+        # Strict types: bool is not int, 2.0 is not int (config files are untrusted).
         if self.limit is not None:
-            check_int(self.limit, "limit", 2)
+            check_int(self.limit, "limit", 2, strict=True)
         if self.crop is not None:
-            check_int(self.crop, "crop", 8, 4096)
+            check_int(self.crop, "crop", 8, 4096, strict=True)
+        check_int(self.data_seed, "data_seed", 0, 2**32 - 1, strict=True)
         check_float(self.val_fraction, "val_fraction", 0.0, 0.5, low_inclusive=False)
-        check_int(self.epochs, "epochs", 1, 10_000)
-        check_int(self.batch_size, "batch_size", 1, 4096)
+        check_int(self.epochs, "epochs", 1, 10_000, strict=True)
+        check_int(self.batch_size, "batch_size", 1, 4096, strict=True)
         check_float(self.learning_rate, "learning_rate", 0.0, 1.0, low_inclusive=False)
-        if self.strategy not in STRATEGIES:
+        check_int(self.seed, "seed", 0, 2**32 - 1, strict=True)
+        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if not isinstance(self.model, ModelConfig):
             raise ValueError("model must be a ModelConfig")
@@ -103,6 +106,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ValueError(f"train config must be a JSON object, got {d!r:.80}")
         d = dict(d)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
@@ -118,12 +123,59 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text):
         try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
+            data = json.loads(text, parse_float=runs._finite_float, parse_constant=runs._no_constant)
+        except RecursionError:
+            raise ValueError("train config is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError, NaN/Infinity
             raise ValueError(f"train config is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
 
 
 # ---------------------------------------------------------------- data
+
+def available_memory():
+    """Bytes of memory available to new allocations (``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_resources(source, config, out):
+    """Refuse up front a run the disk or the memory cannot hold (one-line ``ValueError``).
+
+    Training writes the images once as uint8 (``checkpoints/images_u8.npy``,
+    n x size x size x channels bytes) plus latents and index on disk, and
+    holds the (n, z_dim) float32 latents in memory while encoding.  Checked
+    before the run folder is created, so ``--limit 1000000000`` does not
+    start a terabyte cache file.
+    """
+    n, s, c = int(source.n_images), int(source.size), int(source.channels)
+    z = int(config.model.z_dim)
+    cache_bytes = 0 if (Path(out) / "checkpoints" / "data_done").exists() else n * s * s * c
+    disk_bytes = cache_bytes + n * (z * 4 + 8)
+    folder = Path(out).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if disk_bytes > free:
+        raise ValueError(f"{n:,} images of {s}x{s}x{c} need {disk_bytes / 2**30:,.1f} GiB on disk "
+                         f"(image cache and latents) but {folder} has {free / 2**30:,.1f} GiB free; "
+                         "use a smaller limit")
+    mem = available_memory()
+    need = n * z * 4
+    if mem is not None and need > mem:
+        raise ValueError(f"{n:,} latent vectors of z_dim {z} need {need / 2**30:,.1f} GiB of memory but "
+                         f"{mem / 2**30:,.1f} GiB are available; use a smaller limit")
+    return disk_bytes
+
 
 def materialise(source, folder, batch_size=512, progress=None):
     """Stream a data source once into ``folder/images_u8.npy`` (uint8 memmap).
@@ -239,9 +291,10 @@ def make_strategy(name):
 def read_progress(path):
     """The run's ``progress.json`` as a dict (empty when absent or unreadable)."""
     try:
-        return runs.read_json(Path(path) / "progress.json")
-    except (ValueError, FileNotFoundError):
+        progress = runs.read_json(Path(path) / "progress.json")
+    except (ValueError, OSError):  # absent, unreadable, a FIFO, garbage
         return {}
+    return progress if isinstance(progress, dict) else {}
 
 
 def request_cancel(path):
@@ -323,7 +376,10 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         Run folder (created).
     resume : bool
         Continue from the last checkpoint: epoch count and history go on.
-        ``config.epochs`` may be raised to train longer.
+        ``config.epochs`` may be raised to train longer.  A run killed or
+        cancelled before its first checkpoint restarts from epoch 0 with its
+        stored config (no dead end between "nothing to resume" and
+        "already exists").
     on_progress : callable(dict) or None
         Called with the progress dict (also written to progress.json).
     encode : bool
@@ -337,22 +393,39 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
     out = Path(out)
     ckpt_dir = out / "checkpoints"
     if resume:
-        if not (ckpt_dir / "state.json").exists():
-            raise ValueError(f"nothing to resume in {out}: no checkpoint (checkpoints/state.json)")
+        if not out.is_dir():
+            raise ValueError(f"nothing to resume in {out}: no such run folder")
     else:
         if config is None:
             raise ValueError("config is required unless resume=True")
         config.validate()
-        # A bad data source is refused before the run folder is created.
+        # A bad data source, or one too large for the disk or the memory, is
+        # refused before the run folder is created.
         source = open_config_source(config)
+        check_resources(source, config, out)
     # Lock first, then look: two processes started together must not both
     # find the folder empty (the second gets the lock error).
     with runs.RunLock(out):
         if resume:
-            stored = TrainConfig.from_json((out / "config.json").read_text())
+            # Looked at only under the lock: a trainer in its first epoch has
+            # no checkpoint yet, and the answer must be "in use", not
+            # "nothing to resume".
+            stored_path = out / "config.json"
+            if not stored_path.exists() and (out / "requested_config.json").exists():
+                stored_path = out / "requested_config.json"  # killed before config.json was written
+            if not stored_path.exists():
+                raise ValueError(f"nothing to resume in {out}: no config.json")
+            stored = TrainConfig.from_dict(runs.read_json(stored_path))
             if config is not None:
                 stored.epochs = max(stored.epochs, int(config.epochs))
             config = stored
+            # No checkpoint yet (killed or cancelled in the first epoch):
+            # train again from epoch 0 in place -- but never a finished run
+            # whose checkpoints were removed (that would retrain it).
+            from_checkpoint = (ckpt_dir / "state.json").exists()
+            if not from_checkpoint and any((out / f).exists() for f in ("metadata.json", "metadata.json.saved")):
+                raise ValueError(f"nothing to resume in {out}: a finished run without a checkpoint "
+                                 "(checkpoints/state.json)")
         elif any(p for p in out.iterdir() if p.name not in LAUNCH_FILES):
             raise ValueError(f"run folder {out} already exists and is not empty; use resume or another name")
         remove_stale_temps(out)
@@ -365,6 +438,8 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         runs.atomic_write_json(out / "config.json", config.to_dict())
         if resume:
             source = open_config_source(config)
+            check_resources(source, config, out)
+            resume = from_checkpoint
         return _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source)
 
 

@@ -74,13 +74,16 @@ def _count_nonfinite(arr, chunk_rows=65536):
     return bad
 
 
-def check_int(value, name, low=None, high=None):
+def check_int(value, name, low=None, high=None, strict=False):
     """Return ``value`` as an int, or raise naming ``name`` and the value.
 
-    ``low`` and ``high`` are inclusive bounds.
+    ``low`` and ``high`` are inclusive bounds.  ``bool`` is never an int;
+    with ``strict`` a float is not either (``2.0`` is refused: config files),
+    otherwise an integral float such as ``2.0`` is accepted.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and float(value).is_integer():
+        if not strict and isinstance(value, numbers.Real) and np.isfinite(float(value)) \
+                and float(value).is_integer():
             value = int(value)
         else:
             raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -113,6 +116,26 @@ def check_float(value, name, low=None, high=None, low_inclusive=True, high_inclu
 def check_positive(value, name):
     """Return ``value`` as a float > 0, or raise naming it."""
     return check_float(value, name, low=0.0, low_inclusive=False)
+
+
+#: Largest scale parameter of a sampler (uniform box ``b``, interval
+#: factors ``f``, ellipse ``level``, ``reg_covar``): far beyond any latent
+#: range, and small enough that sampled float32 values stay finite
+#: (``b = 1e308`` overflowed NumPy, ``b = 1e200`` gave all-inf float32).
+MAX_SCALE = 1e6
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_scale(value, name, high=MAX_SCALE):
+    """Return ``value`` as a float in (0, high] (default ``MAX_SCALE``), or raise naming it."""
+    return check_float(value, name, low=0.0, high=high, low_inclusive=False)
+
+
+def check_float32_range(bound, name, value):
+    """Raise naming parameter ``name`` = ``value`` if samples can reach ``|bound|`` beyond float32."""
+    if not np.isfinite(bound) or bound > FLOAT32_MAX / 2:
+        raise ValueError(f"{name}={value!r} makes sampled values exceed the float32 range "
+                         f"(largest |value| {bound:.3g})")
 
 
 def check_n_samples(n_samples, name="n_samples"):

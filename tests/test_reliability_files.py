@@ -331,7 +331,10 @@ def test_crash_at_any_step_of_write_latents_never_looks_complete(artifacts, mode
 
     def write_generation(g):
         Z = np.full((30 + g, Z_DIM), float(g), np.float32)
-        write_latents(path, Z, np.arange(30 + g) + 1000 * g, pd.DataFrame({"gen": [g] * (30 + g)}))
+        # With its metadata: a run whose metadata.json disagrees with the
+        # latents (n_images) is not complete (issue 17).
+        write_latents(path, Z, np.arange(30 + g) + 1000 * g, pd.DataFrame({"gen": [g] * (30 + g)}),
+                      metadata={"z_dim": Z_DIM, "n_images": 30 + g})
 
     write_generation(1)
     real_npy, real_bytes = runs.atomic_save_npy, runs.atomic_write_bytes

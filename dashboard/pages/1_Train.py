@@ -101,6 +101,7 @@ if start:
         with st.spinner("Checking the data source…"):
             source = open_source(dataset, size=model.image_size, channels=model.channels,
                                  limit=config.limit, seed=config.data_seed, crop=config.crop)
+            training.check_resources(source, config, path)
         training.launch(config, path)
     except ValueError as exc:
         lab.show_error(exc)
@@ -154,12 +155,20 @@ def show_run(info):
                 st.info("Cancel requested: training stops after the current batch.")
         else:
             st.caption(info.reason)
-            if (path / "checkpoints" / "state.json").exists():
+            has_checkpoint = (path / "checkpoints" / "state.json").exists()
+            # Killed or cancelled before the first checkpoint: the same button
+            # trains again from epoch 0 in place (train --resume does that).
+            restartable = info.status == "incomplete" and any(
+                (path / f).exists() for f in ("config.json", "requested_config.json"))
+            if has_checkpoint or restartable:
                 c1, c2 = st.columns([1, 3])
                 more = c1.number_input("Train up to epoch", min_value=1, max_value=10_000,
                                        value=int(n_epochs or 1), key=f"epochs_{info.name}")
-                if c2.button("Resume", key=f"resume_{info.name}",
-                             help="Continue from the last checkpoint in a background process."):
+                label, tip = (("Resume", "Continue from the last checkpoint in a background process.")
+                              if has_checkpoint else
+                              ("Restart from epoch 0", "No checkpoint was written yet: train again from "
+                                                       "the start, in place, in a background process."))
+                if c2.button(label, key=f"resume_{info.name}", help=tip):
                     try:
                         training.launch(training.TrainConfig(epochs=int(more)), path, resume=True)
                     except ValueError as exc:
@@ -169,7 +178,7 @@ def show_run(info):
             log = path / "train.log"
             if log.exists():
                 with st.expander("Training log (last lines)"):
-                    st.code("\n".join(log.read_text(errors="replace").splitlines()[-15:]) or "(empty)")
+                    st.code("\n".join(runs.read_tail(log).splitlines()[-15:]) or "(empty)")
 
 
 def monitor():
