@@ -265,7 +265,7 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     import pandas as pd
 
     from core.components import (dominant_components, full_statistics, gaussian_shell,
-                                 radius_distribution, uniform_box_shell)
+                                 radius_distribution, uniform_box_shell, unresolved_hw_message)
     from core.correlation import top_pairs
     from core.mnd import mnd_summary
     from core.validation import check_float, check_int, check_latents, check_positive
@@ -292,7 +292,7 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
     return {
         "n": int(n), "z_dim": int(d), "bin_width": bin_width,
-        "table": table,
+        "table": table, "hw_note": unresolved_hw_message(table, bin_width),
         "dominant_mu": dominant_components(table, min(top, d), by="mu")[["rank"] + cols],
         "dominant_width": dominant_components(table, min(top, d), by="width")[["rank"] + cols],
         "radius": {"mean": float(radii.mean()), "std": float(radii.std()),
@@ -320,6 +320,8 @@ def _stats_summary(res, label):
               res["dominant_mu"].to_string(**fmt), ""]
     lines += ["dominant components by width (half-width at half maximum):",
               res["dominant_width"].to_string(**fmt), ""]
+    if res.get("hw_note"):
+        lines += [f"note: {res['hw_note']}", ""]
     lines.append(f"radius |z|: mean {r['mean']:.4g}, std {r['std']:.4g}   |   uniform box b={us['b']:g}: "
                  f"shell mean {us['mean']:.4g}, std {us['std']:.4g}")
     if gs:

@@ -8,7 +8,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import lab
-from core.components import dominant_components, uniform_box_shell
+from core.components import dominant_components, uniform_box_shell, unresolved_hw_message
 from core.correlation import top_pairs
 from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
                            plot_qq, plot_radius)
@@ -96,6 +96,9 @@ def selected_components():
 
 # ---------------------------------------------------------------- (c) table + dominant components
 def component_table():
+    hw_note = unresolved_hw_message(table, bin_width)
+    if hw_note:
+        st.warning(hw_note)
     st.dataframe(table, column_config=TABLE_FORMAT, hide_index=True, height=360)
     lab.csv_download(table, f"{run.name}_components.csv", key="dl_table")
     n_dom = st.slider("Dominant components to list", 3, min(30, z_dim), min(10, z_dim))
