@@ -51,7 +51,8 @@ MAX_OVERSAMPLE = 8
 #: Default window: these tail quantiles of each coordinate (not the range).
 DEFAULT_TAIL = 1e-3
 #: Kernel wider than this many output cells (narrowest sigma), or an aligned
-#: fine grid larger than MAX_GRID: bin on a kernel-sized grid and interpolate.
+#: fine grid of more than MAX_KERNEL_GRID_CELLS: bin on a kernel-sized grid
+#: and interpolate.
 COARSE_SWITCH = 8.0
 #: Binning cells per narrowest kernel sigma on that grid.
 COARSE_SIGMA_CELLS = 3.0
@@ -59,8 +60,11 @@ COARSE_SIGMA_CELLS = 3.0
 SPLINE_PAD = 8
 #: Narrow the kernel by the binning's average spread (see _gaussian_kernel).
 BINNING_CORRECTION = True
-#: Largest binning grid side.
+#: Largest binning grid side of the kernel-sized grid.
 MAX_GRID = 4096
+#: Largest binning grid (cells); beyond it (needle-thin kernels) the
+#: cells grow instead, trading accuracy for bounded time and memory.
+MAX_KERNEL_GRID_CELLS = 1024 * 1024
 
 
 @dataclass
@@ -150,7 +154,11 @@ def _gaussian_kernel(H, fdx, fdy, lx, ly):
     binning bias (the rest is fourth order, or averages out over points).
     """
     if BINNING_CORRECTION:
-        H = H - np.diag([fdx * fdx / 6.0, fdy * fdy / 6.0])
+        Hc = H - np.diag([fdx * fdx / 6.0, fdy * fdy / 6.0])
+        # Only while the kernel stays well resolved (a needle-thin kernel on
+        # capped cells would turn indefinite).
+        if np.linalg.eigvalsh(Hc)[0] > 0.5 * np.linalg.eigvalsh(H)[0]:
+            H = Hc
     ox = np.arange(-lx, lx + 1) * fdx
     oy = np.arange(-ly, ly + 1) * fdy
     Hinv = np.linalg.inv(H)
@@ -246,7 +254,7 @@ def kde2d(points, gridsize=128, bw_factor=None, xlim=None, ylim=None, pad=3.0,
         # Kernel half-sizes in fine cells; also the margin of the extended grid.
         lx = int(math.ceil(TRUNCATE * sx / fdx))
         ly = int(math.ceil(TRUNCATE * sy / fdy))
-        if max(fgx + 2 * lx, fgy + 2 * ly) > MAX_GRID:
+        if (fgx + 2 * lx) * (fgy + 2 * ly) > MAX_KERNEL_GRID_CELLS:
             oversample = None  # an elongated kernel: the kernel-sized grid is cheaper
     if oversample is not None:
         binned = _linear_binning(x, y, xlim[0] - lx * fdx, fdx, fgx + 2 * lx,
@@ -276,11 +284,16 @@ def _kde_on_kernel_grid(x, y, H, xgrid, ygrid, s):
     c = s / COARSE_SIGMA_CELLS
     # Keep the grid bounded (a kernel far narrower than the window's cells).
     c = max(c, (xgrid[-1] - xgrid[0]) / dx / (MAX_GRID / 2), (ygrid[-1] - ygrid[0]) / dy / (MAX_GRID / 2))
-    bx, by = dx * c, dy * c
-    lx, ly = int(math.ceil(TRUNCATE * sx / bx)), int(math.ceil(TRUNCATE * sy / by))
-    mx, my = lx + SPLINE_PAD, ly + SPLINE_PAD
-    nx = int(math.ceil((xgrid[-1] - xgrid[0]) / bx)) + 2 * mx + 1
-    ny = int(math.ceil((ygrid[-1] - ygrid[0]) / by)) + 2 * my + 1
+    while True:
+        bx, by = dx * c, dy * c
+        lx, ly = int(math.ceil(TRUNCATE * sx / bx)), int(math.ceil(TRUNCATE * sy / by))
+        mx, my = lx + SPLINE_PAD, ly + SPLINE_PAD
+        nx = int(math.ceil((xgrid[-1] - xgrid[0]) / bx)) + 2 * mx + 1
+        ny = int(math.ceil((ygrid[-1] - ygrid[0]) / by)) + 2 * my + 1
+        if nx * ny <= MAX_KERNEL_GRID_CELLS:
+            break
+        # A needle-thin kernel (|r| -> 1): coarser cells rather than GBs of grid.
+        c *= 1.1 * math.sqrt(nx * ny / MAX_KERNEL_GRID_CELLS)
     x0, y0 = xgrid[0] - mx * bx, ygrid[0] - my * by
     binned = _linear_binning(x, y, x0, bx, nx, y0, by, ny)
     conv = signal.fftconvolve(binned, _gaussian_kernel(H, bx, by, lx, ly), mode="same")

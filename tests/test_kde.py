@@ -154,3 +154,14 @@ def test_kde_contour_is_wider_than_the_ellipse():
     radius = np.sqrt(inside.sum() * k.cell_area / np.pi)  # area of the 1-sigma contour
     assert kde_inflation(0.5) == pytest.approx(np.sqrt(1.25))
     assert radius == pytest.approx(kde_inflation(0.5), rel=0.03)
+
+
+def test_needle_thin_kernel_stays_bounded():
+    # |r| -> 1: the binning grid is capped (cells grow) instead of asking
+    # for gigabytes; the result is finite and non-negative.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(2000)
+    P = np.column_stack([x, x + 1e-6 * rng.standard_normal(2000)])
+    for lim in (None, (-0.01, 0.01)):
+        k = kde2d(P, 32, xlim=lim, ylim=lim)
+        assert np.all(np.isfinite(k.density)) and k.density.min() >= 0
