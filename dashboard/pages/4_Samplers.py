@@ -198,7 +198,7 @@ try:
     st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
                "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
                "right in every plane and still miss the data in the full space: compare the "
-               "percentages here with the scoreboard's 'inside 2σ' column.")
+               "percentages here with the scoreboard's 'inside 2σ-mass' column.")
 except ValueError as exc:
     lab.show_error(exc)
 
