@@ -265,7 +265,7 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     import pandas as pd
 
     from core.components import (dominant_components, full_statistics, gaussian_shell,
-                                 radius_distribution, uniform_box_shell)
+                                 radius_distribution, uniform_box_shell, unresolved_hw_message)
     from core.correlation import top_pairs
     from core.mnd import mnd_summary
     from core.validation import check_float, check_int, check_latents, check_positive
@@ -285,11 +285,14 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     evr = st.pca.explained_variance_ratio_
     pca = pd.DataFrame({"component": np.arange(pca_k), "variance": st.pca.explained_variance_[:pca_k],
                         "ratio": evr[:pca_k], "cumulative": np.cumsum(evr)[:pca_k]})
-    mnd = mnd_summary(Z)
+    try:
+        mnd = mnd_summary(Z)
+    except ValueError as exc:  # too few points for the check: say so, keep the rest
+        mnd = {"error": str(exc)}
     cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
     return {
         "n": int(n), "z_dim": int(d), "bin_width": bin_width,
-        "table": table,
+        "table": table, "hw_note": unresolved_hw_message(table, bin_width),
         "dominant_mu": dominant_components(table, min(top, d), by="mu")[["rank"] + cols],
         "dominant_width": dominant_components(table, min(top, d), by="width")[["rank"] + cols],
         "radius": {"mean": float(radii.mean()), "std": float(radii.std()),
@@ -300,8 +303,11 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
         "top_pairs_shown": top,
         "threshold": threshold,
         "pca": pca,
-        "mnd": {"rank": mnd["rank"], "ks_statistic": mnd["ks_statistic"], "ks_pvalue": mnd["ks_pvalue"],
-                "d2_mean": mnd["d2_mean"], "d2_var": mnd["d2_var"], "fractions": mnd["fractions"]},
+        "mnd": {"error": mnd["error"]} if "error" in mnd else {"rank": mnd["rank"], "reference": mnd["reference"],
+                "ks_statistic": mnd["ks_statistic"], "ks_pvalue": mnd["ks_pvalue"],
+                "d2_mean": mnd["d2_mean"], "d2_var": mnd["d2_var"],
+                "d2_mean_theory": mnd["d2_mean_theory"], "d2_var_theory": mnd["d2_var_theory"],
+                "fractions": mnd["fractions"]},
     }
 
 
@@ -314,6 +320,8 @@ def _stats_summary(res, label):
               res["dominant_mu"].to_string(**fmt), ""]
     lines += ["dominant components by width (half-width at half maximum):",
               res["dominant_width"].to_string(**fmt), ""]
+    if res.get("hw_note"):
+        lines += [f"note: {res['hw_note']}", ""]
     lines.append(f"radius |z|: mean {r['mean']:.4g}, std {r['std']:.4g}   |   uniform box b={us['b']:g}: "
                  f"shell mean {us['mean']:.4g}, std {us['std']:.4g}")
     if gs:
@@ -326,11 +334,18 @@ def _stats_summary(res, label):
     if len(tp):
         lines.append(tp.head(res["top_pairs_shown"]).to_string(**fmt))
     lines += ["", f"PCA: variance of the first {len(res['pca'])} axes:", res["pca"].to_string(**fmt), ""]
-    lines.append(f"MND check: squared Mahalanobis distances vs chi2({m['rank']}): "
-                 f"mean {m['d2_mean']:.4g} (theory {m['rank']}), var {m['d2_var']:.4g} (theory {2 * m['rank']}), "
-                 f"KS statistic {m['ks_statistic']:.4g}, p = {m['ks_pvalue']:.3g}")
-    fr = m["fractions"][["k", "theory", "measured", "radius_theory", "radius_measured"]]
-    lines += ["fraction inside the k-sigma ellipsoid (theory vs measured; also inside Mahalanobis radius k):",
+    if "error" in m:
+        lines.append(f"MND check: not possible: {m['error']}")
+        return "\n".join(lines)
+    lines.append(f"MND check: squared Mahalanobis distances vs the exact law for n = {res['n']:,} points "
+                 f"(mean and covariance estimated from them), {m['reference']}; chi2({m['rank']}) is its "
+                 f"n -> infinity limit:")
+    lines.append(f"    mean {m['d2_mean']:.4g} (theory {m['d2_mean_theory']:.4g}), var {m['d2_var']:.4g} "
+                 f"(theory {m['d2_var_theory']:.4g}), KS statistic {m['ks_statistic']:.4g}, "
+                 f"p = {m['ks_pvalue']:.3g}")
+    fr = m["fractions"][["k", "theory", "measured", "theory_chi2", "radius_theory", "radius_measured"]]
+    lines += ["fraction inside the k-sigma-mass ellipsoid (d2 <= chi2.ppf(erf(k/sqrt2), d); theory = exact "
+              "law, theory_chi2 = n -> infinity) and inside Mahalanobis radius k:",
               fr.to_string(**fmt)]
     return "\n".join(lines)
 
@@ -347,7 +362,7 @@ def _write_stats(out, res):
         "correlation_top_pairs.csv": res["top_pairs"],
         "threshold_counts.csv": res["threshold_counts"],
         "pca_variance.csv": res["pca"],
-        "mnd_fractions.csv": res["mnd"]["fractions"],
+        **({} if "error" in res["mnd"] else {"mnd_fractions.csv": res["mnd"]["fractions"]}),
     }
     for name, df in files.items():
         runs.atomic_write_bytes(out / name, df.to_csv(index=False).encode("utf-8"))

@@ -148,6 +148,24 @@ def theoretical_coverage(n_std):
     return float(-np.expm1(-0.5 * n_std * n_std))
 
 
+def _check_not_flat(cov2):
+    # A constant coordinate (or two exactly collinear ones) gives a flat
+    # ellipse: its "coverage" would be a 1-D fraction printed next to the
+    # 2-D theory 1 - exp(-n^2/2).  Refuse with a message instead.
+    var = np.diag(cov2)
+    det = float(np.linalg.det(cov2))
+    if not (var.min() > 0 and det > 1e-10 * var[0] * var[1]):
+        which = ("the first coordinate is constant" if not var[0] > 0 else
+                 "the second coordinate is constant" if not var[1] > 0 else
+                 "the two coordinates are (almost) exactly collinear")
+        raise ValueError(
+            f"the points have a singular 2-D covariance ({which}; variances {var[0]:.3g}, "
+            f"{var[1]:.3g}, correlation {cov2[0, 1] / np.sqrt(var[0] * var[1]) if var.min() > 0 else float('nan'):.6f}): "
+            "the confidence ellipse is flat and its coverage is not comparable with the "
+            "bivariate theory 1 - exp(-n^2/2); choose another pair")
+    return cov2
+
+
 def _mahalanobis2_2d(points, mean2, cov2):
     diff = points - mean2
     inv = np.linalg.pinv(cov2)
@@ -166,7 +184,7 @@ def measured_coverage(points, mean2, cov2, n_std):
     """
     n_std = check_positive(n_std, "n_std")
     points = _check_points(points)
-    d2 = _mahalanobis2_2d(points, np.asarray(mean2, np.float64), _check_cov2(cov2))
+    d2 = _mahalanobis2_2d(points, np.asarray(mean2, np.float64), _check_not_flat(_check_cov2(cov2)))
     return float(np.mean(d2 <= n_std * n_std))
 
 
@@ -193,6 +211,12 @@ def plane_ellipses(points, sigmas=(1.0, 2.0, 3.0)):
         ``measured`` (fraction of points inside), ``centre_x``,
         ``centre_y``, ``width``, ``height``, ``angle`` (degrees).  Rebuild the
         ellipse with :func:`params_from_row`.
+
+    Raises
+    ------
+    ValueError
+        If the pair's covariance is singular (a constant coordinate or two
+        exactly collinear ones): a flat ellipse has no 2-D coverage.
     """
     points = _check_points(points)
     if points.shape[0] < 2:
@@ -201,7 +225,7 @@ def plane_ellipses(points, sigmas=(1.0, 2.0, 3.0)):
     if not sig:
         raise ValueError("sigmas must not be empty, got []")
     mean2 = points.mean(axis=0)
-    cov2 = np.cov(points, rowvar=False)
+    cov2 = _check_not_flat(np.cov(points, rowvar=False))
     d2 = _mahalanobis2_2d(points, mean2, cov2)
     rows = []
     for s in sig:

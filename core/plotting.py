@@ -175,7 +175,8 @@ def plot_qq(ax, qq):
     Parameters
     ----------
     qq : dict
-        Output of :func:`core.mnd.chi2_qq`.
+        Output of :func:`core.mnd.reference_qq` (or ``chi2_qq``); the x axis
+        names its reference law.
 
     Returns
     -------
@@ -186,7 +187,8 @@ def plot_qq(ax, qq):
                      label=f"data (KS = {qq['ks_statistic']:.3f})")
     lo, hi = min(th.min(), em.min()), max(th.max(), em.max())
     (diag,) = ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="MND (y = x)")
-    ax.set_xlabel(f"chi²({qq['dof']}) quantile")
+    reference = qq.get("reference") or f"chi²({qq['dof']})"
+    ax.set_xlabel(f"{reference} quantile", fontsize="small")
     ax.set_ylabel("squared Mahalanobis distance quantile")
     ax.set_title("How close to a multivariate normal?")
     ax.legend(fontsize="small")

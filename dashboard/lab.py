@@ -426,6 +426,21 @@ def score_holdout(run, max_points=2000, reencode=True):
     return _score_holdout(run.name, _run_token(run.name), int(max_points), bool(reencode))
 
 
+def holdout_expectation(run, k_sigma=(2, 3)):
+    """``inside_{k}sigma`` an exact MND would give the held-out rows (Hotelling T²).
+
+    Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
+    """
+    from core.scoreboard import holdout_expectation as expectation
+
+    n, d = run.latents.shape
+    n_fit = n - max(2, int(round(n * HOLDOUT_FRACTION)))
+    try:
+        return expectation(n_fit, d, k_sigma)
+    except ValueError:
+        return {}
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def _tsne(name, token, n, space, n_dims, perplexity, seed):
     from sklearn.manifold import TSNE

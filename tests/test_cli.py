@@ -138,10 +138,15 @@ def test_stats_json_matches_independent_computations(tiny, capsys):
     assert counts[0.5] == (np.abs(R[iu]) > 0.5).sum()
     ratio = PCA().fit(Z).explained_variance_ratio_
     np.testing.assert_allclose([p["ratio"] for p in res["pca"]], ratio, rtol=1e-5, atol=1e-9)
-    # MND check: KS of the squared Mahalanobis distances against chi2(8)
+    # MND check: KS of the squared Mahalanobis distances against the exact
+    # in-sample law, n d2 / (n-1)^2 ~ Beta(d/2, (n-d-1)/2)
     d = Z - Z.mean(0)
     d2 = np.einsum("ij,jk,ik->i", d, np.linalg.inv(np.cov(Z, rowvar=False)), d)
-    assert res["mnd"]["ks_statistic"] == pytest.approx(stats.kstest(d2, stats.chi2(8).cdf).statistic, rel=1e-6)
+    n = len(Z)
+    beta = stats.beta(4, (n - 9) / 2)
+    assert res["mnd"]["ks_statistic"] == pytest.approx(
+        stats.kstest(n * d2 / (n - 1) ** 2, beta.cdf).statistic, rel=1e-6)
+    assert "Beta(4" in res["mnd"]["reference"]
     frac = {f["k"]: f["measured"] for f in res["mnd"]["fractions"]}
     assert frac[2.0] == pytest.approx(np.mean(d2 <= stats.chi2.ppf(stats.norm.cdf(2) - stats.norm.cdf(-2), 8)))
     # dominant by |mu|: ranked by |mu| descending
@@ -220,7 +225,7 @@ def test_compare_json_equals_scoreboard(tiny, capsys):
     assert cli.main(["compare", "--run", "tiny", "--samplers", "mvn,pca-ellipse", "--param",
                      "pca-ellipse:n_components=4", "--n", "200", "--seed", "5", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert list(res["scores"]) == ["mvn", "pca-ellipse", "held-out data"]
+    assert list(res["scores"]) == ["mvn", "pca-ellipse", "held-out data", "MND held-out (expected)"]
     assert res["params"]["pca-ellipse"] == {"n_components": 4}
     table = compare_samplers(run.latents, {"mvn": {"sampler": "mvn"},
                                            "pca-ellipse": {"sampler": "pca-ellipse", "n_components": 4}},
@@ -236,7 +241,7 @@ def test_compare_table_with_decoder_metrics(tiny, capsys):
                      "--decoder-metrics"]) == 0
     out = capsys.readouterr().out
     assert "gaussian-diag" in out and "held-out data" in out
-    assert "reencode_rel_error" in out and "reencoded_frechet" in out
+    assert "reencode_rel_error" in out and "reencoded_frechet_sq" in out
 
 
 @pytest.mark.parametrize("args,bad", [

@@ -170,7 +170,7 @@ def test_constant_column_gives_nan_fit_not_crash():
     Z = np.column_stack([np.zeros(100), np.random.default_rng(0).standard_normal(100)])
     t = component_table(Z)
     assert t.loc[0, "std"] == 0 and np.isnan(t.loc[0, "fit_sigma"])
-    assert t.loc[0, "hw"] == pytest.approx(0.125)
+    assert np.isnan(t.loc[0, "hw"])  # a spike: no half-width to read off the histogram
 
 
 def test_outlier_range_too_wide_for_bin_width():
@@ -179,3 +179,22 @@ def test_outlier_range_too_wide_for_bin_width():
     with pytest.raises(ValueError, match="bin_width=0.25 gives 400001 bins"):
         component_table(Z)
     assert component_table(Z, bin_width=10.0).loc[1, "mu"] == 0.0
+
+
+def test_hw_below_bin_resolution_is_a_message_not_a_number():
+    # sigma = 0.1 with bin width 0.25: the old hw was 1.2-2.1 x the true HWHM
+    # (depending on where the peak falls in its bin).  Now NaN plus a message.
+    from core.components import HW_MIN_BINS, unresolved_hw_message
+
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((20000, 3)) * np.array([0.1, 0.25, 1.0]) + np.array([0.125, 0.0, 0.0])
+    t = component_table(Z)
+    assert np.isnan(t.loc[0, "hw"])
+    true = HWHM_PER_SIGMA * np.array([0.25, 1.0])
+    assert np.all(t["hw"].to_numpy()[1:] <= 1.15 * true) and np.all(t["hw"].to_numpy()[1:] >= 0.95 * true)
+    msg = unresolved_hw_message(t, 0.25)
+    assert "1 component(s) (0)" in msg and "bin_width=0.25" in msg and f"{HW_MIN_BINS:g} bins" in msg
+    # A fine enough bin width resolves it, and the message goes away.
+    t2 = component_table(Z, bin_width=0.02)
+    assert t2.loc[0, "hw"] == pytest.approx(HWHM_PER_SIGMA * 0.1, rel=0.08)
+    assert unresolved_hw_message(t2, 0.02) is None

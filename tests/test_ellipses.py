@@ -140,3 +140,16 @@ def test_bad_parameters(Z):
         plane_ellipses(Z[:, :2], sigmas=(1, 0))
     with pytest.raises(ValueError, match="n_std must be > 0.0, got -2"):
         ellipse_params([0, 0], np.eye(2), -2)
+
+
+def test_flat_pair_is_refused_not_given_a_1d_coverage():
+    # Old code: a constant second column gave height 0 and "measured" 0.679 /
+    # 0.958 / 0.996 (the 1-D fractions) next to the 2-D theory 0.393 / 0.865 / 0.989.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(1000)
+    with pytest.raises(ValueError, match="singular 2-D covariance.*second coordinate is constant"):
+        plane_ellipses(np.column_stack([x, np.zeros(1000)]))
+    with pytest.raises(ValueError, match="collinear"):
+        plane_ellipses(np.column_stack([x, 2 * x + 1]))
+    with pytest.raises(ValueError, match="first coordinate is constant"):
+        measured_coverage(np.column_stack([np.ones(1000), x]), [1, 0], np.diag([0.0, 1.0]), 2)

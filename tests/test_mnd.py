@@ -5,7 +5,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import cdist
 
-from core.mnd import chi2_qq, ellipsoid_fraction, k_sigma_probability, mahalanobis_sq, mnd_summary
+from core.mnd import (chi2_qq, ellipsoid_fraction, k_sigma_probability, mahalanobis_sq, mnd_summary,
+                      reference_law)
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,46 @@ def test_bad_parameters(mnd):
         mahalanobis_sq(Z, mean[:3], cov)
     with pytest.raises(ValueError, match="no positive eigenvalue"):
         mahalanobis_sq(Z, mean, np.zeros((8, 8)))
+
+
+def test_small_n_true_mnd_passes_exact_reference():
+    # n = 300 points in d = 256 with the mean and covariance estimated from
+    # them: chi2(256) is the wrong reference (old check: KS p = 6e-15, 91 %
+    # inside the "1 sigma" ellipsoid against a printed 68 %).  The exact law
+    # n d2 / (n-1)^2 ~ Beta(d/2, (n-d-1)/2) must pass at the 5 % level.
+    Z = np.random.default_rng(0).standard_normal((300, 256))
+    s = mnd_summary(Z)
+    assert s["ks_pvalue"] > 0.05
+    assert "Beta(128, 21.5)" in s["reference"] and "n = 300" in s["reference"]
+    # Independent check of the law: scipy's beta on the rescaled distances.
+    ks = stats.kstest(300 * s["d2"] / 299 ** 2, stats.beta(128, 21.5).cdf)
+    assert s["ks_statistic"] == pytest.approx(ks.statistic, rel=1e-9)
+    fr = s["fractions"].set_index("k")
+    assert fr.loc[1.0, "theory"] == pytest.approx(
+        stats.beta(128, 21.5).cdf(300 * stats.chi2.ppf(k_sigma_probability(1), 256) / 299 ** 2))
+    assert fr.loc[1.0, "measured"] == pytest.approx(fr.loc[1.0, "theory"], abs=0.05)
+    assert fr.loc[1.0, "theory_chi2"] == pytest.approx(0.6827, abs=1e-4)
+    assert s["d2_mean"] == pytest.approx(s["d2_mean_theory"], rel=1e-9)
+
+
+def test_held_out_reference_is_hotelling():
+    # Independent points vs moments from n others: n d2 / (n + 1) ~ T^2(d, n-1).
+    rng = np.random.default_rng(4)
+    n, d = 120, 20
+    d2 = []
+    for _ in range(100):
+        X = rng.standard_normal((n, d))
+        y = rng.standard_normal((10, d)) - X.mean(0)
+        d2.append(np.einsum("ij,jk,ik->i", y, np.linalg.inv(np.cov(X.T)), y))
+    d2 = np.concatenate(d2)
+    law = reference_law(n, d, "held-out")
+    assert stats.kstest(d2, law.cdf).pvalue > 0.01
+    assert stats.kstest(d2, stats.chi2(d).cdf).pvalue < 1e-6
+    assert "Hotelling" in law.label
+
+
+def test_too_few_points_give_a_message():
+    with pytest.raises(ValueError, match="n_samples=200 is too small for an MND check in 199"):
+        mnd_summary(np.random.default_rng(0).standard_normal((200, 256)))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        reference_law(10, 2, "other")

@@ -47,3 +47,19 @@ def test_bad_parameters(data):
         nearest_neighbours(Z, Q, k=0)
     with pytest.raises(ValueError, match="queries has 5 components"):
         nearest_neighbours(Z, Q[:, :5])
+
+
+def test_far_from_origin_no_cancellation():
+    # Offset 1e7 x the spread: |q|^2 + |z|^2 - 2 q.z cancels all significant
+    # digits (the old candidate selection got the 5-NN set wrong for ~55 % of
+    # the queries).  Reference: a k-d tree on the same points, which works on
+    # coordinate differences.
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((2000, 16))
+    Qb = rng.standard_normal((200, 16))
+    idx, dist = nearest_neighbours(1e7 + base, 1e7 + Qb, k=5, data_chunk=500)
+    ref_d, ref_i = cKDTree(base).query(Qb, k=5)
+    assert np.array_equal(idx, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-6)

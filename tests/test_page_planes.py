@@ -109,3 +109,32 @@ def test_planes_top_pairs_pca_overlay_grid_and_tsne(app_env):
     at.button(key="tsne_go").click().run()
     assert not at.exception
     assert any("perplexity" in e.value for e in at.error)
+
+
+def test_flat_pair_gives_a_message_not_a_coverage(tiny_run_root, tmp_path, monkeypatch):
+    # A constant component makes a flat ellipse whose "measured coverage" was a
+    # 1-D fraction printed next to the 2-D theory; now the page says why not.
+    import shutil
+
+    import streamlit as st
+
+    from tests.dashboard_fixtures import DASHBOARD
+
+    root = tmp_path / "artifacts"
+    shutil.copytree(tiny_run_root / TINY_RUN, root / TINY_RUN,
+                    ignore=shutil.ignore_patterns("checkpoints", "run.lock"))
+    Z = np.load(root / TINY_RUN / "latents.npy")
+    Z[:, 1] = 0.25
+    np.save(root / TINY_RUN / "latents.npy", Z)
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(root))
+    monkeypatch.syspath_prepend(str(DASHBOARD))
+    st.cache_data.clear()
+    try:
+        at = app_test(PAGE, timeout=90).run()
+        assert not at.exception, at.exception
+        msgs = [e.value for e in at.error]
+        assert any("singular 2-D covariance" in m and "second coordinate is constant" in m
+                   for m in msgs), msgs
+        assert not any("measured %" in d.value.columns for d in at.dataframe)
+    finally:
+        st.cache_data.clear()

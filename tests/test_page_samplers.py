@@ -7,6 +7,7 @@ from tests.dashboard_fixtures import TINY_RUN, TINY_Z_DIM, app_env, app_test, ti
 PAGE = "pages/4_Samplers.py"
 DEFAULTS = ["uniform", "per-component", "pca-ellipse", "mvn"]
 REF = "held-out data (reference)"
+EXP = "MND held-out (expected)"
 
 
 def start():
@@ -39,16 +40,19 @@ def test_samplers_draw_scoreboard_one_row_per_sampler(app_env):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
-    assert table.index.tolist() == DEFAULTS + [REF]
+    assert table.index.tolist() == DEFAULTS + [REF, EXP]
     Z = np.load(app_env / TINY_RUN / "latents.npy")
     # The tiny run's z-points lie within a few hundredths of the origin, so a
     # box of half-width 1.5 puts no vector inside the data's 2-sigma region,
     # while the MVN fitted to the data puts most there.
     assert np.abs(Z).max() < 1.0
-    assert table.loc["uniform", "inside 2σ"] == 0.0
-    assert table.loc["mvn", "inside 2σ"] > 0.8
+    assert table.loc["uniform", "inside 2σ-mass"] == 0.0
+    assert table.loc["mvn", "inside 2σ-mass"] > 0.8
     assert table.loc["uniform", "radius W1"] > 10 * table.loc["mvn", "radius W1"]
     assert np.isfinite(table.loc[REF, "re-encode error"])
+    # Held-out points of an exact MND fall short of the chi2 95.4 % (Hotelling T²).
+    assert 0.5 < table.loc[EXP, "inside 2σ-mass"] < 0.9545
+    assert np.isnan(table.loc[EXP, "radius W1"])
     # 4 planes + 4 decoded grids + the PCA-ellipse marginals.
     assert len(at.get("image")) == 9
     labels = [b.label for b in at.get("download_button")]
@@ -59,7 +63,7 @@ def test_samplers_draw_scoreboard_one_row_per_sampler(app_env):
     at.multiselect(key="smp_chosen").set_value(["mvn"]).run()
     at.number_input(key="smp_pj").set_value(3).run()
     assert not at.exception and not at.error
-    assert at.dataframe[0].value.index.tolist() == DEFAULTS + [REF]
+    assert at.dataframe[0].value.index.tolist() == DEFAULTS + [REF, EXP]
 
 
 def test_samplers_k_above_z_dim_reports_error_and_keeps_others(app_env):
@@ -69,7 +73,7 @@ def test_samplers_k_above_z_dim_reports_error_and_keeps_others(app_env):
     assert not at.exception, at.exception
     msgs = [e.value for e in at.error]
     assert any("pca-ellipse" in m and f"got {TINY_Z_DIM + 4}" in m for m in msgs), msgs
-    assert at.dataframe[0].value.index.tolist() == ["uniform", "per-component", "mvn", REF]
+    assert at.dataframe[0].value.index.tolist() == ["uniform", "per-component", "mvn", REF, EXP]
 
     # Only an invalid sampler drawn: its error, and no scoreboard from the previous draw.
     at.multiselect(key="smp_chosen").set_value(["pca-ellipse"]).run()

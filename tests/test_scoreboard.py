@@ -8,6 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 from core.scoreboard import (
     compare_samplers,
     frechet_distance,
+    holdout_expectation,
     mmd2_rbf,
     nearest_distances,
     precision_recall,
@@ -107,7 +108,7 @@ def test_score_samples_same_distribution(data):
     assert sc["radius_w1"] < 0.1 and sc["mahalanobis_w1"] < 0.1
     assert 0.85 < sc["nn_ratio"] < 1.15
     assert sc["precision"] > 0.85 and sc["recall"] > 0.85
-    assert sc["latent_frechet"] < 0.05
+    assert sc["latent_frechet_sq"] < 0.05
     assert abs(sc["mmd2_rbf"]) < 0.01
 
 
@@ -118,7 +119,7 @@ def test_score_samples_bad_samples(data):
     assert sc["inside_3sigma"] < 0.3
     assert sc["nn_ratio"] > 2
     assert sc["precision"] < 0.3
-    assert sc["mmd2_rbf"] > 0.05 and sc["latent_frechet"] > 10
+    assert sc["mmd2_rbf"] > 0.05 and sc["latent_frechet_sq"] > 10
     # inside fraction vs an independent Mahalanobis computation
     X = Z.astype(np.float64)
     m, C = X.mean(0), np.cov(X.T)
@@ -137,11 +138,11 @@ def test_reencoding_metrics(data):
     identity = lambda x: np.asarray(x)
     sc = score_samples(S, Z, decoder_fn=identity, encoder_fn=identity, real_codes=Z[500:], max_points=500)
     assert sc["reencode_rel_error"] == pytest.approx(0.0, abs=1e-6)
-    assert sc["reencoded_frechet"] < 0.1
+    assert sc["reencoded_frechet_sq"] < 0.1
     half = lambda x: np.asarray(x) * 0.5
     sc2 = score_samples(S, Z, decoder_fn=identity, encoder_fn=half, max_points=500)
     assert sc2["reencode_rel_error"] == pytest.approx(0.5, rel=1e-5)
-    assert "reencoded_frechet" not in sc2
+    assert "reencoded_frechet_sq" not in sc2
 
 
 def test_bad_arguments(data):
@@ -158,11 +159,62 @@ def test_compare_samplers_table(data):
     Z, _, _ = data
     specs = {"mvn": {}, "box": {"sampler": "uniform", "b": 4.0}, "ellipse": {"sampler": "pca-ellipse", "n_components": 4}}
     T = compare_samplers(Z, specs, n_samples=800, random_state=0, max_points=800, mmd_points=300)
-    assert list(T.index) == ["mvn", "box", "ellipse", "held-out data"]
-    assert {"inside_2sigma", "nn_ratio", "precision", "recall", "latent_frechet", "mmd2_rbf"} <= set(T.columns)
+    assert list(T.index) == ["mvn", "box", "ellipse", "held-out data", "MND held-out (expected)"]
+    exp = T.loc["MND held-out (expected)"]
+    assert exp["inside_2sigma"] == pytest.approx(holdout_expectation(len(Z) - 600, 6)["inside_2sigma"])
+    assert np.isnan(exp["nn_ratio"])
+    assert {"inside_2sigma", "nn_ratio", "precision", "recall", "latent_frechet_sq", "mmd2_rbf"} <= set(T.columns)
     assert not any("fid" in c.lower() for c in T.columns)
     assert T.loc["held-out data", "nn_ratio"] == pytest.approx(1.0, abs=0.05)
-    assert T.loc["mvn", "latent_frechet"] < T.loc["box", "latent_frechet"]
+    assert T.loc["mvn", "latent_frechet_sq"] < T.loc["box", "latent_frechet_sq"]
     assert T.loc["mvn", "precision"] > T.loc["box", "precision"]
     with pytest.raises(ValueError, match="unknown sampler 'nope'"):
         compare_samplers(Z, {"nope": {}}, n_samples=10)
+
+
+def test_mmd_on_row_ordered_data_is_near_zero():
+    # Rows sorted by one component (data ordered by an attribute, say): the
+    # MMD subsample must still be a uniform sample of all rows.  The old
+    # code took Zs[:mmd_points] of a sorted draw -> MMD^2 = 0.079.
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((20000, 8))
+    Z = Z[np.argsort(Z[:, 0])]
+    S = rng.standard_normal((5000, 8))
+    sc = score_samples(S, Z, max_points=5000, mmd_points=1000, random_state=0)
+    assert abs(sc["mmd2_rbf"]) < 0.005
+    # ... and with fewer rows than max_points (no subsampling, only a shuffle).
+    sc = score_samples(S[:2000], Z[::10], max_points=5000, mmd_points=500, random_state=1)
+    assert abs(sc["mmd2_rbf"]) < 0.01
+
+
+def test_subsample_is_uniform_in_random_order():
+    from core.scoreboard import _subsample
+
+    Z = np.arange(1000.0)[:, None]
+    A = _subsample(Z, 100, np.random.default_rng(0))
+    assert len(np.unique(A)) == 100
+    # The first 50 drawn rows are spread over all of Z, not its first part.
+    assert stats.kstest(A[:50, 0] / 1000.0, "uniform").pvalue > 0.01
+    P = _subsample(Z, 5000, np.random.default_rng(0))
+    assert sorted(P[:, 0]) == list(Z[:, 0]) and not np.array_equal(P, Z)
+
+
+def test_holdout_expectation_matches_simulation():
+    # Hotelling T^2: held-out points of an exact MND against moments
+    # estimated from n_fit points (chi2 would say 95.4 % at 2 sigma).
+    rng = np.random.default_rng(3)
+    n_fit, d = 200, 30
+    d2 = []
+    for _ in range(150):
+        X = rng.standard_normal((n_fit, d))
+        y = rng.standard_normal((20, d)) - X.mean(0)
+        d2.append(np.einsum("ij,jk,ik->i", y, np.linalg.inv(np.cov(X.T)), y))
+    d2 = np.concatenate(d2)
+    exp = holdout_expectation(n_fit, d, (2, 3))
+    for k in (2, 3):
+        measured = np.mean(d2 < stats.chi2.ppf(special.erf(k / np.sqrt(2)), d))
+        assert measured == pytest.approx(exp[f"inside_{k}sigma"], abs=0.015)
+    assert exp["inside_2sigma"] < 0.9  # far from the chi2 value 0.954 at this n
+    assert holdout_expectation(27000, 256)["inside_2sigma"] == pytest.approx(0.9416, abs=5e-4)
+    with pytest.raises(ValueError, match="n_samples=256"):
+        holdout_expectation(256, 256)

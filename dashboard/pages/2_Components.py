@@ -8,7 +8,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import lab
-from core.components import dominant_components, uniform_box_shell
+from core.components import dominant_components, uniform_box_shell, unresolved_hw_message
 from core.correlation import top_pairs
 from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
                            plot_qq, plot_radius)
@@ -96,6 +96,9 @@ def selected_components():
 
 # ---------------------------------------------------------------- (c) table + dominant components
 def component_table():
+    hw_note = unresolved_hw_message(table, bin_width)
+    if hw_note:
+        st.warning(hw_note)
     st.dataframe(table, column_config=TABLE_FORMAT, hide_index=True, height=360)
     lab.csv_download(table, f"{run.name}_components.csv", key="dl_table")
     n_dom = st.slider("Dominant components to list", 3, min(30, z_dim), min(10, z_dim))
@@ -192,21 +195,27 @@ def mnd_check():
         with right:
             st.markdown(
                 "**How to read it:** each point pairs a quantile of the squared Mahalanobis distances "
-                f"of the z-points with the same quantile of a chi-square distribution with "
-                f"{summary['rank']} degrees of freedom. If the latents were a multivariate normal "
-                "distribution the points would lie on the dashed diagonal; points above it mean "
+                "of the z-points with the same quantile of the law they would follow if the latents "
+                "were a multivariate normal distribution (MND) whose mean and covariance are "
+                f"estimated from these {summary['n_samples']:,} points: **{summary['reference']}** "
+                f"(exact; chi-square with {summary['rank']} degrees of freedom is its limit for "
+                "n → ∞). For an MND the points lie on the dashed diagonal; points above it mean "
                 "heavier tails (more points far out) than an MND, points below it lighter tails.")
             fr = summary["fractions"].rename(columns={
-                "k": "k", "theory": "k-σ theory", "measured": "k-σ measured",
+                "k": "k", "theory": "k-σ-mass theory", "measured": "k-σ-mass measured",
+                "theory_chi2": "k-σ-mass, n → ∞",
                 "radius_theory": "radius-k theory", "radius_measured": "radius-k measured"})
             fr = fr.drop(columns=["threshold_sq"])
             st.dataframe(fr, hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="%.4f") for c in fr.columns if c != "k"})
             lab.csv_download(fr, f"{run.name}_ellipsoid_fractions.csv", key="dl_fractions")
-            st.caption("The *k-σ ellipsoid* holds the same probability as ±k σ in one dimension "
-                       "(68.3 %, 95.4 %, 99.7 %) under the chi-square law; *radius k* is the ellipsoid of "
-                       f"Mahalanobis radius k, which in {summary['rank']} dimensions holds almost nothing. "
-                       f"Kolmogorov-Smirnov statistic {summary['ks_statistic']:.3f}.")
+            st.caption("The *k-σ-mass ellipsoid* is the one that holds the same probability as ±k σ "
+                       "in one dimension (68.3 %, 95.4 %, 99.7 %) under the chi-square law (n → ∞); "
+                       "*theory* is what the exact law above expects inside it for this n. *Radius k* "
+                       "is the ellipsoid of Mahalanobis radius k, which in "
+                       f"{summary['rank']} dimensions holds almost nothing. Kolmogorov-Smirnov "
+                       f"against the exact law: statistic {summary['ks_statistic']:.3f}, "
+                       f"p = {summary['ks_pvalue']:.3g}.")
 
 
 # ---------------------------------------------------------------- layout

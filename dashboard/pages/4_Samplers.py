@@ -28,9 +28,12 @@ DESCRIPTIONS = {
     "gmm": "Gaussian mixture with full covariances (ex-post density estimation)",
 }
 METRICS = [
-    ("inside_2sigma", "inside 2σ", "fraction inside the data's 2-σ Mahalanobis ellipsoid (a normal "
-                                   "distribution puts 95.4 % there)"),
-    ("inside_3sigma", "inside 3σ", "the same for 3 σ (99.7 %)"),
+    ("inside_2sigma", "inside 2σ-mass", "fraction inside the data's 2σ-mass ellipsoid: the Mahalanobis "
+                                        "ellipsoid a normal distribution with known mean and covariance fills "
+                                        "to the 1-D ±2σ mass, 95.4 % (not Mahalanobis radius ≤ 2); held-out "
+                                        "points of an exact MND land there less often, see the row "
+                                        "'MND held-out (expected)'"),
+    ("inside_3sigma", "inside 3σ-mass", "the same for the 3σ mass (99.7 %)"),
     ("radius_w1", "radius W1", "Wasserstein-1 distance between the radius |z| distributions of samples "
                                "and data (0: the same shell)"),
     ("mahalanobis_w1", "Mahalanobis W1", "the same for the Mahalanobis distance from the data centre"),
@@ -39,13 +42,14 @@ METRICS = [
     ("precision", "precision", "fraction of samples inside the data's 3-NN balls (Kynkäänniemi et al. 2019): "
                                "realism"),
     ("recall", "recall", "fraction of data inside the samples' 3-NN balls: coverage"),
-    ("latent_frechet", "latent Fréchet", "Fréchet distance of Gaussians fitted to samples and data in latent "
-                                         "space (not an FID: no Inception features)"),
+    ("latent_frechet_sq", "latent Fréchet²", "squared Fréchet distance of Gaussians fitted to samples and "
+                                             "data in latent space, |Δμ|² + Tr(…), units of z² (not an FID: no "
+                                             "Inception features)"),
     ("mmd2_rbf", "MMD² (RBF)", "squared maximum mean discrepancy, RBF kernel at the median distance"),
     ("reencode_rel_error", "re-encode error", "|E(D(z)) − z| / |z|: does the encoder map the decoded image "
                                               "back to z?"),
-    ("reencoded_frechet", "re-encoded Fréchet", "latent Fréchet distance between E(D(z)) and the codes of "
-                                                "real images"),
+    ("reencoded_frechet_sq", "re-encoded Fréchet²", "squared latent Fréchet distance between E(D(z)) and "
+                                                    "the codes of real images"),
 ]
 
 st.set_page_config(page_title="Samplers · latent-lab", layout="wide", initial_sidebar_state="expanded")
@@ -112,6 +116,9 @@ if draw:
         if drawn:
             rows["held-out data (reference)"] = lab.score_holdout(run, max_points=max_points,
                                                                   reencode=reencode)
+            expected = lab.holdout_expectation(run)
+            if expected:
+                rows["MND held-out (expected)"] = expected
         bar.empty()
         st.session_state[RESULT_KEY] = {"run": run.name, "n": n, "seed": seed, "drawn": drawn,
                                         "errors": errors, "rows": rows}
@@ -136,7 +143,7 @@ table = pd.DataFrame.from_dict(result["rows"], orient="index")
 table.index.name = "sampler"
 labels = {key: label for key, label, _ in METRICS}
 shown = table[[k for k, _, _ in METRICS if k in table.columns]].rename(columns=labels)
-pct = [c for c in ("inside 2σ", "inside 3σ", "precision", "recall") if c in shown.columns]
+pct = [c for c in ("inside 2σ-mass", "inside 3σ-mass", "precision", "recall") if c in shown.columns]
 st.dataframe(shown.style.format("{:.3g}", na_rep="—").format("{:.1%}", subset=pct, na_rep="—"),
              width="stretch")
 st.caption(f"{n:,} vectors per sampler, seed {seed}; metrics on subsamples; the reference row scores "
@@ -191,7 +198,7 @@ try:
     st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
                "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
                "right in every plane and still miss the data in the full space: compare the "
-               "percentages here with the scoreboard's 'inside 2σ' column.")
+               "percentages here with the scoreboard's 'inside 2σ-mass' column.")
 except ValueError as exc:
     lab.show_error(exc)
 
