@@ -384,46 +384,250 @@ def _holdout_split(Z):
     return Z[:-n_hold], Z[-n_hold:]
 
 
-def _score_kw(name, token, Z_fit, reencode, max_points):
+def _score_kw(name, token, Z_fit, reencode, max_points, progress=None):
     if not reencode:
         return {}
     rng = np.random.default_rng(0)
     rows = np.sort(rng.choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points), replace=False))
-    return dict(decoder_fn=_decoder_fn(name, token, 16), encoder_fn=_encoder_fn(name, token, 16),
-                real_codes=np.asarray(Z_fit[rows]))
+    dec, enc = _decoder_fn(name, token, 16), _encoder_fn(name, token, 16)
+    if progress is not None:
+        # score_samples decodes its subsample once, then re-encodes the images:
+        # the two calls mark the last two stages of a draw.
+        def dec_p(x, _f=dec):
+            progress("decode")
+            return _f(x)
+
+        def enc_p(x, _f=enc):
+            progress("re-encode")
+            return _f(x)
+
+        dec, enc = dec_p, enc_p
+    return dict(decoder_fn=dec, encoder_fn=enc, real_codes=np.asarray(Z_fit[rows]))
+
+
+class _Store:
+    """A small thread-safe LRU dict (shared by all sessions through ``st.cache_resource``).
+
+    Used instead of ``st.cache_data`` where a computation reports progress
+    to the page while it runs: element calls inside ``st.cache_data`` would
+    be recorded and replayed, and a stop request must be able to interrupt
+    the computation (nothing half-done is stored).
+    """
+
+    def __init__(self, max_entries):
+        import collections
+        import threading
+
+        self.max_entries = int(max_entries)
+        self._d = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key, value):
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.max_entries:
+                self._d.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _score_store():
+    return _Store(128)
+
+
+def _score(name, token, sampler, params, n, seed, max_points, reencode, progress=None):
+    from core.scoreboard import score_samples
+
+    key = ("sampler", name, token, sampler, params, n, seed, max_points, reencode)
+    hit = _score_store().get(key)
+    if hit is None:
+        if progress is not None:
+            progress("score")
+        # The last 10 % of the latents are the hold-out reference (nn_ratio);
+        # samplers are fitted on all rows (shared fits), which a parametric
+        # sampler cannot memorise.
+        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
+        V = _sample(name, token, sampler, params, n, seed)
+        hit = score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=0,
+                            **_score_kw(name, token, Z_fit, reencode, max_points, progress))
+        _score_store().put(key, hit)
+    return dict(hit)
+
+
+def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
+    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
+
+    Cached for all sessions by every argument but ``progress``, a callable
+    ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
+    "re-encode" as the work reaches those stages; it is not called on a hit.
+    """
+    return _score(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
+                  int(max_points), bool(reencode), progress)
+
+
+def score_holdout(run, max_points=2000, reencode=True, progress=None):
+    """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
+    from core.scoreboard import score_samples
+
+    name, token = run.name, _run_token(run.name)
+    key = ("holdout", name, token, int(max_points), bool(reencode))
+    hit = _score_store().get(key)
+    if hit is None:
+        if progress is not None:
+            progress("score")
+        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
+        hit = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=int(max_points), random_state=0,
+                            **_score_kw(name, token, Z_fit, bool(reencode), int(max_points), progress))
+        _score_store().put(key, hit)
+    return dict(hit)
+
+
+#: Stages of one sampler in a Draw, in order (the last two only with decoder metrics).
+DRAW_STAGES = ("fit", "sample", "score", "decode", "re-encode")
+
+
+class DrawProgress:
+    """Progress of a Draw on the Samplers page: one bar over samplers and stages,
+    and a table with the seconds each stage of each sampler took so far.
+
+    Call :meth:`stage` when a stage starts (it may skip stages: a cached
+    result goes straight to the next sampler) and :meth:`done` when a sampler
+    has finished.
+    """
+
+    def __init__(self, names, reencode):
+        import time
+
+        self._clock = time.perf_counter
+        self.names = list(names)
+        self.stages = DRAW_STAGES if reencode else DRAW_STAGES[:3]
+        self.bar = st.progress(0.0, text=f"Drawing {len(self.names)} rows…")
+        self.table = st.empty()
+        self.times = {nm: {} for nm in self.names}
+        self.current = None
+        self.t_start = self._clock()
+
+    def _close(self):
+        if self.current is not None:
+            nm, stage, t0 = self.current
+            self.times[nm][stage] = self._clock() - t0
+            self.current = None
+
+    def stage(self, name, stage):
+        self._close()
+        self.current = (name, stage, self._clock())
+        k, s = self.names.index(name), self.stages.index(stage)
+        frac = (k + s / len(self.stages)) / len(self.names)
+        self.bar.progress(min(frac, 1.0), text=f"{name} ({k + 1} of {len(self.names)}): {stage}…  "
+                                               f"{self._clock() - self.t_start:.0f} s so far")
+        self._show()
+
+    def done(self, name, note="done"):
+        self._close()
+        self.times[name]["_note"] = note
+        self._show()
+
+    def _show(self):
+        import pandas as pd
+
+        rows = {}
+        for nm in self.names:
+            t = self.times[nm]
+            cur = self.current is not None and self.current[0] == nm
+            row = {s: (f"{t[s]:.1f} s" if s in t else ("running…" if cur and self.current[1] == s else ""))
+                   for s in self.stages}
+            row["status"] = t.get("_note", "running" if cur else "waiting")
+            rows[nm] = row
+        self.table.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch")
+
+    def clear(self):
+        self.bar.empty()
+        self.table.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label):
+    from matplotlib.figure import Figure
+
+    from core.ellipses import measured_coverage, plane_coordinates
+    from core.plotting import plot_plane
+
+    data_pts = _plane(name, token, i, j, space)
+    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
+    ell = _plane_ellipse_table(name, token, i, j, space)
+    kde = _plane_kde(name, token, i, j, space, None, 128)
+    over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
+    fig = Figure(figsize=(5.6, 5.0))
+    ax = fig.add_subplot()
+    axis = "z" if space == "latent" else "PCA "
+    plot_plane(ax, data_pts, kde=kde, ellipses=ell, overlay=over[:n_over], overlay_label=label,
+               max_points=5000, labels=(f"{axis}{i}", f"{axis}{j}"))
+    ax.get_legend().remove()
+    mean2, cov2 = _plane_moments(name, token, i, j, space)
+    inside = measured_coverage(over, mean2, cov2, 2.0)
+    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
+    ax.tick_params(labelsize=10)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
+    return figure_png(fig, dpi=95, tight=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _score(name, token, sampler, params, n, seed, max_points, reencode):
-    from core.scoreboard import score_samples
+def _plane_ellipse_table(name, token, i, j, space):
+    from core.ellipses import plane_ellipses
 
-    # The last 10 % of the latents are the hold-out reference (nn_ratio);
-    # samplers are fitted on all rows (shared fits), which a parametric
-    # sampler cannot memorise.
-    Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-    V = _sample(name, token, sampler, params, n, seed)
-    return score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=0,
-                         **_score_kw(name, token, Z_fit, reencode, max_points))
+    return plane_ellipses(_plane(name, token, i, j, space), (1.0, 2.0, 3.0))
 
 
-def score(run, sampler, n, seed=0, max_points=2000, reencode=True, **params):
-    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents."""
-    return _score(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                  int(max_points), bool(reencode))
+@st.cache_data(show_spinner=False, max_entries=64)
+def _plane_moments(name, token, i, j, space):
+    pts = _plane(name, token, i, j, space)
+    return pts.mean(axis=0), np.cov(pts, rowvar=False)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _score_holdout(name, token, max_points, reencode):
-    from core.scoreboard import score_samples
+def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **params):
+    """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
+    the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses.
 
-    Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-    return score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=max_points, random_state=0,
-                         **_score_kw(name, token, Z_fit, reencode, max_points))
+    Reuses the drawn vectors, the fitted PCA and the plane's points, KDE and
+    ellipses; cached per (sampler, draw, plane, ``n_over``), so a plane seen
+    before costs only the transfer.  ValueError for a bad pair or space.
+    """
+    from core.validation import check_int
+
+    n_over = check_int(n_over, "vectors drawn per plot", low=1)
+    return _plane_overlay(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
+                          space, int(i), int(j), n_over, str(label))
 
 
-def score_holdout(run, max_points=2000, reencode=True):
-    """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
-    return _score_holdout(run.name, _run_token(run.name), int(max_points), bool(reencode))
+@st.cache_data(show_spinner=False, max_entries=64)
+def _decoded_grid(name, token, sampler, params, n, seed, m, n_cols):
+    from core.images import make_grid
+
+    V = _sample(name, token, sampler, params, n, seed)[:m]
+    return make_grid(_decoder_fn(name, token, 16)(np.asarray(V, np.float32)), n_cols=n_cols)
+
+
+def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
+    """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
+    return _decoded_grid(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
+                         int(m), int(n_cols))
+
+
+def _tsne_embedding(X, perplexity, seed, n_jobs):
+    # openTSNE (FFT/Barnes-Hut gradients on all cores) is several times faster
+    # than sklearn's TSNE on 3,000 points; the disk cache makes a repeat
+    # (another session, a server restart) instant.
+    from openTSNE import TSNE
+
+    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed,
+                           n_jobs=n_jobs, verbose=False).fit(X), dtype=np.float64)
 
 
 def holdout_expectation(run, k_sigma=(2, 3)):
@@ -443,7 +647,7 @@ def holdout_expectation(run, k_sigma=(2, 3)):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _tsne(name, token, n, space, n_dims, perplexity, seed):
-    from sklearn.manifold import TSNE
+    from core.cache import cached
 
     Z = _load_run(name, token).latents
     rng = np.random.default_rng(seed)
@@ -451,8 +655,8 @@ def _tsne(name, token, n, space, n_dims, perplexity, seed):
     X = np.asarray(Z[rows], dtype=np.float64)
     if space == "pca":
         X = _statistics(name, token, 0.25).pca.transform(X, n_dims)
-    Y = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)
-    return rows, Y
+    n_jobs = max(1, min(4, os.cpu_count() or 1))
+    return rows, cached(_tsne_embedding, np.ascontiguousarray(X), float(perplexity), int(seed), n_jobs)
 
 
 def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
@@ -533,9 +737,16 @@ def sampler_param_widgets(name, z_dim, key, where=None):
         return {"truncate_k": float(k) if trunc else None}
     if name == "gmm":
         c1, c2 = w.columns(2)
-        return {"n_components": int(c1.number_input("mixture components", value=10, step=1, key=f"{key}_nc")),
-                "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
-                                                key=f"{key}_cov")}
+        p = {"n_components": int(c1.number_input("mixture components", value=10, step=1, key=f"{key}_nc")),
+             "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
+                                             key=f"{key}_cov")}
+        c1, c2 = w.columns(2)
+        full = c2.checkbox("fit in the full latent space (slow: minutes)", value=False, key=f"{key}_full")
+        k = int(c1.number_input("PCA coordinates the mixture is fitted on", value=min(32, z_dim), step=8,
+                                key=f"{key}_pca", disabled=full,
+                                help=f"1 … z_dim = {z_dim}; the other directions are one independent Gaussian"))
+        p["pca_components"] = None if full else k
+        return p
     raise ValueError(f"unknown sampler {name!r}")
 
 

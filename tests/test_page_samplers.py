@@ -84,3 +84,30 @@ def test_samplers_k_above_z_dim_reports_error_and_keeps_others(app_env):
     msgs = [e.value for e in at.error]
     assert any("pca-ellipse: f" in m and "-0.5" in m for m in msgs), msgs
     assert not at.dataframe and not at.get("image")
+
+
+def test_samplers_gmm_states_its_fit_and_a_stopped_draw_keeps_finished_rows(app_env):
+    at = start()
+    at.multiselect(key="smp_chosen").set_value(["mvn", "gmm"]).run()
+    at.number_input(key="smp_gmm_nc").set_value(2)
+    at = draw(at)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.dataframe[0].value.index.tolist() == ["mvn", "gmm", REF]
+    fit = [c.value for c in at.caption if c.value.startswith("gmm:")]
+    assert fit and f"first {min(32, TINY_Z_DIM)} PCA coordinates" in fit[0], fit
+    assert not at.warning
+
+    # A draw stopped after its first sampler (the Stop button reruns the page
+    # mid-draw): the finished sampler stays, the page says what is missing.
+    res = at.session_state["samplers_result"]
+    res["finished"] = False
+    res["drawn"] = res["drawn"][:1]
+    res["rows"] = {"mvn": res["rows"]["mvn"]}
+    at.session_state["samplers_result"] = res
+    at.run()
+    assert not at.exception, at.exception
+    msgs = [w.value for w in at.warning]
+    assert any("stopped" in m and "1 of 2" in m and "gmm" in m for m in msgs), msgs
+    assert at.dataframe[0].value.index.tolist() == ["mvn"]
+    assert len(at.get("image")) == 2  # its plane and its decoded grid

@@ -157,7 +157,9 @@ def test_mvn_moments(Z):
 
 
 def test_gmm_moments(Z):
-    V = make_sampler("gmm", n_components=3, max_iter=50).fit(Z).sample(60000, random_state=0).astype(np.float64)
+    # All 20,000 rows (the default fits a 10,000-row subsample, whose moments differ by noise).
+    V = make_sampler("gmm", n_components=3, max_iter=50, max_fit_samples=20000).fit(Z).sample(
+        60000, random_state=0).astype(np.float64)
     _check_moments(V, Z, 0.06, 0.15)
 
 
@@ -375,3 +377,46 @@ def test_leading_marginals_finding(Z):
     r = PCAEllipseSampler(n_components=6, fixed="random").fit(Z).sample_pca(20000, random_state=0)
     ur = r / (s.f_ * s.half_axes_)
     assert np.var(ur[:, 0]) < 0.3  # random fixing shrinks component 1 too
+
+
+def test_gmm_pca_fit_with_all_axes_equals_full_space_fit(Z):
+    # EM with full covariances (k-means init included) is rotation-equivariant,
+    # so a mixture fitted in all d PCA coordinates, rotated back, is the
+    # mixture scikit-learn fits in the original space with the same seed.
+    from sklearn.mixture import GaussianMixture
+
+    d = Z.shape[1]
+    s = make_sampler("gmm", n_components=3, max_iter=200, pca_components=d, max_fit_samples=20000).fit(Z)
+    seed = int(np.random.default_rng(0).integers(2**31 - 1))  # the fit's draw after no subsample
+    ref = GaussianMixture(n_components=3, covariance_type="full", max_iter=200, reg_covar=1e-6,
+                          random_state=seed).fit(np.asarray(Z, np.float64))
+    means = s.gmm_.means_ @ s.pca_.components_ + s.pca_.mean_
+    order = np.argsort(means[:, 0])
+    ref_order = np.argsort(ref.means_[:, 0])
+    np.testing.assert_allclose(means[order], ref.means_[ref_order], atol=2e-3)
+    np.testing.assert_allclose(s.gmm_.weights_[order], ref.weights_[ref_order], atol=2e-3)
+    assert s.residual_std_.shape == (0,)
+
+
+def test_gmm_pca_reduced_keeps_the_data_covariance(Z):
+    # The mixture models the first 3 PCA coordinates; the other 5 axes get
+    # the data's variances, so the sample covariance is the data's up to
+    # the (uncorrelated) cross terms of residual axes.
+    s = make_sampler("gmm", n_components=2, pca_components=3, max_fit_samples=20000).fit(Z)
+    assert s.n_pca_components_ == 3 and s.residual_std_.shape == (Z.shape[1] - 3,)
+    V = s.sample(80000, random_state=1).astype(np.float64)
+    Zc = np.asarray(Z, np.float64)
+    np.testing.assert_allclose(V.mean(0), Zc.mean(0), atol=0.05)
+    np.testing.assert_allclose(np.cov(V, rowvar=False), np.cov(Zc, rowvar=False), atol=0.12)
+    # Residual axes: exactly the PCA variances of the data along them.
+    ev = np.sort(np.linalg.eigvalsh(np.cov(Zc, rowvar=False)))[::-1]
+    np.testing.assert_allclose(s.residual_std_ ** 2, ev[3:], rtol=1e-6)
+
+
+def test_gmm_auto_pca_components_and_bad_values(Z):
+    assert make_sampler("gmm", n_components=2, max_iter=5).fit(Z).n_pca_components_ == Z.shape[1]  # min(64, 8)
+    assert make_sampler("gmm", n_components=2, max_iter=5, pca_components=None).fit(Z).pca_ is None
+    for bad, text in [(0, "pca_components must be >= 1, got 0"), (9, "pca_components must be <= 8, got 9"),
+                      ("many", "pca_components must be an integer, got 'many'")]:
+        with pytest.raises(ValueError, match=text):
+            make_sampler("gmm", n_components=2, pca_components=bad).fit(Z)

@@ -291,7 +291,7 @@ if t4.button("Compute t-SNE", key="tsne_go"):
 req = st.session_state.get("tsne_request")
 if req and req[0] == run.name:
     try:
-        with st.spinner(f"t-SNE of {req[1]:,} points (can take a minute for 3,000)…"):
+        with st.spinner(f"t-SNE of {req[1]:,} points (openTSNE; a few seconds for 3,000)…"):
             rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
         fig, ax = plt.subplots(figsize=(6.6, 5.8))
         if colour_by != "none":
