@@ -183,16 +183,19 @@ def materialise(source, folder, batch_size=512, progress=None):
     return np.load(final, mmap_mode="r", allow_pickle=False), index, attributes
 
 
-def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=False, first_epoch=0,
+def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=False, epoch_of=None,
                  replicas=(0, 1, 1)):
     """A ``tf.data`` pipeline of (x, x) float32 batches over rows of a uint8 memmap.
 
     Batches are gathered from the memmap with sorted row indices (cheap page
     reads) and converted to float in the graph.  ``drop_remainder`` keeps
     every batch full (replicas of a distribution strategy need equal shares).
-    The shuffle order of epoch ``e`` comes from ``default_rng([seed, e])``
-    (epochs counted from ``first_epoch``), so a resumed run sees the same
-    batches as an uninterrupted one.
+    The shuffle order of epoch ``e`` comes from ``default_rng([seed, e])``;
+    ``epoch_of()`` says which epoch a new pass is (training sets it from
+    ``on_epoch_begin``: Keras may open extra iterators, e.g. to build a
+    distributed model, so counting passes would drift).  Without it passes
+    are counted from 0.  So a resumed or distributed run sees the same
+    batches as an uninterrupted single-process one.
 
     ``replicas = (first, count, total)``: this input pipeline feeds replicas
     ``first .. first + count - 1`` of ``total``; replica ``r`` gets rows
@@ -204,15 +207,16 @@ def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=Fals
 
     rows = np.asarray(rows)
     shape = images_u8.shape[1:]
-    epoch = [int(first_epoch)]
+    passes = [0]
     first, count, total = (int(v) for v in replicas)
     per = batch_size // total
 
     def gen():
         order = rows
         if shuffle:
-            order = np.random.default_rng([seed, epoch[0]]).permutation(rows)
-        epoch[0] += 1
+            e = passes[0] if epoch_of is None else int(epoch_of())
+            order = np.random.default_rng([seed, e]).permutation(rows)
+        passes[0] += 1
         stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
         for s in range(0, stop, batch_size):
             if total == 1:
@@ -222,10 +226,12 @@ def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=Fals
                 yield images_u8[np.sort(order[s + r * per:s + (r + 1) * per])]
 
     ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec((None,) + shape, tf.uint8))
-    # A known length lets Keras size the epoch without running dry.
+    # A known length lets Keras size the epoch without running dry.  With
+    # several replicas per pipeline Keras would count elements as steps:
+    # there the length stays unknown and the epoch ends with the data.
     n_batches = len(rows) // batch_size if drop_remainder else -(-len(rows) // batch_size)
-    n_batches *= count if total > 1 else 1
-    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+    if count == 1:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
     ds = ds.map(lambda x: (tf.cast(x, tf.float32) / 255.0,) * 2, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -693,12 +699,14 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
         raise ValueError(f"batch_size {config.batch_size} is larger than the {len(train_rows)} training images")
     # Validation sees every image with one replica; with several, equal shares only.
     val_batch = global_batch if replicas == 1 else max(replicas, min(global_batch, len(val_rows)) // replicas * replicas)
+    clock = [start_epoch]  # the epoch Keras is in, for the shuffle order
     if multiworker:
-        train_ds = make_worker_dataset(strategy, images, train_rows, global_batch, True, config.seed, start_epoch)
-        val_ds = make_worker_dataset(strategy, images, val_rows, val_batch, False, config.seed, start_epoch)
+        train_ds = make_worker_dataset(strategy, images, train_rows, global_batch, True, config.seed,
+                                       lambda: clock[0])
+        val_ds = make_worker_dataset(strategy, images, val_rows, val_batch, False, config.seed)
     else:
         train_ds = make_dataset(images, train_rows, global_batch, True, config.seed, drop_remainder=True,
-                                first_epoch=start_epoch)
+                                epoch_of=lambda: clock[0])
         val_ds = make_dataset(images, val_rows, val_batch, False, config.seed, drop_remainder=replicas > 1)
     steps = len(train_rows) // global_batch
 
@@ -730,8 +738,9 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
                         sync_cancel)
     if start_epoch < config.epochs:
         try:
+            tick = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs=None: clock.__setitem__(0, epoch))
             ae.fit(train_ds, validation_data=val_ds, epochs=config.epochs, initial_epoch=start_epoch,
-                   callbacks=[cb], verbose=0, shuffle=False)
+                   callbacks=[tick, cb], verbose=0, shuffle=False)
         except Exception as exc:
             raise _failure(out, exc, cb._epoch + 1) from exc
     if not chief:
@@ -807,7 +816,7 @@ def _float32_copies(model_config, encoder, decoder):
     return enc, dec
 
 
-def make_worker_dataset(strategy, images_u8, rows, global_batch, shuffle, seed, first_epoch=0):
+def make_worker_dataset(strategy, images_u8, rows, global_batch, shuffle, seed, epoch_of=None):
     """This worker's share of the (x, x) batches of a multi-worker run.
 
     ``strategy.distribute_datasets_from_function``: input pipeline ``i``
@@ -820,8 +829,7 @@ def make_worker_dataset(strategy, images_u8, rows, global_batch, shuffle, seed, 
 
     def dataset_fn(ctx):
         local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-        ds = make_dataset(images_u8, rows, global_batch, shuffle, seed, drop_remainder=True,
-                          first_epoch=first_epoch,
+        ds = make_dataset(images_u8, rows, global_batch, shuffle, seed, drop_remainder=True, epoch_of=epoch_of,
                           replicas=(ctx.input_pipeline_id * local, local, ctx.num_replicas_in_sync))
         options = tf.data.Options()
         # Sharded here already: TensorFlow must not shard it again.
