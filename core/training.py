@@ -151,29 +151,28 @@ def materialise(source, folder, batch_size=512, progress=None):
         return imgs, idx, attrs
     n_max, s, c = source.n_images, source.size, source.channels
     tmp = folder / "images_u8.npy.tmp"
-    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n_max, s, s, c))
+    # Plain sequential writes, not a memory map: written pages of a map stay
+    # in the process's resident set (GBs for CelebA); these do not.
     idx_parts, attr_parts, pos = [], [], 0
-    for images, attrs, index in source.iter_batches(batch_size):
-        b = images.shape[0]
-        mm[pos:pos + b] = np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        idx_parts.append(np.asarray(index, np.int64))
-        if attrs is not None:
-            attr_parts.append(attrs)
-        pos += b
-        if progress:
-            progress(pos, n_max)
-    mm.flush()
-    del mm
+    with open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False,
+                                                  "shape": (n_max, s, s, c)})
+        offset = fh.tell()
+        for images, attrs, index in source.iter_batches(batch_size):
+            b = images.shape[0]
+            fh.write(np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8).tobytes())
+            idx_parts.append(np.asarray(index, np.int64))
+            if attrs is not None:
+                attr_parts.append(attrs)
+            pos += b
+            if progress:
+                progress(pos, n_max)
     if pos == 0:
         tmp.unlink()
         raise ValueError(f"data source {source.name!r} yielded no readable images")
-    if pos < n_max:  # skipped files: shrink to what was read
-        full = np.load(tmp, mmap_mode="r")
-        runs.atomic_save_npy(final, np.asarray(full[:pos]))
-        del full
-        tmp.unlink()
-    else:
-        os.replace(tmp, final)
+    if pos < n_max:  # skipped files: the header says pos rows, the file ends after them
+        _shrink_npy(tmp, offset, (pos, s, s, c))
+    os.replace(tmp, final)
     index = np.concatenate(idx_parts)
     runs.atomic_save_npy(folder / "index.npy", index)
     attributes = pd.concat(attr_parts, ignore_index=True) if attr_parts else None
@@ -181,6 +180,57 @@ def materialise(source, folder, batch_size=512, progress=None):
         runs.atomic_write_bytes(folder / "attributes.csv", attributes.to_csv(index=False, float_format="%.6g").encode())
     runs.atomic_write_bytes(folder / "data_done", b"ok")
     return np.load(final, mmap_mode="r", allow_pickle=False), index, attributes
+
+
+def _shrink_npy(path, offset, shape):
+    """Rewrite a uint8 ``.npy`` header for fewer rows and cut the file after them."""
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    head = head.getvalue()
+    size = int(np.prod(shape))
+    if len(head) == offset:
+        with open(path, "r+b") as fh:
+            fh.write(head)
+            fh.truncate(offset + size)
+        return
+    new = Path(str(path) + ".shrink")  # header length changed: copy in chunks
+    with open(path, "rb") as src, open(new, "wb") as dst:
+        dst.write(head)
+        src.seek(offset)
+        left = size
+        while left:
+            chunk = src.read(min(left, 64 * 2**20))
+            dst.write(chunk)
+            left -= len(chunk)
+    os.replace(new, path)
+
+
+def _row_reader(images):
+    """``read(sorted_rows) -> array``: ``os.pread`` for a file-backed memmap
+    (the page cache then is not mapped into this process, so its resident
+    memory stays at a few batches over a 200,000-image epoch), fancy
+    indexing otherwise."""
+    filename = getattr(images, "filename", None)
+    if not isinstance(images, np.memmap) or not filename:
+        return lambda idx: images[idx]
+    fd = os.open(filename, os.O_RDONLY)
+    row = int(np.prod(images.shape[1:])) * images.itemsize
+    base = int(images.offset)
+
+    def read(idx):
+        out = np.empty((len(idx),) + images.shape[1:], images.dtype)
+        flat = out.reshape(len(idx), -1).view(np.uint8)
+        for k, i in enumerate(idx):
+            if os.preadv(fd, [flat[k]], base + int(i) * row) != row:
+                raise ValueError(f"{filename} is truncated")
+        return out
+
+    import weakref
+
+    weakref.finalize(read, os.close, fd)
+    return read
 
 
 def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=False, epoch_of=None,
@@ -208,6 +258,7 @@ def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=Fals
     rows = np.asarray(rows)
     shape = images_u8.shape[1:]
     passes = [0]
+    read = _row_reader(images_u8)
     first, count, total = (int(v) for v in replicas)
     per = batch_size // total
 
@@ -220,10 +271,10 @@ def make_dataset(images_u8, rows, batch_size, shuffle, seed, drop_remainder=Fals
         stop = len(order) - (len(order) % batch_size if drop_remainder else 0)
         for s in range(0, stop, batch_size):
             if total == 1:
-                yield images_u8[np.sort(order[s:s + batch_size])]
+                yield read(np.sort(order[s:s + batch_size]))
                 continue
             for r in range(first, first + count):
-                yield images_u8[np.sort(order[s + r * per:s + (r + 1) * per])]
+                yield read(np.sort(order[s + r * per:s + (r + 1) * per]))
 
     ds = tf.data.Dataset.from_generator(gen, output_signature=tf.TensorSpec((None,) + shape, tf.uint8))
     # A known length lets Keras size the epoch without running dry.  With
