@@ -15,35 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: Start-up lines TensorFlow's C++ side writes to stderr on every import on
-#: a machine without a GPU driver (TF_CPP_MIN_LOG_LEVEL does not hide them).
-_TF_NOISE = ("All log messages before absl::InitializeLog()", "cudart_stub.cc", "cuda_platform.cc",
-             "cpu_feature_guard.cc", "To enable the following instructions")
-
-
-def import_tensorflow_quietly():
-    """Import TensorFlow and find its devices with file descriptor 2 captured,
-    then pass on every captured line except the known start-up noise, so that
-    an ``error: ...`` line stays the only line on stderr."""
-    if "tensorflow" in sys.modules:
-        return
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            for line in tmp.read().decode("utf-8", "replace").splitlines():
-                if line.strip() and not any(n in line for n in _TF_NOISE):
-                    print(line, file=sys.stderr)
+from core.tfenv import import_tensorflow_quietly  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,8 +72,8 @@ def _cmd_train(args):
     from core.training import TrainConfig, configure_logical_cpus, train_run
 
     out = runs.resolve_path(args.out)
-    import_tensorflow_quietly()
     if args.logical_cpus:
+        import_tensorflow_quietly()
         configure_logical_cpus(args.logical_cpus)
     config = None
     if args.config:

@@ -674,6 +674,9 @@ def device_info(strategy):
 
 
 def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, chief=True):
+    from core.tfenv import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # after the lock and the checks: a refused trainer stays fast
     import keras
     import tensorflow as tf
 
