@@ -15,6 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from core.tfenv import import_tensorflow_quietly  # noqa: E402
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -54,10 +56,13 @@ def _add_train(sub):
     p.add_argument("--strategy", default="default", help="default, mirrored or multiworker")
     p.add_argument("--logical-cpus", type=int, default=0,
                    help="split the CPU into N logical devices (to try mirrored on one machine)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="compute in float16 on GPUs (bfloat16 on CPUs); variables and saved models stay float32")
     p.add_argument("--config", default=None, help="a TrainConfig JSON file (overrides the options above)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--out", required=True, help="run folder, e.g. artifacts/NAME")
+    p.add_argument("--out", required=True,
+                   help="run folder: a name (a folder of artifacts/) or any path, e.g. /data/runs/celeba96")
     p.set_defaults(func=_cmd_train)
 
 
@@ -66,8 +71,9 @@ def _cmd_train(args):
     from core.model import ModelConfig
     from core.training import TrainConfig, configure_logical_cpus, train_run
 
-    out = runs.resolve_run(args.out)
+    out = runs.resolve_path(args.out)
     if args.logical_cpus:
+        import_tensorflow_quietly()
         configure_logical_cpus(args.logical_cpus)
     config = None
     if args.config:
@@ -83,7 +89,7 @@ def _cmd_train(args):
         config = TrainConfig(dataset=args.dataset, limit=args.limit, data_seed=args.data_seed, crop=args.crop,
                              val_fraction=args.val_fraction, epochs=args.epochs, batch_size=args.batch_size,
                              learning_rate=args.learning_rate, seed=args.seed, strategy=args.strategy,
-                             model=model).validate()
+                             mixed_precision=args.mixed_precision, model=model).validate()
     elif "--epochs" in sys.argv:
         config = TrainConfig(epochs=args.epochs)
 
@@ -102,6 +108,9 @@ def _cmd_train(args):
             last["epoch"] = info["epoch"]
 
     path = train_run(config, out, resume=args.resume, on_progress=show)
+    if path is None:
+        print("worker done (the chief writes the run folder)", flush=True)
+        return 0
     from core.training import read_progress
 
     state = read_progress(path).get("state")
@@ -115,7 +124,7 @@ def _add_encode(sub):
     p = sub.add_parser("encode", help="encode a dataset with a run's encoder",
                        description="Stream a dataset through a run's encoder and (re)write latents.npy, "
                                    "index.npy and attributes.csv.")
-    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
     p.add_argument("--dataset", default=None, help="dataset to encode (default: the run's own)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
@@ -126,13 +135,14 @@ def _cmd_encode(args):
     from core import runs
     from core.encoding import encode_run
 
-    path = runs.resolve_run(args.run)
+    path = runs.resolve_path(args.run)
     if not (path / "encoder.keras").exists():
         raise ValueError(f"run {args.run!r} has no encoder.keras")
 
     def show(done, total):
         print(f"encoded {done}/{total}", flush=True)
 
+    import_tensorflow_quietly()
     encode_run(path, dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, progress=show)
     print(f"wrote {path / 'latents.npy'}")
     return 0
@@ -235,7 +245,7 @@ def _add_stats(sub):
         epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run name or artifacts/NAME")
+    src.add_argument("--run", help="run name (in artifacts/) or a run folder path")
     src.add_argument("--latents", metavar="PATH.npy", help="a .npy matrix of shape (n, z_dim) instead of a run")
     p.add_argument("--bin-width", type=float, default=0.25, help="histogram bin width (default 0.25)")
     p.add_argument("--threshold", type=float, default=0.5, help="|r| threshold of the top pairs (default 0.5)")
@@ -382,7 +392,7 @@ def _cmd_stats(args):
     from core import runs
 
     if args.run is not None:
-        run = runs.load_run(args.run)
+        run = runs.Run(runs.resolve_path(args.run))
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
@@ -410,7 +420,7 @@ def _add_sample(sub):
         epilog="example: python -m core sample --run default --sampler pca-ellipse "
                "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
     p.add_argument("--sampler", required=True, help="registry name of the sampler")
     p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
                    help="sampler parameter (repeatable); values are read as int, float, None or text")
@@ -443,7 +453,7 @@ def _cmd_sample(args):
     cols = check_int(args.cols, "--cols", 1, 64)
     sampler = make_sampler(args.sampler, **_params_dict(args.param))
     prefix = _out_prefix(args.out)
-    run = runs.load_run(args.run)
+    run = runs.Run(runs.resolve_path(args.run))
     params = sampler_params(args.sampler, _params_dict(args.param), run.z_dim)
     sampler = make_sampler(args.sampler, **params)
     V = sampler.fit(run.latents).sample(n, random_state=seed)
@@ -454,6 +464,7 @@ def _cmd_sample(args):
         from core.images import make_grid, png_bytes
         from core.model import decode
 
+        import_tensorflow_quietly()
         images = decode(run.decoder, V[:grid])
         png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"),
                                       png_bytes(make_grid(images, n_cols=cols)))
@@ -476,7 +487,7 @@ def _add_compare(sub):
         epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
                "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
     p.add_argument("--samplers", default=",".join(SAMPLERS),
                    help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
     p.add_argument("--param", type=_sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",
@@ -560,7 +571,7 @@ def _cmd_compare(args):
         params[s][key] = value
     n = check_n_samples(args.n, "--n")
     seed = _check_seed(args.seed)
-    run = runs.load_run(args.run)
+    run = runs.Run(runs.resolve_path(args.run))
     Z = run.latents
     if Z.shape[0] < 20:
         raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
@@ -572,6 +583,7 @@ def _cmd_compare(args):
     if args.decoder_metrics:
         from core.model import CompiledModel
 
+        import_tensorflow_quietly()
         score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
         score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
         rng = np.random.default_rng(seed)
@@ -711,7 +723,9 @@ _EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 1 training failed, 2 bad input, 130 interrupted)."""
+    from core.training import TrainingError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -719,6 +733,9 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:
         return args.func(args) or 0
+    except TrainingError as exc:  # TensorFlow failed: one line here, the traceback in error.log
+        print(f"error: {exc} (full traceback: {exc.log_path})", file=sys.stderr)
+        return 1
     except ValueError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2

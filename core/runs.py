@@ -94,6 +94,24 @@ def resolve_run(spec, root=None):
     return run_dir(str(spec), root)
 
 
+def resolve_path(spec, root=None):
+    """A run folder named on the command line.
+
+    A bare name (``default``, ``celeba96``) is a folder of the artifacts
+    root, checked like a name from the browser (:func:`run_dir`).  Anything
+    with a path separator, or starting with ``~`` or ``.``, is that folder
+    wherever it is (``/data/runs/celeba96``, ``./runs/x``): the command line
+    works on the user's own disk.  Names that come from a browser must go
+    through :func:`run_dir` / :func:`resolve_run` instead.
+    """
+    text = str(spec)
+    if not text.strip():
+        raise ValueError("run folder must be a name or a path, got an empty string")
+    if "/" in text or os.sep in text or text.startswith(("~", ".")):
+        return Path(text).expanduser().resolve()
+    return run_dir(text, root)
+
+
 # ---------------------------------------------------------------- atomic I/O
 
 def _atomic(path, write):
