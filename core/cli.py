@@ -481,8 +481,8 @@ def _add_compare(sub):
         "compare", help="score several samplers against the data",
         description=_wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
                     "each and print the scoreboard (fraction inside the k-sigma region, radius and "
-                    "Mahalanobis W1, nearest-neighbour ratio, precision/recall, latent Frechet distance, "
-                    "MMD; with --decoder-metrics also re-encoding error and re-encoded Frechet distance). "
+                    "Mahalanobis W1, nearest-neighbour ratio, precision/recall, squared latent Frechet distance, "
+                    "MMD; with --decoder-metrics also re-encoding error and squared re-encoded Frechet distance). "
                     "Every parameter is checked before anything is fitted."),
         epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
                "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",

@@ -55,16 +55,9 @@ class TimingBrowser(Browser):
         super().__init__(**kw)
         self.call("Network.enable")
 
-    async def _call(self, method, params):
-        self._id += 1
-        mid = self._id
-        await self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
-        while True:
-            msg = json.loads(await self.ws.recv())
-            if msg.get("id") == mid:
-                return msg.get("result", msg)
-            if msg.get("method", "").startswith("Network.webSocketFrame"):
-                self.events.append(msg)
+    def _on_event(self, msg):
+        if msg.get("method", "").startswith("Network.webSocketFrame"):
+            self.events.append(msg)
 
     def pump(self, seconds):
         """Read events for ``seconds``."""
@@ -75,8 +68,7 @@ class TimingBrowser(Browser):
                     msg = json.loads(await asyncio.wait_for(self.ws.recv(), max(0.01, end - time.time())))
                 except asyncio.TimeoutError:
                     break
-                if msg.get("method", "").startswith("Network.webSocketFrame"):
-                    self.events.append(msg)
+                self._on_event(msg)
         self.loop.run_until_complete(go())
 
 

@@ -71,6 +71,10 @@ class Browser:
             msg = json.loads(await self.ws.recv())
             if msg.get("id") == mid:
                 return msg.get("result", msg)
+            self._on_event(msg)
+
+    def _on_event(self, msg):
+        """A CDP message that is not the awaited reply (ignored; subclasses may keep it)."""
 
     def call(self, method, **params):
         return self.loop.run_until_complete(self._call(method, params))
