@@ -81,6 +81,39 @@ def _show_unusable(others, where):
                 st.markdown(f"**{i['name']}** — {i['status']}: {i['reason']}")
 
 
+# ---------------------------------------------------------------- the generic run-keyed cache
+
+def _fn_key(fn):
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _run_cached_data(name, token, fn_key, args, kwargs, _fn):
+    return _fn(_load_run(name, token), *args, **dict(kwargs))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _run_cached_resource(name, token, fn_key, args, kwargs, _fn):
+    return _fn(_load_run(name, token), *args, **dict(kwargs))
+
+
+def run_cached(fn, run, *args, shared=False, **kwargs):
+    """``fn(run, *args, **kwargs)``, computed once per run version and arguments.
+
+    The one caching pattern for new dashboard computations: ``fn`` is a
+    plain function taking the loaded run first (best one from ``core``);
+    the cache key is the run's name and file version, ``fn``'s qualified
+    name and the (hashable) arguments, so a retrained run never shows stale
+    results.  ``shared=False`` copies the result per call
+    (``st.cache_data``: arrays, tables, PNG bytes); ``shared=True`` returns
+    one read-only object for every session (``st.cache_resource``: fitted
+    models, large statistics).
+    """
+    store = _run_cached_resource if shared else _run_cached_data
+    return store(run.name, _run_token(run.name), _fn_key(fn), tuple(args),
+                 tuple(sorted(kwargs.items())), fn)
+
+
 # ---------------------------------------------------------------- models
 
 @st.cache_resource(show_spinner="Compiling decoder…", max_entries=8)
