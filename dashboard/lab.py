@@ -84,7 +84,9 @@ def _show_unusable(others, where):
 # ---------------------------------------------------------------- the generic run-keyed cache
 
 def _fn_key(fn):
-    return f"{fn.__module__}.{fn.__qualname__}"
+    # The line number tells apart two lambdas (or closures) of one function.
+    code = getattr(fn, "__code__", None)
+    return f"{fn.__module__}.{fn.__qualname__}:{code.co_firstlineno if code else ''}"
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

@@ -1,0 +1,68 @@
+"""``lab.run_cached``: one cache entry per run version, function and arguments."""
+
+import importlib
+import time
+
+import numpy as np
+
+from core import runs
+from tests.dashboard_fixtures import TINY_RUN, app_env, tiny_run_root  # noqa: F401
+
+CALLS = []
+
+
+def _column_mean(run, k, scale=1.0):
+    CALLS.append((run.name, k, scale))
+    return float(np.asarray(run.latents[:, k]).mean() * scale)
+
+
+def _other(run, k, scale=1.0):
+    CALLS.append(("other", k, scale))
+    return -1.0
+
+
+def test_run_cached_hits_by_run_function_and_arguments(app_env):
+    import lab
+
+    importlib.reload(lab)
+    CALLS.clear()
+    run = lab.get_run(TINY_RUN)
+    expected = float(np.asarray(run.latents[:, 1]).mean())
+    assert lab.run_cached(_column_mean, run, 1) == expected
+    assert lab.run_cached(_column_mean, run, 1) == expected
+    assert len(CALLS) == 1
+    assert lab.run_cached(_column_mean, run, 1, scale=2.0) == 2 * expected
+    lab.run_cached(_column_mean, run, 2)
+    assert len(CALLS) == 3
+    # Same arguments, another function: never served from the first one's entry.
+    assert lab.run_cached(_other, run, 1) == -1.0
+    assert len(CALLS) == 4
+
+
+def test_run_cached_shared_returns_one_object(app_env):
+    import lab
+
+    run = lab.get_run(TINY_RUN)
+    def count(r):
+        return {"n": len(r.latents)}
+
+    a = lab.run_cached(count, run, shared=True)
+    b = lab.run_cached(count, run, shared=True)
+    assert a is b and a["n"] == len(run.latents)
+    # Another lambda of this same function is another entry, not a hit.
+    c = lab.run_cached(lambda r: {"n": -1}, run, shared=True)
+    d = lab.run_cached(lambda r: {"n": -2}, run, shared=True)
+    assert (c["n"], d["n"]) == (-1, -2)
+
+
+def test_run_cached_is_never_stale_after_the_run_changes(app_env, tiny_run_root):
+    import lab
+
+    CALLS.clear()
+    run = lab.get_run(TINY_RUN)
+    lab.run_cached(_column_mean, run, 0)
+    meta = tiny_run_root / TINY_RUN / "metadata.json"
+    time.sleep(0.01)
+    runs.atomic_write_json(meta, runs.read_json(meta))
+    lab.run_cached(_column_mean, lab.get_run(TINY_RUN), 0)
+    assert len(CALLS) == 2
