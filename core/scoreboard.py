@@ -125,15 +125,16 @@ def precision_recall(real, fake, k=3, chunk=1024):
     """
     r_real = nearest_distances(real, real, k, exclude_self=True, chunk=chunk)
     r_fake = nearest_distances(fake, fake, k, exclude_self=True, chunk=chunk)
+    return _covered(fake, real, r_real, chunk), _covered(real, fake, r_fake, chunk)
 
-    def covered(X, Y, rY):
-        hit = np.zeros(X.shape[0], bool)
-        for s in range(0, X.shape[0], chunk):
-            D = _sq_dists(X[s:s + chunk], Y)
-            hit[s:s + chunk] = (D <= rY[None, :] ** 2).any(axis=1)
-        return float(hit.mean())
 
-    return covered(fake, real, r_real), covered(real, fake, r_fake)
+def _covered(X, Y, rY, chunk=1024):
+    # Fraction of rows of X inside at least one ball (centre Y[i], radius rY[i]).
+    hit = np.zeros(X.shape[0], bool)
+    for s in range(0, X.shape[0], chunk):
+        D = _sq_dists(X[s:s + chunk], Y)
+        hit[s:s + chunk] = (D <= rY[None, :] ** 2).any(axis=1)
+    return float(hit.mean())
 
 
 def frechet_distance(mu1, cov1, mu2, cov2):
@@ -201,6 +202,10 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
                   mmd_points=1000):
     """Compare latent vectors with the data; see the module table for columns.
 
+    One-off form of ``ScoreReference(Z_data, ...).score(samples, ...)``;
+    to score several sets against the same data, build the
+    :class:`ScoreReference` once (the data side is then computed once).
+
     Parameters
     ----------
     samples : array-like of shape (n_samples, z_dim)
@@ -224,56 +229,134 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
     scores : dict of str -> float
     """
     S = check_latents(samples, name="samples", min_rows=2)
-    Z = check_latents(Z_data, name="Z_data", min_rows=2, z_dim=S.shape[1])
-    d = Z.shape[1]
-    k = check_int(k, "k", low=1)
-    max_points = check_int(max_points, "max_points", low=10)
-    mmd_points = check_int(mmd_points, "mmd_points", low=2)
-    ks = [check_positive(v, "k_sigma") for v in np.atleast_1d(k_sigma)]
-    rng = check_random_state(random_state)
+    ref = ScoreReference(Z_data, Z_holdout, k_sigma=k_sigma, k=k, max_points=max_points,
+                         random_state=random_state, real_codes=real_codes, mmd_points=mmd_points, z_dim=S.shape[1])
+    return ref.score(S, decoder_fn=decoder_fn, encoder_fn=encoder_fn)
 
-    mean, cov = mean_and_cov(Z)
-    W = whitening_matrix(cov)
-    out = {"n_samples": float(S.shape[0])}
-    d2_s = whitened_sq_norms(S, mean, W)
-    for kv in ks:
-        label = f"{kv:g}"
-        out[f"inside_{label}sigma"] = float(np.mean(d2_s < k_sigma_threshold(kv, d)))
 
-    Zs = _subsample(Z, max_points, rng)
-    Ss = _subsample(S, max_points, rng)
-    # Centred copies for the distance-based metrics (distances unchanged).
-    Zc, Sc = Zs - mean, Ss - mean
-    out["radius_w1"] = float(stats.wasserstein_distance(np.linalg.norm(Ss, axis=1), np.linalg.norm(Zs, axis=1)))
-    out["mahalanobis_w1"] = float(stats.wasserstein_distance(
-        np.sqrt(whitened_sq_norms(Ss, mean, W)), np.sqrt(whitened_sq_norms(Zs, mean, W))))
-    if Z_holdout is not None:
-        H = check_latents(Z_holdout, name="Z_holdout", z_dim=d)
-        Hc = _subsample(H, max_points, rng) - mean
-        ref = nearest_distances(Hc, Zc).mean()
-        out["nn_ratio"] = float(nearest_distances(Sc, Zc).mean() / ref) if ref > 0 else float("nan")
-    else:
-        out["nn_ratio"] = float("nan")
-    if Ss.shape[0] > k and Zs.shape[0] > k:
-        out["precision"], out["recall"] = precision_recall(Zc, Sc, k)
-    else:
-        out["precision"] = out["recall"] = float("nan")
-    ms, cs = mean_and_cov(S)
-    out["latent_frechet_sq"] = frechet_distance(ms, cs, mean, cov)
-    # Prefixes of random-order subsamples: uniform samples of all rows.
-    out["mmd2_rbf"] = mmd2_rbf(Sc[:mmd_points], Zc[:mmd_points])
-    if decoder_fn is not None and encoder_fn is not None:
-        Sd = Ss.astype(np.float32)
-        E = np.asarray(encoder_fn(np.asarray(decoder_fn(Sd))), np.float64).reshape(Sd.shape[0], -1)
-        if E.shape != Sd.shape:
-            raise ValueError(f"encoder_fn(decoder_fn(z)) has shape {E.shape}, expected {Sd.shape}")
-        norm = np.linalg.norm(Ss, axis=1)
-        rel = np.linalg.norm(E - Ss, axis=1) / np.where(norm > 0, norm, np.nan)
-        out["reencode_rel_error"] = float(np.nanmean(rel))
+def _sqrt_psd(C):
+    # Symmetric square root of a covariance matrix (eigenvalues clipped at 0).
+    w, U = np.linalg.eigh(np.asarray(C, np.float64))
+    return (U * np.sqrt(np.clip(w, 0.0, None))) @ U.T
+
+
+def _frechet_to(mu1, cov1, mu2, cov2, sqrt2):
+    # frechet_distance with sqrt(cov2) known: Tr sqrt(S1 S2) = sum sqrt(eig(A S1 A)),
+    # A = sqrt(S2) (S1 S2 is similar to the symmetric PSD A S1 A); one eigh
+    # instead of a Schur square root.
+    M = sqrt2 @ np.asarray(cov1, np.float64) @ sqrt2
+    tr = np.sqrt(np.clip(np.linalg.eigvalsh((M + M.T) / 2), 0.0, None)).sum()
+    diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
+    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * tr)
+
+
+class ScoreReference:
+    """The data side of :func:`score_samples`, computed once for many scored sets.
+
+    The data's mean, covariance and whitening matrix, its random-order
+    subsample with each point's k-th neighbour radius (precision), the
+    held-out points' nearest-neighbour distance (``nn_ratio``), and the
+    moments of the real codes (``reencoded_frechet_sq``) do not depend on
+    the samples; the Samplers page scores six samplers and the held-out row
+    against one reference.  The subsample of each scored set is drawn from a
+    stream fixed at construction, so a set's scores do not depend on what
+    was scored before it.
+
+    Parameters
+    ----------
+    Z_data, Z_holdout, k_sigma, k, max_points, random_state, real_codes, mmd_points
+        As in :func:`score_samples`.
+    z_dim : int or None
+        Expected number of columns (None: any).
+    """
+
+    def __init__(self, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_points=5000, random_state=0,
+                 real_codes=None, mmd_points=1000, z_dim=None):
+        Z = check_latents(Z_data, name="Z_data", min_rows=2, z_dim=z_dim)
+        self.z_dim = d = Z.shape[1]
+        self.k = check_int(k, "k", low=1)
+        self.max_points = check_int(max_points, "max_points", low=10)
+        self.mmd_points = check_int(mmd_points, "mmd_points", low=2)
+        self.k_sigma = [check_positive(v, "k_sigma") for v in np.atleast_1d(k_sigma)]
+        self.thresholds = [k_sigma_threshold(kv, d) for kv in self.k_sigma]
+        rng = check_random_state(random_state)
+        self.mean, self.cov = mean_and_cov(Z)
+        self.cov_sqrt = _sqrt_psd(self.cov)
+        self.W = whitening_matrix(self.cov)
+        Zs = _subsample(Z, self.max_points, rng)
+        self.Zc = Zs - self.mean  # centred (distances unchanged, no cancellation)
+        self.radius = np.linalg.norm(Zs, axis=1)
+        self.mahalanobis = np.sqrt(whitened_sq_norms(Zs, self.mean, self.W))
+        self.r_real = (nearest_distances(self.Zc, self.Zc, self.k, exclude_self=True)
+                       if Zs.shape[0] > self.k else None)
+        self.nn_ref = None
+        if Z_holdout is not None:
+            H = check_latents(Z_holdout, name="Z_holdout", z_dim=d)
+            self.nn_ref = float(nearest_distances(_subsample(H, self.max_points, rng) - self.mean, self.Zc).mean())
+        self.real = None
         if real_codes is not None:
             R = check_latents(real_codes, name="real_codes", min_rows=2, z_dim=d)
-            out["reencoded_frechet_sq"] = frechet_between(E, R)
-    return out
+            mr, cr = mean_and_cov(R)
+            self.real = (mr, cr, _sqrt_psd(cr))
+        self._sample_seed = int(rng.integers(2**63 - 1))
+
+    def score(self, samples, decoder_fn=None, encoder_fn=None, reencoded=None):
+        """Scores of one set of latent vectors; see the module table for columns.
+
+        Parameters
+        ----------
+        samples : array-like of shape (n_samples, z_dim)
+        decoder_fn, encoder_fn : callables array -> array, optional
+            Both given: the re-encoding metrics on the set's subsample.
+        reencoded : callable or None
+            Instead of the two: ``reencoded(Zsub)`` returns E(D(Zsub))
+            (a page that batches decoding passes it).
+
+        Returns
+        -------
+        scores : dict of str -> float
+        """
+        S = check_latents(samples, name="samples", min_rows=2, z_dim=self.z_dim)
+        rng = np.random.default_rng(self._sample_seed)
+        out = {"n_samples": float(S.shape[0])}
+        d2_s = whitened_sq_norms(S, self.mean, self.W)
+        for kv, thr in zip(self.k_sigma, self.thresholds):
+            out[f"inside_{kv:g}sigma"] = float(np.mean(d2_s < thr))
+        Ss = _subsample(S, self.max_points, rng)
+        Sc = Ss - self.mean
+        out["radius_w1"] = float(stats.wasserstein_distance(np.linalg.norm(Ss, axis=1), self.radius))
+        out["mahalanobis_w1"] = float(stats.wasserstein_distance(
+            np.sqrt(whitened_sq_norms(Ss, self.mean, self.W)), self.mahalanobis))
+        if self.nn_ref is None:
+            out["nn_ratio"] = float("nan")
+        else:
+            out["nn_ratio"] = (float(nearest_distances(Sc, self.Zc).mean() / self.nn_ref)
+                               if self.nn_ref > 0 else float("nan"))
+        if Ss.shape[0] > self.k and self.r_real is not None:
+            r_fake = nearest_distances(Sc, Sc, self.k, exclude_self=True)
+            out["precision"] = _covered(Sc, self.Zc, self.r_real)
+            out["recall"] = _covered(self.Zc, Sc, r_fake)
+        else:
+            out["precision"] = out["recall"] = float("nan")
+        ms, cs = mean_and_cov(S)
+        out["latent_frechet_sq"] = _frechet_to(ms, cs, self.mean, self.cov, self.cov_sqrt)
+        # Prefixes of random-order subsamples: uniform samples of all rows.
+        out["mmd2_rbf"] = mmd2_rbf(Sc[:self.mmd_points], self.Zc[:self.mmd_points])
+        if reencoded is None and decoder_fn is not None and encoder_fn is not None:
+            def reencoded(x):
+                return encoder_fn(np.asarray(decoder_fn(x)))
+        if reencoded is not None:
+            Sd = Ss.astype(np.float32)
+            E = np.asarray(reencoded(Sd), np.float64).reshape(Sd.shape[0], -1)
+            if E.shape != Sd.shape:
+                raise ValueError(f"encoder_fn(decoder_fn(z)) has shape {E.shape}, expected {Sd.shape}")
+            norm = np.linalg.norm(Ss, axis=1)
+            rel = np.linalg.norm(E - Ss, axis=1) / np.where(norm > 0, norm, np.nan)
+            out["reencode_rel_error"] = float(np.nanmean(rel))
+            if self.real is not None:
+                me, ce = mean_and_cov(E)
+                out["reencoded_frechet_sq"] = _frechet_to(me, ce, *self.real)
+        return out
 
 
 def holdout_expectation(n_fit, z_dim, k_sigma=(2, 3)):
@@ -337,14 +420,17 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, h
     else:
         Z_fit, Z_hold = Z, check_latents(Z_holdout, name="Z_holdout", z_dim=Z.shape[1])
     rows = {}
+    models = {key: score_kw.pop(key) for key in ("decoder_fn", "encoder_fn") if key in score_kw}
+    # The data side once for every row.
+    ref = ScoreReference(Z_fit, Z_hold, random_state=random_state, **score_kw)
     for idx, (label, spec) in enumerate(specs.items()):
         params = dict(spec or {})
         name = params.pop("sampler", label)
         sampler = make_sampler(name, **params).fit(Z_fit)
         V = sampler.sample(n, random_state=random_state + idx)
-        rows[label] = score_samples(V, Z_fit, Z_hold, random_state=random_state, **score_kw)
+        rows[label] = ref.score(V, **models)
     # Reference row: held-out data scored like a sampler (its nn_ratio is ~1 by construction).
-    rows["held-out data"] = score_samples(Z_hold, Z_fit, Z_hold, random_state=random_state, **score_kw)
+    rows["held-out data"] = ref.score(Z_hold, **models)
     if Z_fit.shape[0] > Z.shape[1]:
         rows["MND held-out (expected)"] = holdout_expectation(
             Z_fit.shape[0], Z.shape[1], score_kw.get("k_sigma", (2, 3)))
@@ -353,5 +439,5 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, h
     return table
 
 
-__all__ = ["score_samples", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
+__all__ = ["score_samples", "ScoreReference", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
            "precision_recall", "nearest_distances"]

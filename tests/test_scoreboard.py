@@ -218,3 +218,34 @@ def test_holdout_expectation_matches_simulation():
     assert holdout_expectation(27000, 256)["inside_2sigma"] == pytest.approx(0.9416, abs=5e-4)
     with pytest.raises(ValueError, match="n_samples=256"):
         holdout_expectation(256, 256)
+
+
+def test_score_reference_frechet_equals_scipy_sqrtm():
+    from core.scoreboard import _frechet_to, _sqrt_psd
+
+    rng = np.random.default_rng(3)
+    A, B = rng.normal(size=(30, 30)), rng.normal(size=(30, 30))
+    S1, S2 = A @ A.T / 30, B @ B.T / 30 + 0.1 * np.eye(30)
+    mu1, mu2 = rng.normal(size=30), rng.normal(size=30)
+    assert _frechet_to(mu1, S1, mu2, S2, _sqrt_psd(S2)) == pytest.approx(
+        frechet_distance(mu1, S1, mu2, S2), rel=1e-9)
+
+
+def test_score_reference_scores_each_set_independently_of_the_others():
+    # One reference for several sets (the Samplers page): a set's scores do
+    # not depend on what was scored before it, and equal score_samples'.
+    from core.scoreboard import ScoreReference
+
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 6))
+    A, B = Z[:500] * 1.5, rng.normal(size=(700, 6))
+    ref = ScoreReference(Z[:2500], Z[2500:], max_points=400, random_state=0)
+    first = ref.score(A)
+    ref.score(B)
+    assert ref.score(A) == first
+    assert score_samples(A, Z[:2500], Z[2500:], max_points=400, random_state=0) == first
+    # Data-side pieces against independent code: the k-th neighbour radius of
+    # each data point (scikit-learn) and the held-out points' NN distance.
+    nn = NearestNeighbors(n_neighbors=4).fit(ref.Zc)
+    np.testing.assert_allclose(ref.r_real, nn.kneighbors(ref.Zc)[0][:, 3], rtol=1e-9)
+    assert ref.mean == pytest.approx(Z[:2500].mean(axis=0), rel=1e-9)
