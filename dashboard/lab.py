@@ -419,25 +419,62 @@ def _holdout_split(Z):
     return Z[:-n_hold], Z[-n_hold:]
 
 
-def _score_kw(name, token, Z_fit, reencode, max_points, progress=None):
-    if not reencode:
-        return {}
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points), replace=False))
-    dec, enc = _decoder_fn(name, token, 16), _encoder_fn(name, token, 16)
-    if progress is not None:
-        # score_samples decodes its subsample once, then re-encodes the images:
-        # the two calls mark the last two stages of a draw.
-        def dec_p(x, _f=dec):
+#: Rows per call of the compiled decoder and encoder when scoring: 2,000
+#: vectors in 8 calls instead of 125 (the per-call overhead, not the
+#: arithmetic, was most of a re-encode).
+SCORE_BATCH = 250
+#: Part of the disk-cache key of scoreboard rows; change it when a metric changes.
+SCORE_VERSION = "issue18-2"
+
+
+def _score_reference(run, max_points, reencode):
+    # The data side of every row of a Draw, once per run and metric settings.
+    from core.scoreboard import ScoreReference
+
+    Z_fit, Z_hold = _holdout_split(run.latents)
+    real = None
+    if reencode:
+        rows = np.sort(np.random.default_rng(0).choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points),
+                                                       replace=False))
+        real = np.asarray(Z_fit[rows])
+    return ScoreReference(Z_fit, Z_hold, max_points=max_points, random_state=0, real_codes=real)
+
+
+def _run_content_key(run):
+    from core.scorecache import run_content_key
+
+    return run_content_key(run)
+
+
+def _reencoder(run, progress=None):
+    # E(D(z)) with the large-batch compiled models; the two calls mark the
+    # last two stages of a draw.
+    token = _run_token(run.name)
+    dec, enc = _decoder_fn(run.name, token, SCORE_BATCH), _encoder_fn(run.name, token, SCORE_BATCH)
+
+    def reencoded(x):
+        if progress is not None:
             progress("decode")
-            return _f(x)
-
-        def enc_p(x, _f=enc):
+        images = dec(x)
+        if progress is not None:
             progress("re-encode")
-            return _f(x)
+        return enc(images)
 
-        dec, enc = dec_p, enc_p
-    return dict(decoder_fn=dec, encoder_fn=enc, real_codes=np.asarray(Z_fit[rows]))
+    return reencoded
+
+
+def _score_row(run, kind, key_params, vectors, max_points, reencode, progress=None):
+    """A scoreboard row from the shared reference, cached on disk by run content and parameters."""
+    from core.scorecache import cached_row
+
+    def compute():
+        if progress is not None:
+            progress("score")
+        ref = run_cached(_score_reference, run, int(max_points), bool(reencode), shared=True)
+        return ref.score(vectors(), reencoded=_reencoder(run, progress) if reencode else None)
+
+    return cached_row(run_cached(_run_content_key, run, shared=True), kind,
+                      (SCORE_VERSION,) + tuple(key_params) + (int(max_points), bool(reencode)), compute)
 
 
 class _Store:
@@ -477,49 +514,39 @@ def _score_store():
     return _Store(128)
 
 
-def _score(name, token, sampler, params, n, seed, max_points, reencode, progress=None):
-    from core.scoreboard import score_samples
+def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
+    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
 
-    key = ("sampler", name, token, sampler, params, n, seed, max_points, reencode)
+    Cached for all sessions (in memory, and on disk by the run's content,
+    the sampler's full parameters and every other argument) by every
+    argument but ``progress``, a callable ``progress(stage)`` told "score",
+    then (with ``reencode``) "decode" and "re-encode" as the work reaches
+    those stages; it is not called on a hit.  The last 10 % of the latents
+    are the hold-out reference (nn_ratio); samplers are fitted on all rows
+    (shared fits), which a parametric sampler cannot memorise.
+    """
+    from core.samplers import make_sampler
+
+    name, token, items = run.name, _run_token(run.name), _items(params)
+    key = ("sampler", name, token, sampler, items, int(n), int(seed), int(max_points), bool(reencode))
     hit = _score_store().get(key)
     if hit is None:
-        if progress is not None:
-            progress("score")
-        # The last 10 % of the latents are the hold-out reference (nn_ratio);
-        # samplers are fitted on all rows (shared fits), which a parametric
-        # sampler cannot memorise.
-        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-        V = _sample(name, token, sampler, params, n, seed)
-        hit = score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=0,
-                            **_score_kw(name, token, Z_fit, reencode, max_points, progress))
+        full = tuple(sorted(make_sampler(sampler, **params).get_params().items()))
+        hit = _score_row(run, "sampler", (sampler, full, int(n), int(seed)),
+                         lambda: _sample(name, token, sampler, items, int(n), int(seed)),
+                         max_points, reencode, progress)
         _score_store().put(key, hit)
     return dict(hit)
 
 
-def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
-    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
-
-    Cached for all sessions by every argument but ``progress``, a callable
-    ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
-    "re-encode" as the work reaches those stages; it is not called on a hit.
-    """
-    return _score(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                  int(max_points), bool(reencode), progress)
-
-
 def score_holdout(run, max_points=2000, reencode=True, progress=None):
     """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
-    from core.scoreboard import score_samples
-
     name, token = run.name, _run_token(run.name)
     key = ("holdout", name, token, int(max_points), bool(reencode))
     hit = _score_store().get(key)
     if hit is None:
-        if progress is not None:
-            progress("score")
-        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-        hit = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=int(max_points), random_state=0,
-                            **_score_kw(name, token, Z_fit, bool(reencode), int(max_points), progress))
+        hit = _score_row(run, "holdout", (), lambda: np.asarray(_holdout_split(run.latents)[1]),
+                         max_points, reencode, progress)
         _score_store().put(key, hit)
     return dict(hit)
 
@@ -771,16 +798,20 @@ def sampler_param_widgets(name, z_dim, key, where=None):
         k = w.number_input("truncate_k", value=3.0, step=0.5, key=f"{key}_tk", disabled=not trunc)
         return {"truncate_k": float(k) if trunc else None}
     if name == "gmm":
-        c1, c2 = w.columns(2)
+        c1, c2, c3 = w.columns(3)
         p = {"n_components": int(c1.number_input("mixture components", value=10, step=1, key=f"{key}_nc")),
              "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
-                                             key=f"{key}_cov")}
+                                             key=f"{key}_cov"),
+             "max_iter": int(c3.number_input("EM iterations", value=3, step=1, key=f"{key}_it",
+                                             help="After the k-means initialisation; the converged fit "
+                                                  "takes 25-35 on the default run (docs/gmm_fit.md)"))}
         c1, c2 = w.columns(2)
-        full = c2.checkbox("fit in the full latent space (slow: minutes)", value=False, key=f"{key}_full")
+        reduced = c2.checkbox("fit in PCA coordinates instead (changes inside 2σ-mass)", value=False,
+                              key=f"{key}_reduced")
         k = int(c1.number_input("PCA coordinates the mixture is fitted on", value=min(32, z_dim), step=8,
-                                key=f"{key}_pca", disabled=full,
+                                key=f"{key}_pca", disabled=not reduced,
                                 help=f"1 … z_dim = {z_dim}; the other directions are one independent Gaussian"))
-        p["pca_components"] = None if full else k
+        p["pca_components"] = k if reduced else None
         return p
     raise ValueError(f"unknown sampler {name!r}")
 
