@@ -640,6 +640,44 @@ def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, l
     return figure_png(fig, dpi=95, tight=False)
 
 
+@st.cache_data(show_spinner=False, max_entries=128)
+def _plane_overlays(name, token, drawn, n, seed, space, i, j, n_over, labels):
+    from core.ellipses import measured_coverage, plane_coordinates
+    from core.planefigs import plane_overlay_pngs
+
+    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
+    mean2, cov2 = _plane_moments(name, token, i, j, space)
+    overs, titles = [], []
+    for (sampler, params), label in zip(drawn, labels):
+        over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
+        overs.append(over[:n_over])
+        titles.append(f"{label}: {measured_coverage(over, mean2, cov2, 2.0):.0%} of its vectors\n"
+                      "inside the data's 2σ ellipse")
+    axis = "z" if space == "latent" else "PCA "
+    return plane_overlay_pngs(_plane(name, token, i, j, space), overs, titles,
+                              kde=_plane_kde(name, token, i, j, space, None, 128),
+                              ellipses=_plane_ellipse_table(name, token, i, j, space),
+                              labels=(f"{axis}{i}", f"{axis}{j}"), max_points=5000, dpi=95)
+
+
+def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels):
+    """PNG bytes, one per drawn sampler: its vectors (the first ``n_over`` of the
+    cached draw) over the data's plane (i, j) with its KDE contours and 1-3
+    sigma ellipses.
+
+    ``drawn`` is a list of ``(sampler, params dict)``, ``labels`` one title
+    label each.  The data's plane is drawn once for all samplers
+    (:mod:`core.planefigs`) and the PNGs are cached per (draw, plane,
+    ``n_over``), so a plane seen before costs only the transfer.  ValueError
+    for a bad pair, space or ``n_over``.
+    """
+    from core.validation import check_int
+
+    n_over = check_int(n_over, "vectors drawn per plot", low=1)
+    return _plane_overlays(run.name, _run_token(run.name), tuple((s, _items(p)) for s, p in drawn), int(n),
+                           int(seed), space, int(i), int(j), n_over, tuple(str(x) for x in labels))
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plane_ellipse_table(name, token, i, j, space):
     from core.ellipses import plane_ellipses

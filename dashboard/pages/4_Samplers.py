@@ -222,9 +222,10 @@ def projections():
     pj = int(p3.number_input("j", value=1, step=1, key="smp_pj"))
     n_over = int(p4.number_input("vectors drawn per plot", value=500, step=100, key="smp_pn"))
     try:
+        pngs = lab.plane_overlay_pngs(run, drawn, n, seed, space, pi, pj, n_over,
+                                      [label_of(k) for k in range(len(drawn))])
         cols = st.columns(min(2, len(drawn)))
-        for k, (name, p) in enumerate(drawn):
-            png = lab.plane_overlay_png(run, name, n, seed, space, pi, pj, n_over, label_of(k), **p)
+        for k, ((name, p), png) in enumerate(zip(drawn, pngs)):
             with cols[k % len(cols)]:
                 lab.show_png(png, f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
         st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
