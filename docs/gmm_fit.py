@@ -87,6 +87,15 @@ def main():
     pca = [r for r in df.index if r.startswith("32 PCA")][0]
     summary["32 PCA coordinates: (value - converged mean) / std"] = (df.loc[pca] - mean) / std
     summary.index.name = "metric"
+    z = summary["3 EM iterations: (mean - converged mean) / std"]
+    beyond = [f"{m} ({df.loc[fast, m].mean():.4g} against {mean[m]:.4g}, {z[m]:+.1f} std)"
+              for m in z.index if abs(z[m]) > 3]
+    z_pca = summary["32 PCA coordinates: (value - converged mean) / std"]
+    beyond_pca = [m for m in z_pca.index if abs(z_pca[m]) > 3]
+    reading = ("**Reading.** The 3-iteration fit is within 3 standard deviations of the converged fit "
+               "on every metric" + (" but " + "; ".join(beyond) if beyond else "") + ". The fit in 32 PCA "
+               f"coordinates is beyond 3 standard deviations on {len(beyond_pca)} of {len(z_pca)} metrics "
+               f"({', '.join(beyond_pca)}).")
     load = os.getloadavg()[0]
     lines = [
         "# Gaussian mixture: does the Samplers page's fit change the scoreboard?",
@@ -113,6 +122,8 @@ def main():
         "below about 2-3: within the noise; three seeds give a rough standard deviation).",
         "",
         markdown(summary),
+        "",
+        reading,
         "",
         "## Every row",
         "",

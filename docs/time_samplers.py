@@ -18,8 +18,10 @@ action: ``server`` — from the rerun request the browser sends to the
 ``script_finished`` message it receives (read from the page's WebSocket
 frames over the DevTools protocol, so it needs no instrumentation in the
 page and works on old code too); ``painted`` — from the click until the
-page is idle with every image loaded.  The 1-minute load average is
-recorded with every action: the machine may be shared.
+page is idle with every image loaded; ``server_cpu_s`` — the CPU seconds the
+server process used meanwhile (from ``/proc``; unlike wall time it does not
+grow with the load of a shared machine).  The 1-minute load average is
+recorded with every action.
 
     python docs/time_samplers.py [--repo PATH] [--only redraw,draw4,draw6,tsne] [--json FILE]
 
@@ -128,17 +130,41 @@ def settle(b, timeout, quiet=1.5):
     return None, None
 
 
+#: The server process of the scenario running now (for its CPU time).
+SERVER = {"pid": None}
+
+
+def server_cpu():
+    """CPU seconds (user + system) the Streamlit server process has used so far, or None.
+
+    On a shared machine the wall time of an action grows with the load; the
+    CPU time the server spent on it does not, so both are recorded.
+    """
+    pid = SERVER["pid"]
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def act(b, label, action, timeout=900, results=None):
     """Run ``action`` (JavaScript text, or a callable taking the browser) and time it."""
     b.pump(0.3)
     b.events.clear()
     la = load1()
+    cpu0 = server_cpu()
     ok = action(b) if callable(action) else b.js(action)
     if ok is False or ok is None:
         raise RuntimeError(f"{label}: the page element was not found")
     server, painted = settle(b, timeout)
+    cpu1 = server_cpu()
     row = {"action": label, "server_s": None if server is None else round(server, 3),
-           "painted_s": None if painted is None else round(painted, 2), "load1_before": la, "load1_after": load1()}
+           "painted_s": None if painted is None else round(painted, 2),
+           "server_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
+           "load1_before": la, "load1_after": load1()}
     print(json.dumps(row), flush=True)
     if results is not None:
         results.append(row)
@@ -199,7 +225,11 @@ def server(repo, cache):
     env.pop("LATENT_LAB_ARTIFACTS", None)
     env["LATENT_LAB_CACHE"] = str(cache)
     env["PYTHONPATH"] = str(repo)
-    return StreamlitServer(repo, env=env)
+    # The server is started as "python": the interpreter running this script.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    srv = StreamlitServer(repo, env=env)
+    SERVER["pid"] = srv.proc.pid
+    return srv
 
 
 def draw_done_text():
