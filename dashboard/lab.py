@@ -38,6 +38,23 @@ def list_runs():
     return [dict(name=i.name, status=i.status, reason=i.reason, metadata=i.metadata) for i in runs.list_runs()]
 
 
+def _keras_clear_session_without_gc():
+    # Streamlit calls keras.backend.clear_session() after every rerun
+    # (script_runner._clean_problem_modules); Keras then runs a full
+    # gc.collect(), ~0.25 s of CPU on this heap, holding the GIL.  The
+    # dashboard's models live in st.cache_resource, so the collection frees
+    # nothing; keep the reset, skip the collection.
+    import functools
+    import sys
+
+    keras = sys.modules.get("keras")
+    clear = getattr(getattr(keras, "backend", None), "clear_session", None)
+    if clear is not None and not getattr(clear, "_latent_lab", False):
+        quick = functools.partial(clear, free_memory=False)
+        quick._latent_lab = True
+        keras.backend.clear_session = quick
+
+
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
     return runs.load_run(name)
@@ -122,14 +139,18 @@ def run_cached(fn, run, *args, shared=False, **kwargs):
 def _decoder_fn(name, token, batch_size):
     from core.model import CompiledModel
 
-    return CompiledModel(_load_run(name, token).decoder, batch_size)
+    model = CompiledModel(_load_run(name, token).decoder, batch_size)
+    _keras_clear_session_without_gc()  # Keras is imported by now
+    return model
 
 
 @st.cache_resource(show_spinner="Compiling encoder…", max_entries=8)
 def _encoder_fn(name, token, batch_size):
     from core.model import CompiledModel
 
-    return CompiledModel(_load_run(name, token).encoder, batch_size)
+    model = CompiledModel(_load_run(name, token).encoder, batch_size)
+    _keras_clear_session_without_gc()  # Keras is imported by now
+    return model
 
 
 def decoder_fn(run, batch_size=16):
@@ -329,7 +350,8 @@ def figure_png(fig, dpi=110, tight=True):
 
 def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
     """Show PNG bytes with a download button for the same bytes."""
-    st.image(png, caption=caption, width=width)
+    # PNG as given: with the default "auto", Streamlit re-encodes an RGB PNG to JPEG on every rerun.
+    st.image(png, caption=caption, width=width, output_format="PNG")
     st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore")
 
 

@@ -150,7 +150,7 @@ if draw:
             with live_board.container():
                 st.dataframe(scoreboard(result["rows"]), width="stretch")
             with live_imgs:
-                st.image(png_bytes(lab.decoded_grid(run, name, n, seed, **p)), width=200,
+                st.image(png_bytes(lab.decoded_grid(run, name, n, seed, **p)), width=200, output_format="PNG",
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
             result["rows"][REF_NAME] = lab.score_holdout(
@@ -249,7 +249,7 @@ with st.spinner("Decoding…"):
             scale = max(1, 280 // grid.shape[1])
             big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
             st.markdown(f"**{label_of(k)}**")
-            st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded")
+            st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded", output_format="PNG")
             st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_{name}_decoded.png",
                                mime="image/png", key=f"smp_dl_img_{k}", on_click="ignore")
             lab.vector_downloads(lab.sample(run, name, n, seed, **p), f"{run.name}_{name}_{n}_seed{seed}",

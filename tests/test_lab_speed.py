@@ -1,0 +1,32 @@
+"""What keeps a Samplers-page rerun cheap: no full garbage collection after each rerun."""
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from tests.dashboard_fixtures import TINY_RUN, app_env, tiny_run_root  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_streamlit_skips_the_post_script_gc():
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+
+
+def test_keras_clear_session_after_a_rerun_keeps_models_and_skips_gc(app_env, monkeypatch):
+    import gc
+    import sys
+
+    import lab
+
+    run = lab.get_run(TINY_RUN)
+    lab.decoder_fn(run)
+    keras = sys.modules["keras"]
+    collected = []
+    monkeypatch.setattr(gc, "collect", lambda *a: collected.append(a) or 0)
+    keras.backend.clear_session()  # what Streamlit does after every rerun
+    assert collected == []
+    images = lab.decode(run, np.zeros((3, run.z_dim), np.float32))
+    assert images.shape[0] == 3 and np.all(np.isfinite(images))
