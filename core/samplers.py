@@ -752,9 +752,10 @@ class GaussianMixtureSampler(BaseSampler):
     (seeded by ``random_state``, default 0).  By default it is fitted in the
     full latent space with scikit-learn's own k-means initialisation and
     stopped after ``max_iter=3`` EM iterations: on the default run the
-    converged fit takes 25-35 iterations (35 s on a quiet core, minutes on a
-    busy one), and ``docs/gmm_fit.md`` shows that the scoreboard of the
-    3-iteration fit is the converged fit's within fit-seed noise.  EM runs on
+    converged fit takes 24-34 iterations (20-28 s of CPU against 3.7 s,
+    minutes of wall time on a busy machine), and ``docs/gmm_fit.md`` shows
+    that the scoreboard of the 3-iteration fit is the converged fit's within
+    fit-seed noise.  EM runs on
     one BLAS thread (multi-threaded BLAS was measured several times slower
     on a busy 2-core machine).
 

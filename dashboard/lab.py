@@ -864,7 +864,7 @@ def sampler_param_widgets(name, z_dim, key, where=None):
                                              key=f"{key}_cov"),
              "max_iter": int(c3.number_input("EM iterations", value=3, step=1, key=f"{key}_it",
                                              help="After the k-means initialisation; the converged fit "
-                                                  "takes 25-35 on the default run (docs/gmm_fit.md)"))}
+                                                  "takes 24-34 on the default run (docs/gmm_fit.md)"))}
         c1, c2 = w.columns(2)
         reduced = c2.checkbox("fit in PCA coordinates instead (changes inside 2σ-mass)", value=False,
                               key=f"{key}_reduced")

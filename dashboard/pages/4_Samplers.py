@@ -84,7 +84,7 @@ chosen = st.multiselect("Samplers", list(SAMPLERS), default=DEFAULTS, key="smp_c
 if "gmm" in chosen:
     st.caption("**gmm** is fitted in the full latent space on a fixed 10,000-point subsample with "
                "scikit-learn's k-means initialisation, and EM is stopped after 3 iterations (the converged "
-               "fit takes 25–35, minutes on a busy machine); `docs/gmm_fit.md` shows that the scoreboard "
+               "fit takes 24–34, minutes on a busy machine); `docs/gmm_fit.md` shows that the scoreboard "
                "of this fit equals the converged fit's within fit-seed noise. Each fit is cached on disk "
                "by the content of the latents. Its parameters can fit it in a few PCA coordinates "
                "instead, which is cheaper but moves 'inside 2σ-mass' and the Mahalanobis W1 towards the "
