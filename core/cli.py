@@ -128,6 +128,10 @@ def _add_encode(sub):
     p.add_argument("--dataset", default=None, help="dataset to encode (default: the run's own)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--crop", type=int, default=None, help="centre crop before resize (CelebA: 140), with --as")
+    p.add_argument("--as", dest="as_name", default=None, metavar="NAME",
+                   help="write a named latent set RUN/sets/NAME instead of rewriting the run's latents "
+                        "(then use it as --run RUN/NAME everywhere)")
     p.set_defaults(func=_cmd_encode)
 
 
@@ -142,6 +146,15 @@ def _cmd_encode(args):
     def show(done, total):
         print(f"encoded {done}/{total}", flush=True)
 
+    if args.as_name is not None:
+        from core.encoding import encode_set
+
+        runs.set_dir(path, args.as_name)  # a bad name fails before TensorFlow loads
+        import_tensorflow_quietly()
+        target = encode_set(path, args.as_name, dataset=args.dataset, limit=args.limit,
+                            batch_size=args.batch_size, progress=show, crop=args.crop)
+        print(f"wrote set {path.name}/{args.as_name} ({target})")
+        return 0
     import_tensorflow_quietly()
     encode_run(path, dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, progress=show)
     print(f"wrote {path / 'latents.npy'}")
@@ -245,7 +258,7 @@ def _add_stats(sub):
         epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run name (in artifacts/) or a run folder path")
+    src.add_argument("--run", help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     src.add_argument("--latents", metavar="PATH.npy", help="a .npy matrix of shape (n, z_dim) instead of a run")
     p.add_argument("--bin-width", type=float, default=0.25, help="histogram bin width (default 0.25)")
     p.add_argument("--threshold", type=float, default=0.5, help="|r| threshold of the top pairs (default 0.5)")
@@ -392,7 +405,7 @@ def _cmd_stats(args):
     from core import runs
 
     if args.run is not None:
-        run = runs.Run(runs.resolve_path(args.run))
+        run = runs.load_cli_run(args.run)
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
@@ -420,7 +433,7 @@ def _add_sample(sub):
         epilog="example: python -m core sample --run default --sampler pca-ellipse "
                "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--sampler", required=True, help="registry name of the sampler")
     p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
                    help="sampler parameter (repeatable); values are read as int, float, None or text")
@@ -453,7 +466,7 @@ def _cmd_sample(args):
     cols = check_int(args.cols, "--cols", 1, 64)
     sampler = make_sampler(args.sampler, **_params_dict(args.param))
     prefix = _out_prefix(args.out)
-    run = runs.Run(runs.resolve_path(args.run))
+    run = runs.load_cli_run(args.run)
     params = sampler_params(args.sampler, _params_dict(args.param), run.z_dim)
     sampler = make_sampler(args.sampler, **params)
     V = sampler.fit(run.latents).sample(n, random_state=seed)
@@ -487,7 +500,7 @@ def _add_compare(sub):
         epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
                "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--samplers", default=",".join(SAMPLERS),
                    help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
     p.add_argument("--param", type=_sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",
@@ -571,7 +584,7 @@ def _cmd_compare(args):
         params[s][key] = value
     n = check_n_samples(args.n, "--n")
     seed = _check_seed(args.seed)
-    run = runs.Run(runs.resolve_path(args.run))
+    run = runs.load_cli_run(args.run)
     Z = run.latents
     if Z.shape[0] < 20:
         raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
@@ -651,7 +664,7 @@ def _add_maps(sub):
                     "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
         epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
     p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
@@ -678,7 +691,7 @@ def _cmd_maps(args):
     check_int(args.cols, "--cols", low=1, high=64)
     limit = None if check_int(args.limit, "--limit", low=0) == 0 else args.limit
     prefix = _out_prefix(args.out)
-    run = runs.load_run(args.run)
+    run = runs.load_cli_run(args.run)
     featuremaps.check_layer(run.encoder, args.layer)
 
     def progress(stage, done, total):

@@ -22,20 +22,17 @@ RUN_KEY = "run_name"
 
 
 def _run_token(name):
-    """Changes whenever a run folder is rewritten, so caches never go stale."""
-    path = runs.run_dir(name)
-    try:
-        return (path / "metadata.json").stat().st_mtime_ns, (path / "latents.npy").stat().st_mtime_ns
-    except FileNotFoundError:
-        return (0, 0)
+    """Changes whenever a run folder (or a latent set ``RUN/SET``) is rewritten, so caches never go stale."""
+    return runs.data_version(name)
 
 
 # ---------------------------------------------------------------- runs
 
 @st.cache_data(ttl=5, show_spinner=False)
 def list_runs():
-    """Run infos as plain dicts (name, status, reason, metadata)."""
-    return [dict(name=i.name, status=i.status, reason=i.reason, metadata=i.metadata) for i in runs.list_runs()]
+    """Run infos as plain dicts (name, status, reason, metadata); latent sets follow their run as ``RUN/SET``."""
+    return [dict(name=i.name, status=i.status, reason=i.reason, metadata=i.metadata)
+            for i in runs.list_runs(sets=True)]
 
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
@@ -64,7 +61,8 @@ def select_run(sidebar=True):
         current = runs.DEFAULT_RUN if runs.DEFAULT_RUN in usable else usable[0]
     # A widget key of its own, mirrored into RUN_KEY, survives page switches.
     name = where.selectbox("Run", usable, index=usable.index(current), key="_run_picker",
-                           help="Runs found in artifacts/. The shipped default run comes first.")
+                           help="Runs found in artifacts/ (the shipped default run first); RUN/SET is a "
+                                "named latent set of a run: its latents, the run's models.")
     st.session_state[RUN_KEY] = name
     _show_unusable(others, where)
     try:
