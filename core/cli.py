@@ -273,8 +273,12 @@ def _add_stats(sub):
     p.set_defaults(func=_cmd_stats)
 
 
-def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5):
+def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5, statistics=None, mnd=None):
     """Everything ``stats`` reports, as a dict of plain values and DataFrames.
+
+    ``statistics`` (a :class:`core.components.LatentStatistics` of ``Z`` at
+    this ``bin_width``) and ``mnd`` (:func:`core.mnd.mnd_summary` of ``Z``)
+    may be passed in when already computed (compare-runs, the dashboard).
 
     Parameters
     ----------
@@ -301,17 +305,18 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     pca_k = min(10, d) if pca_k is None else check_int(pca_k, "--pca-k", 1, d)
     box_b = check_positive(box_b, "--box-b")
 
-    st = full_statistics(Z, bin_width=bin_width)
+    st = full_statistics(Z, bin_width=bin_width) if statistics is None else statistics
     table = st.table
     radii = radius_distribution(Z)
     rms_std = float(np.sqrt(np.mean(table["std"].to_numpy() ** 2)))
     evr = st.pca.explained_variance_ratio_
     pca = pd.DataFrame({"component": np.arange(pca_k), "variance": st.pca.explained_variance_[:pca_k],
                         "ratio": evr[:pca_k], "cumulative": np.cumsum(evr)[:pca_k]})
-    try:
-        mnd = mnd_summary(Z)
-    except ValueError as exc:  # too few points for the check: say so, keep the rest
-        mnd = {"error": str(exc)}
+    if mnd is None:
+        try:
+            mnd = mnd_summary(Z)
+        except ValueError as exc:  # too few points for the check: say so, keep the rest
+            mnd = {"error": str(exc)}
     cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
     return {
         "n": int(n), "z_dim": int(d), "bin_width": bin_width,
@@ -718,6 +723,73 @@ def _cmd_maps(args):
     return 0
 
 
+# ---------------------------------------------------------------- compare-runs (issue 10)
+
+def _add_compare_runs(sub):
+    from core.samplers import SAMPLERS
+
+    p = sub.add_parser(
+        "compare-runs", help="put 2-4 runs or latent sets side by side",
+        description=_wrap("The single-run statistics (stats --json) of 2-4 runs or RUN/SET latent sets, next to "
+                    "each other: dominant components, radius / sqrt(d) against the sqrt(d) and box shells, "
+                    "correlation threshold counts, PCA axes for 90 %, the MND check (KS, fractions inside "
+                    "the k-sigma ellipsoids against theory), ellipse coverage in each run's top-correlated "
+                    "planes and, with --sampler, that sampler's scoreboard in each run. Runs with different "
+                    "z_dim are compared on the dimension-free figures. Every run is loaded and checked "
+                    "before anything is computed."),
+        epilog="example: python -m core compare-runs --runs default,default/digits --sampler mvn --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", required=True, help="2-4 comma-separated runs (names, folder paths or RUN/SET)")
+    p.add_argument("--sampler", default=None, help=f"also score this sampler in each run ({', '.join(SAMPLERS)})")
+    p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
+                   help="a parameter of --sampler (repeatable)")
+    p.add_argument("--n", type=int, default=2000, help="vectors drawn per run for the scoreboard (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bin-width", type=float, default=0.25)
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--box-b", type=float, default=1.5)
+    p.add_argument("--planes", type=int, default=3, help="top-correlated planes per run (default 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    p.set_defaults(func=_cmd_compare_runs)
+
+
+def _cmd_compare_runs(args):
+    import pandas as pd
+
+    from core import compare_runs as cr
+    from core.samplers import SAMPLERS
+    from core.validation import check_int, check_n_samples
+
+    check_int(args.planes, "--planes", low=1, high=50)
+    n = check_n_samples(args.n, "--n")
+    seed = _check_seed(args.seed)
+    params = _params_dict(args.param)
+    if args.sampler is None and params:
+        raise ValueError("--param needs --sampler")
+    if args.sampler is not None and args.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {args.sampler!r}; valid names: {', '.join(SAMPLERS)}")
+    loaded = cr.load_runs(args.runs)
+    res = cr.compare_runs(loaded, sampler=args.sampler, params=params, n_samples=n, seed=seed,
+                          bin_width=args.bin_width, threshold=args.threshold, top=args.top, box_b=args.box_b,
+                          n_planes=args.planes)
+    if args.json:
+        print(_dumps(res))
+        return 0
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"runs: {', '.join(f'{r} (z_dim {d})' for r, d in zip(res['runs'], res['z_dims']))}")
+        if res["note"]:
+            print(f"note: {res['note']}")
+        print("\n" + cr.summary_table(res).to_string(float_format=lambda v: f"{v:.4g}"))
+        for name, planes in res["planes"].items():
+            print(f"\n{name}: ellipse coverage in the top-correlated planes")
+            print(planes.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        for name, board in (res.get("scoreboard") or {}).items():
+            print(f"\n{name}: scoreboard of {args.sampler}")
+            print(pd.DataFrame(board).to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser():
@@ -732,7 +804,7 @@ def build_parser():
 
 
 #: Further subcommands register here.
-_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps, _add_compare_runs]
 
 
 def main(argv=None):
