@@ -880,3 +880,31 @@ def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
     """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
     return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
                          _items(params), int(n_cols))
+
+
+# ---------------------------------------------------------------- compare runs (page 7, issue 10)
+
+def _compare_summary(run):
+    from core.compare_runs import run_summary
+
+    try:
+        m = mnd(run)
+    except ValueError:
+        m = None  # run_summary records why the check is not possible
+    return run_summary(run, statistics=statistics(run), mnd=m)
+
+
+def compare_summary(run):
+    """:func:`core.compare_runs.run_summary` of a run or set, shared and computed once per version."""
+    return run_cached(_compare_summary, run, shared=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _compare_png(names, tokens, kind, params, dpi, _draw):
+    return figure_png(_draw(), dpi=dpi)
+
+
+def compare_figure(runs_, kind, params, draw, dpi=100):
+    """PNG bytes of a figure over several runs, cached per (runs and their versions, kind, params)."""
+    names = tuple(r.name for r in runs_)
+    return _compare_png(names, tuple(_run_token(n) for n in names), kind, tuple(params), dpi, draw)
