@@ -790,6 +790,45 @@ def _cmd_compare_runs(args):
     return 0
 
 
+# ---------------------------------------------------------------- experiment (issue 10)
+
+def _add_experiment(sub):
+    p = sub.add_parser(
+        "experiment", help="train a grid of configs one after another and tabulate them",
+        description=_wrap("Train every config of a grid file (a base TrainConfig, a cartesian 'grid' of "
+                    "field values and/or a list of 'configs') one after another into runs NAME-00, "
+                    "NAME-01, ... and write ROOT/.experiments/NAME/results.csv and results.json: one row "
+                    "per run with the reconstruction loss, MND statistics, explained variance and the best "
+                    "sampler scores. Every config is checked before anything trains. Run the same command "
+                    "again to resume after a kill; a file 'cancel' in the experiment folder stops it after "
+                    "the current epoch."),
+        epilog="example: python -m core experiment grids/bn_zdim.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("grid", metavar="GRID.json", help="the grid file")
+    p.add_argument("--root", default=None, help="folder the runs go to (default: the artifacts root)")
+    p.add_argument("--check", action="store_true", help="only check the grid and list its runs")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_experiment)
+
+
+def _cmd_experiment(args):
+    from core import experiment
+
+    grid = experiment.read_grid(args.grid)
+    planned = experiment.plan(grid)
+    if args.check:
+        for p in planned:
+            print(f"{p['name']}: {p['label']}")
+        return 0
+    import_tensorflow_quietly()
+    root = Path(args.root).expanduser().resolve() if args.root else None
+    folder, rows = experiment.run_experiment(grid, root, progress=None if args.quiet else
+                                             (lambda msg: print(msg, flush=True)))
+    state = experiment.runs.read_json(folder / "state.json").get("state")
+    print(f"experiment {grid['name']} {state}: {len(rows)} of {len(planned)} rows in {folder / 'results.csv'}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser():
@@ -804,7 +843,7 @@ def build_parser():
 
 
 #: Further subcommands register here.
-_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps, _add_compare_runs]
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps, _add_compare_runs, _add_experiment]
 
 
 def main(argv=None):
