@@ -144,6 +144,16 @@ def plan(grid):
     return out
 
 
+def parse_grid(text):
+    """A grid from JSON text (the Train page's form); ValueError with the parser's message."""
+    try:
+        return json.loads(text, parse_float=runs._finite_float, parse_constant=runs._no_constant)
+    except RecursionError:
+        raise ValueError("the grid is nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"the grid is not valid JSON: {str(exc).splitlines()[0]}") from None
+
+
 def read_grid(path):
     """The grid file's object (bounded JSON read; ValueError naming the file)."""
     try:
@@ -387,5 +397,5 @@ def launch(grid, root=None):
                             start_new_session=True, cwd=str(runs.REPO_ROOT))
 
 
-__all__ = ["launch", "list_experiments", "plan", "read_grid", "read_results", "request_cancel",
+__all__ = ["launch", "list_experiments", "parse_grid", "plan", "read_grid", "read_results", "request_cancel",
            "result_row", "run_experiment", "experiment_dir"]

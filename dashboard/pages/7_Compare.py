@@ -5,6 +5,7 @@ import streamlit as st
 
 import lab
 from core import compare_runs as cr
+from core import experiment
 from core.samplers import SAMPLERS
 
 st.set_page_config(page_title="Compare · latent-lab", page_icon="🧭", layout="wide")
@@ -15,9 +16,30 @@ st.caption("Does the latent cloud depend on the architecture, batch normalisatio
 
 infos = lab.list_runs()
 usable = [i["name"] for i in infos if i["status"] == "complete"]
+
+exps = [e for e in experiment.list_experiments() if (e["path"] / "results.json").exists()]
+if exps:
+    with st.expander(f"Experiment results ({len(exps)})", expanded=bool(st.session_state.get("compare_exp"))):
+        exp_name = st.selectbox("Experiment", [e["name"] for e in exps], key="compare_exp")
+        try:
+            results = experiment.read_results(next(e["path"] for e in exps if e["name"] == exp_name))
+        except ValueError as exc:
+            lab.show_error(exc)
+        else:
+            st.dataframe(results, hide_index=True)
+            lab.csv_download(results, f"{exp_name}_results.csv", key="dl_exp")
+            exp_runs = [r for r in results.get("run", pd.Series(dtype=str)).tolist() if r in usable]
+
+            def _open_runs(names=tuple(exp_runs[:cr.MAX_RUNS])):
+                st.session_state["compare_runs"] = list(names)
+
+            st.button(f"Compare its runs below ({min(len(exp_runs), cr.MAX_RUNS)} of {len(exp_runs)})",
+                      key="compare_open_exp", on_click=_open_runs, disabled=len(exp_runs) < cr.MIN_RUNS)
 default = [n for n in [st.session_state.get(lab.RUN_KEY)] + usable if n in usable]
 default = list(dict.fromkeys(default))[:2]
-chosen = st.multiselect("Runs and latent sets", usable, default=default, key="compare_runs",
+# The choice lives in session state (no default= next to it): the experiment button above sets it.
+st.session_state["compare_runs"] = [n for n in st.session_state.get("compare_runs", default) if n in usable]
+chosen = st.multiselect("Runs and latent sets", usable, key="compare_runs",
                         max_selections=cr.MAX_RUNS,
                         help="RUN/SET is a named latent set (python -m core encode --run RUN --dataset X --as SET).")
 if len(chosen) < cr.MIN_RUNS:
