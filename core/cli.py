@@ -266,6 +266,10 @@ def _add_stats(sub):
     p.add_argument("--pca-k", type=int, default=None, help="PCA components listed (default min(10, z_dim))")
     p.add_argument("--box-b", type=float, default=1.5,
                    help="half-width b of the uniform box whose radius shell is shown for comparison (default 1.5)")
+    p.add_argument("--attributes", nargs="?", const="all", default=None, metavar="A,B",
+                   help="also: per attribute of the run's table (all, or the listed ones) the cross-validated "
+                        "logistic-regression AUC of a linear direction in z and its angles to the leading "
+                        "PCA axes")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write component_table.csv, correlation_top_pairs.csv, threshold_counts.csv, "
@@ -414,13 +418,51 @@ def _cmd_stats(args):
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
+    attr_table = None
+    if args.attributes is not None:
+        if args.run is None:
+            raise ValueError("--attributes needs --run (a .npy matrix has no attribute table)")
+        if run.attributes is None:
+            raise ValueError(f"run {run.name} has no attribute table (attributes.csv)")
+        if len(run.attributes) != Z.shape[0]:
+            raise ValueError(f"run {run.name}: the attribute table has {len(run.attributes)} rows "
+                             f"but there are {Z.shape[0]} latents")
+        cols = None if args.attributes == "all" else [c.strip() for c in args.attributes.split(",")]
+        if cols is not None:
+            from core.attributes import binary_target
+
+            for c in cols:  # a named attribute that cannot be split is an error, not a table note
+                if c in run.attributes.columns:
+                    binary_target(run.attributes[c].to_numpy(), c)
     res = compute_stats(Z, bin_width=args.bin_width, threshold=args.threshold, top=args.top,
                         pca_k=args.pca_k, box_b=args.box_b)
+    if args.attributes is not None:
+        from core.attributes import attribute_table
+        from core.pca import LatentPCA
+
+        attr_table = attribute_table(Z, run.attributes, cols, pca=LatentPCA().fit(Z))
     written = _write_stats(args.out, res) if args.out else []
+    if attr_table is not None and args.out:
+        from core import runs as _runs
+
+        _runs.atomic_write_bytes(Path(args.out) / "attributes.csv", attr_table.to_csv(index=False).encode())
+        written.append("attributes.csv")
     if args.json:
-        print(_dumps(_stats_json(res, label)))
+        out = _stats_json(res, label)
+        if attr_table is not None:
+            out["attributes"] = attr_table
+        print(_dumps(out))
     else:
         print(_stats_summary(res, label))
+        if attr_table is not None:
+            import pandas as pd
+
+            show = attr_table[[c for c in ("attribute", "split", "auc", "auc_std", "angle_pc1", "angle_pc2",
+                                           "angle_span", "closest_pc", "note") if c in attr_table]]
+            with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+                print("\nattributes: cross-validated logistic-regression ROC AUC of a linear direction in z "
+                      "(5 folds), and its angle (degrees) to PCA axes 1, 2 and to the span of the first 10:")
+                print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if written:
             print(f"\nwrote {', '.join(written)} to {args.out}")
     return 0

@@ -711,19 +711,35 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
     return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _attribute_direction(name, token, column, split):
-    from core.paths import attribute_direction
+@st.cache_data(show_spinner="Fitting the attribute's direction (logistic regression)…", max_entries=64)
+def _attribute_fit(name, token, column):
+    from core.attributes import attribute_direction as fit
 
     run = _load_run(name, token)
-    values = run.attributes[column].to_numpy(dtype=np.float64)
-    if split == "median":
-        values = values > np.nanmedian(values)
-    return attribute_direction(run.latents, values, name=column)
+    return fit(run.latents, run.attributes[column].to_numpy(), name=column,
+               pca=_statistics(name, token, 0.25).pca)
+
+
+def attribute_fit(run, column):
+    """:func:`core.attributes.attribute_direction` of one attribute column (AUC, direction, angles)."""
+    if run.attributes is None or column not in run.attributes.columns:
+        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+    return _attribute_fit(run.name, _run_token(run.name), column)
+
+
+def _attribute_direction(name, token, column, split):
+    # The Decode page's walks and the Attributes page share one computation:
+    # the logistic-regression direction, scaled by the class means' separation.
+    return _attribute_fit(name, token, column)["direction"]
 
 
 def attribute_direction(run, column, split="positive"):
-    """Mean z with the attribute minus mean z without (``split="median"``: above vs below median)."""
+    """The attribute's direction in z (:func:`core.attributes.attribute_direction`): unit logistic-regression
+    direction times the separation of the two classes' means along it; ``split`` is kept for callers
+    (two-valued columns split on their values, others at the median)."""
     if run.attributes is None or column not in run.attributes.columns:
         raise ValueError(f"attribute {column!r} is not in the run's attribute table")
     if len(run.attributes) != run.latents.shape[0]:
@@ -908,3 +924,19 @@ def compare_figure(runs_, kind, params, draw, dpi=100):
     """PNG bytes of a figure over several runs, cached per (runs and their versions, kind, params)."""
     names = tuple(r.name for r in runs_)
     return _compare_png(names, tuple(_run_token(n) for n in names), kind, tuple(params), dpi, draw)
+
+
+def _attribute_table(run):
+    from core.attributes import attribute_table
+
+    return attribute_table(run.latents, run.attributes, pca=statistics(run).pca)
+
+
+def attribute_table(run):
+    """:func:`core.attributes.attribute_table` of every attribute column of the run (cached per run version)."""
+    if run.attributes is None:
+        raise ValueError(f"run {run.name} has no attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+    return run_cached(_attribute_table, run)
