@@ -76,10 +76,10 @@ with left:
             ax.legend()
             return fig
 
-        lab.show_png(lab.cached_figure(run, "loss", (), draw_loss), f"{run.file_stem}_loss.png", "dl_loss",
+        lab.show_png(lab.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
                      width="stretch")
         lab.csv_download(pd.DataFrame({"epoch": range(1, len(hist["loss"]) + 1), **hist}),
-                         f"{run.file_stem}_history.csv", key="dl_history", label="Download history CSV")
+                         f"{run.name}_history.csv", key="dl_history", label="Download history CSV")
     else:
         st.info("This run has no loss history.")
 
@@ -99,7 +99,7 @@ with right:
         st.image(grid, width="stretch", clamp=True)
         st.caption(f"Top: originals (images {index[0]}–{index[-1]} of the data source). "
                    "Bottom: their reconstructions decoder(encoder(image)).")
-        st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.file_stem}_reconstructions.png",
+        st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_reconstructions.png",
                            mime="image/png", key="dl_recon")
 
 st.header("The pages")

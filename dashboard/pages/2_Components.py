@@ -58,7 +58,7 @@ def all_histograms():
         return fig
 
     png = lab.cached_figure(run, "histograms", (bin_width,), draw_all)
-    lab.show_png(png, f"{run.file_stem}_histograms.png", "dl_hist_all", width="stretch")
+    lab.show_png(png, f"{run.name}_histograms.png", "dl_hist_all", width="stretch")
 
 
 # ---------------------------------------------------------------- (b) selected components with fits
@@ -89,7 +89,7 @@ def selected_components():
             return fig
 
         png = lab.cached_figure(run, "fits", (bin_width, tuple(chosen)), draw_fits)
-        lab.show_png(png, f"{run.file_stem}_component_fits.png", "dl_fits", width="stretch")
+        lab.show_png(png, f"{run.name}_component_fits.png", "dl_fits", width="stretch")
         st.caption("Bars: histogram; dashed red: Gaussian fit (curve_fit) with its R²; "
                    "black line: the histogram peak mu.")
 
@@ -100,7 +100,7 @@ def component_table():
     if hw_note:
         st.warning(hw_note)
     st.dataframe(table, column_config=TABLE_FORMAT, hide_index=True, height=360)
-    lab.csv_download(table, f"{run.file_stem}_components.csv", key="dl_table")
+    lab.csv_download(table, f"{run.name}_components.csv", key="dl_table")
     n_dom = st.slider("Dominant components to list", 3, min(30, z_dim), min(10, z_dim))
     left, right = st.columns(2)
     cols = ["rank", "component", "mu", "hw", "mean", "std"]
@@ -108,12 +108,12 @@ def component_table():
         st.subheader("Largest |mu|", help="Peaks furthest from the origin: they move the centre of the cloud.")
         dom_mu = dominant_components(table, n=n_dom, by="mu")[cols]
         st.dataframe(dom_mu, column_config=TABLE_FORMAT, hide_index=True)
-        lab.csv_download(dom_mu, f"{run.file_stem}_dominant_mu.csv", key="dl_dom_mu")
+        lab.csv_download(dom_mu, f"{run.name}_dominant_mu.csv", key="dl_dom_mu")
     with right:
         st.subheader("Largest width (hw)", help="Widest histograms (half-width at half maximum).")
         dom_hw = dominant_components(table, n=n_dom, by="width")[cols]
         st.dataframe(dom_hw, column_config=TABLE_FORMAT, hide_index=True)
-        lab.csv_download(dom_hw, f"{run.file_stem}_dominant_width.csv", key="dl_dom_hw")
+        lab.csv_download(dom_hw, f"{run.name}_dominant_width.csv", key="dl_dom_hw")
 
 
 # ---------------------------------------------------------------- (d) radius
@@ -132,7 +132,7 @@ def radius_view():
             return fig
 
         png = lab.cached_figure(run, "radius", (float(b),), draw_radius)
-        lab.show_png(png, f"{run.file_stem}_radius.png", "dl_radius", width="stretch")
+        lab.show_png(png, f"{run.name}_radius.png", "dl_radius", width="stretch")
     with right:
         st.metric("Data radius (median)", f"{pd.Series(radii).median():.2f}",
                   help="Euclidean length of the z-points.")
@@ -155,7 +155,7 @@ def correlation_view():
             return fig
 
         png = lab.cached_figure(run, "correlation", (), draw_corr)
-        lab.show_png(png, f"{run.file_stem}_correlation.png", "dl_corr", width="stretch")
+        lab.show_png(png, f"{run.name}_correlation.png", "dl_corr", width="stretch")
     with right:
         st.subheader("Pairs above thresholds")
         counts = stats.threshold_counts
@@ -163,13 +163,13 @@ def correlation_view():
             "threshold": st.column_config.NumberColumn("|r| >", format="%.1f"),
             "n_pairs": st.column_config.NumberColumn("pairs", format="%d"),
             "fraction": st.column_config.NumberColumn("fraction of all pairs", format="%.4f")})
-        lab.csv_download(counts, f"{run.file_stem}_threshold_counts.csv", key="dl_counts")
+        lab.csv_download(counts, f"{run.name}_threshold_counts.csv", key="dl_counts")
         pairs = top_pairs(stats.correlation, threshold=threshold)
         st.subheader(f"{len(pairs)} pairs with |r| > {threshold:.2f}")
         if len(pairs):
             st.dataframe(pairs, hide_index=True, height=260,
                          column_config={"r": st.column_config.NumberColumn(format="%.3f")})
-            lab.csv_download(pairs, f"{run.file_stem}_top_pairs.csv", key="dl_pairs")
+            lab.csv_download(pairs, f"{run.name}_top_pairs.csv", key="dl_pairs")
         else:
             st.info("No pair is that strongly correlated; lower the threshold.")
 
@@ -191,7 +191,7 @@ def mnd_check():
                 return fig
 
             png = lab.cached_figure(run, "mahalanobis_qq", (), draw_qq)
-            lab.show_png(png, f"{run.file_stem}_mahalanobis_qq.png", "dl_qq", width="stretch")
+            lab.show_png(png, f"{run.name}_mahalanobis_qq.png", "dl_qq", width="stretch")
         with right:
             st.markdown(
                 "**How to read it:** each point pairs a quantile of the squared Mahalanobis distances "
@@ -208,7 +208,7 @@ def mnd_check():
             fr = fr.drop(columns=["threshold_sq"])
             st.dataframe(fr, hide_index=True, column_config={
                 c: st.column_config.NumberColumn(format="%.4f") for c in fr.columns if c != "k"})
-            lab.csv_download(fr, f"{run.file_stem}_ellipsoid_fractions.csv", key="dl_fractions")
+            lab.csv_download(fr, f"{run.name}_ellipsoid_fractions.csv", key="dl_fractions")
             st.caption("The *k-σ-mass ellipsoid* is the one that holds the same probability as ±k σ "
                        "in one dimension (68.3 %, 95.4 %, 99.7 %) under the chi-square law (n → ∞); "
                        "*theory* is what the exact law above expects inside it for this n. *Radius k* "

@@ -184,7 +184,7 @@ png = lab.figure_png(fig, dpi=115, tight=False)
 
 left, right = st.columns([5, 3])
 with left:
-    lab.show_png(png, f"{run.file_stem}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
+    lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
 with right:
     m1, m2 = st.columns(2)
     m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
@@ -198,7 +198,7 @@ with right:
         st.markdown("**Coverage of the confidence ellipses**")
         st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
                                        "measured − theory": "{:+.1f}"}), hide_index=True)
-        lab.csv_download(cov, f"{run.file_stem}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
+        lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
     st.markdown(
         "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
         "contours at the highest-density levels holding the same masses (same colour). "
@@ -264,7 +264,7 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                          "ellipse coverage measured/theory per σ level", fontsize=12)
             fig.tight_layout()
             png = lab.figure_png(fig, dpi=90)
-        lab.show_png(png, f"{run.file_stem}_{space}_planes_grid.png", key="planes_dl_grid")
+        lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
 
 # ---------------------------------------------------------------- t-SNE
 
@@ -305,7 +305,7 @@ if req and req[0] == run.name:
         ax.set_xticks([])
         ax.set_yticks([])
         enlarge(ax)
-        lab.show_png(lab.figure_png(fig), f"{run.file_stem}_tsne.png", key="planes_dl_tsne")
+        lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
         lab.show_error(exc)
 else:

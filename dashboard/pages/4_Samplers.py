@@ -199,7 +199,7 @@ for name, p in drawn:
         break
 with st.expander("What the columns mean"):
     st.markdown("\n".join(f"* **{label}** — {text}" for key, label, text in METRICS if key in table.columns))
-lab.csv_download(table.reset_index(), f"{run.file_stem}_scoreboard.csv", key="smp_dl_score")
+lab.csv_download(table.reset_index(), f"{run.name}_scoreboard.csv", key="smp_dl_score")
 
 
 def label_of(k):
@@ -225,7 +225,7 @@ def projections():
         for k, (name, p) in enumerate(drawn):
             png = lab.plane_overlay_png(run, name, n, seed, space, pi, pj, n_over, label_of(k), **p)
             with cols[k % len(cols)]:
-                lab.show_png(png, f"{run.file_stem}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
+                lab.show_png(png, f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
         st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
                    "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
                    "right in every plane and still miss the data in the full space: compare the "
@@ -248,9 +248,9 @@ with st.spinner("Decoding…"):
             big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
             st.markdown(f"**{label_of(k)}**")
             st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded")
-            st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.file_stem}_{name}_decoded.png",
+            st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_{name}_decoded.png",
                                mime="image/png", key=f"smp_dl_img_{k}", on_click="ignore")
-            lab.vector_downloads(lab.sample(run, name, n, seed, **p), f"{run.file_stem}_{name}_{n}_seed{seed}",
+            lab.vector_downloads(lab.sample(run, name, n, seed, **p), f"{run.name}_{name}_{n}_seed{seed}",
                                  key=f"smp_dl_vec_{k}")
 
 # ---------------------------------------------------------------- pca-ellipse marginals
@@ -290,7 +290,7 @@ if ellipse:
         return fig
 
     png = lab.cached_figure(run, "pca_ellipse_marginals", (tuple(sorted(p.items())), m, seed), draw_marginals)
-    lab.show_png(png, f"{run.file_stem}_pca_ellipse_marginals.png", key="smp_dl_marg")
+    lab.show_png(png, f"{run.name}_pca_ellipse_marginals.png", key="smp_dl_marg")
     first, last = U[:, 0].std() * np.sqrt(3), U[:, -1].std() * np.sqrt(3)
     st.markdown(
         f"Every vector satisfies all {K * (K - 1) // 2:,} pairwise ellipse conditions, but the way "

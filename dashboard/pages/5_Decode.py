@@ -109,8 +109,8 @@ try:
                f"|direction| = {np.linalg.norm(direction):.3g}")
     with st.spinner("Decoding the path…"):
         imgs = lab.decode(run, P)
-    show_strip(imgs, f"{run.file_stem}_path.png", key="dec_dl_path", caption=cap)
-    lab.vector_downloads(P, f"{run.file_stem}_path", key="dec_dl_path_vec")
+    show_strip(imgs, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
+    lab.vector_downloads(P, f"{run.name}_path", key="dec_dl_path_vec")
 except ValueError as exc:
     lab.show_error(exc)
 
@@ -162,7 +162,7 @@ def live():
         with right:
             big = upscale(img[0], img.shape[1], target=256)
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
-            st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.file_stem}_slider.png",
+            st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.name}_slider.png",
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
     except ValueError as exc:
         lab.show_error(exc)
@@ -192,7 +192,7 @@ def live():
         idx, dist = nearest_neighbours(run.latents, q[None], k=k_nn)
         idx, dist = idx[0], dist[0]
         imgs = lab.decode(run, np.concatenate([q[None], np.asarray(run.latents[idx])]))
-        show_strip(imgs, f"{run.file_stem}_neighbours.png", key="dec_dl_nn",
+        show_strip(imgs, f"{run.name}_neighbours.png", key="dec_dl_nn",
                    caption="first: the generated vector; then its nearest real z-points, nearest first")
         radius = np.linalg.norm(np.asarray(q, dtype=np.float64) - mean)
         table = pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "row": idx, "image index": run.index[idx],

@@ -107,12 +107,12 @@ st.caption(
     f"across the image, with the period of the layer's stride ({run.image_size // report.map_shape[0]} px)."
 )
 png = lab.map_grid_png(run, layer=layer, limit=limit, **req)
-lab.show_png(png, f"{run.file_stem}_{layer}_patterns.png", key="maps_grid_dl", label="Download grid PNG")
+lab.show_png(png, f"{run.name}_{layer}_patterns.png", key="maps_grid_dl", label="Download grid PNG")
 
 table = report.table()
 with st.expander("All maps as a table"):
     st.dataframe(table, hide_index=True, width="stretch")
-    lab.csv_download(table, f"{run.file_stem}_{layer}_maps.csv", key="maps_csv")
+    lab.csv_download(table, f"{run.name}_{layer}_maps.csv", key="maps_csv")
 
 # ---------------------------------------------------------------- one map
 
@@ -177,7 +177,7 @@ for cpt in dom_w["component"]:
 feeders.insert(1, "dominant by", feeders["component"].map(why))
 feeders = feeders.merge(stats.table[["component", "mu", "hw"]], on="component", how="left")
 st.dataframe(feeders, hide_index=True)
-lab.csv_download(feeders, f"{run.file_stem}_{layer}_feeders.csv", key="maps_feeders_csv")
+lab.csv_download(feeders, f"{run.name}_{layer}_feeders.csv", key="maps_feeders_csv")
 
 with st.expander("How to read this page"):
     st.markdown(
