@@ -20,7 +20,7 @@ import pandas as pd
 from core.validation import check_int, check_latents
 
 #: Rows used to fit and cross-validate one attribute (a seeded subsample beyond that).
-DEFAULT_MAX_ROWS = 4000
+DEFAULT_MAX_ROWS = 2000
 N_AXES = 10
 
 

@@ -926,17 +926,29 @@ def compare_figure(runs_, kind, params, draw, dpi=100):
     return _compare_png(names, tuple(_run_token(n) for n in names), kind, tuple(params), dpi, draw)
 
 
-def _attribute_table(run):
-    from core.attributes import attribute_table
+@st.cache_resource(show_spinner=False)
+def _attribute_tables():
+    return {}, threading.Lock()
 
-    return attribute_table(run.latents, run.attributes, pca=statistics(run).pca)
 
+def attribute_table(run, progress=None, compute=True):
+    """:func:`core.attributes.attribute_table` of every attribute column of the run, kept per run version.
 
-def attribute_table(run):
-    """:func:`core.attributes.attribute_table` of every attribute column of the run (cached per run version)."""
+    Computed outside any Streamlit cache so ``progress(k, n, column)`` may
+    update a progress bar; ``compute=False`` returns None unless it is ready.
+    """
     if run.attributes is None:
         raise ValueError(f"run {run.name} has no attribute table")
     if len(run.attributes) != run.latents.shape[0]:
         raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
                          f"{run.latents.shape[0]} latents")
-    return run_cached(_attribute_table, run)
+    store, lock = _attribute_tables()
+    key = (run.name, _run_token(run.name))
+    if key in store or not compute:
+        return store.get(key)
+    from core.attributes import attribute_table as table
+
+    with lock:  # a second session waits for the first instead of computing again
+        if key not in store:
+            store[key] = table(run.latents, run.attributes, pca=statistics(run).pca, progress=progress)
+    return store[key]

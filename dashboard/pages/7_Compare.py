@@ -63,11 +63,12 @@ st.caption("Dimension-free numbers: radius / √d, PCA axes for 90 % of the vari
            "the MND check (KS statistic against the exact law, d² variance / its theory, fractions inside "
            "the k-σ ellipsoids against theory).")
 summary = cr.summary_table(result)
-st.dataframe(summary.style.format("{:.4g}"), width="stretch")
+st.dataframe(summary.style.format("{:.4g}"), width="stretch", height=36 * (len(summary) + 1) + 4)
 lab.csv_download(summary.reset_index(names="quantity"), "compare_summary.csv", key="dl_summary")
 
 tabs = ["Histograms", "Dominant components", "Radius", "Correlation", "PCA", "MND check", "Planes", "Sampler"]
-view = st.segmented_control("View", tabs, default="Histograms", key="compare_view") or "Histograms"
+view = st.segmented_control("View", tabs, default="Histograms", key="compare_view",
+                            bind="query-params") or "Histograms"
 
 
 def show(kind, params, draw, stem):
