@@ -457,11 +457,11 @@ def _cmd_stats(args):
         if attr_table is not None:
             import pandas as pd
 
-            show = attr_table[[c for c in ("attribute", "split", "auc", "auc_std", "angle_pc1", "angle_pc2",
+            show = attr_table[[c for c in ("attribute", "split", "auc", "auc_std", "angle_pc0", "angle_pc1",
                                            "angle_span", "closest_pc", "note") if c in attr_table]]
             with pd.option_context("display.width", 200, "display.max_colwidth", 60):
                 print("\nattributes: cross-validated logistic-regression ROC AUC of a linear direction in z "
-                      "(5 folds), and its angle (degrees) to PCA axes 1, 2 and to the span of the first 10:")
+                      "(5 folds), and its angle (degrees) to PCA axes 0, 1 and to the span of the first 10 (axes from 0):")
                 print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if written:
             print(f"\nwrote {', '.join(written)} to {args.out}")

@@ -84,3 +84,18 @@ def test_stats_attributes_cli(compare_root, monkeypatch, capsys):
     assert "unknown attribute(s) ['nosuch']" in capsys.readouterr().err
     assert cli.main(["stats", "--run", "small4", "--attributes"]) == 0  # synthfaces factors
     capsys.readouterr()
+
+
+def test_direction_plane_projects_on_the_direction_and_a_pca_axis(cloud):
+    from core.attributes import direction_plane
+    from core.pca import LatentPCA
+
+    Z, w = cloud
+    pca = LatentPCA().fit(Z)
+    P = direction_plane(Z, w, pca, j=2)
+    axis = PCA().fit(Z.astype(np.float64)).components_[2]
+    centred = Z.astype(np.float64) - Z.astype(np.float64).mean(0)
+    np.testing.assert_allclose(P[:, 0], centred @ w, atol=1e-6)
+    np.testing.assert_allclose(np.abs(P[:, 1]), np.abs(centred @ axis), atol=1e-6)
+    with pytest.raises(ValueError, match="PCA axis must be <= 11, got 12"):
+        direction_plane(Z, w, pca, j=12)

@@ -25,18 +25,29 @@ c1, c2, c3, c4 = st.columns(4)
 binary_cols, continuous_cols = lab.attribute_columns(run)
 column = c1.selectbox("attribute", binary_cols + continuous_cols, key="attr_col",
                       help="Two-valued attributes first (glasses, a hat…), then continuous ones.")
-space = c2.radio("coordinates", ["pca", "latent"], horizontal=True, key="attr_space",
-                 format_func={"pca": "PCA axes", "latent": "latent components"}.get)
-i = int(c3.number_input(f"horizontal axis (0 … {run.z_dim - 1})", value=0, step=1, key="attr_i"))
-j = int(c4.number_input(f"vertical axis (0 … {run.z_dim - 1})", value=1, step=1, key="attr_j"))
+space = c2.radio("coordinates", ["direction", "pca", "latent"], horizontal=True, key="attr_space",
+                 format_func={"direction": "its direction × a PCA axis", "pca": "PCA axes",
+                              "latent": "latent components"}.get,
+                 help="Its direction: x is the position along the attribute's logistic-regression direction, "
+                      "y a PCA axis (both from the centre).")
+if space == "direction":
+    i = 0
+    j = int(c3.number_input(f"PCA axis on y (0 … {run.z_dim - 1})", value=0, step=1, key="attr_dj"))
+else:
+    i = int(c3.number_input(f"horizontal axis (0 … {run.z_dim - 1})", value=0, step=1, key="attr_i"))
+    j = int(c4.number_input(f"vertical axis (0 … {run.z_dim - 1})", value=1, step=1, key="attr_j"))
 
+
+def _direction_points(run, column, j):
+    return attrs.direction_plane(run.latents, lab.attribute_fit(run, column)["unit"], lab.statistics(run).pca, j)
 
 def plane_section():
     try:
         values = run.attributes[column].to_numpy(dtype=np.float64)
         y, valid, how = attrs.binary_target(values, column)
         fit = lab.attribute_fit(run, column)
-        points = lab.plane(run, i, j, space)
+        points = (lab.run_cached(_direction_points, run, column, j) if space == "direction"
+                  else lab.plane(run, i, j, space))
         png = lab.cached_figure(run, "attr_plane", (column, space, i, j),
                                 lambda: attrs.figure_plane(points, values, column, i, j, space))
     except ValueError as exc:
@@ -49,7 +60,9 @@ def plane_section():
         st.metric("cross-validated AUC", f"{fit['auc']:.3f} ± {fit['auc_std']:.3f}")
         st.markdown(f"Split: **{how}** ({fit['n_pos']:,} against {fit['n_neg']:,} images used). "
                     f"Separation of the class means along the direction: {fit['separation']:.3g}; "
-                    f"nearest PCA axis: {int(np.argmin(fit['angles'])) + 1} at {np.min(fit['angles']):.1f}°.")
+                    f"nearest PCA axis: PC{int(np.argmin(fit['angles']))} at {np.min(fit['angles']):.1f}° "
+                    f"(a random direction in {run.z_dim} dimensions: about "
+                    f"{np.degrees(np.arccos(np.sqrt(1 / run.z_dim))):.0f}°).")
         ells = attrs.class_ellipses(points[valid], y[valid])
         for cls, label in ((True, "with / above"), (False, "without / below")):
             t = ells[cls]
@@ -76,7 +89,7 @@ if table is None:
         bar.empty()
 if table is not None:
     n_axes = sum(c.startswith("angle_pc") for c in table.columns)
-    st.caption(f"Sorted by AUC; angle_pc1 … angle_pc{n_axes} in degrees, angle_span to the span of the first "
+    st.caption(f"Sorted by AUC; angle_pc0 … angle_pc{n_axes - 1} in degrees, angle_span to the span of the first "
                f"{n_axes} PCA axes; closest_pc is the PCA axis the direction is nearest to. A row with a note "
                "could not be split (for example a constant attribute). `python -m core stats --run RUN "
                "--attributes` prints the same table.")
