@@ -283,13 +283,14 @@ def figure_plane(points, values, name, i, j, space="latent", y=None, max_points=
                     rasterized=True)
     fig.colorbar(sc, ax=ax, label=name)
     ells = class_ellipses(points[valid], y[valid])
-    for cls, colour, label in ((True, "#b2182b", "with / above"), (False, "#2166ac", "without / below")):
+    # Darker than the point colours, so each class's ellipses show over its own points.
+    for cls, colour, label in ((True, "#67001f", "with / above"), (False, "#053061", "without / below")):
         table = ells[cls]
         for row in table.itertuples(index=False):
             xy = ellipse_points(params_from_row(row._asdict()))
-            ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=1.6 if row.sigma == 1 else 1.0,
-                    ls="-" if row.sigma == 1 else "--")
-        ax.plot([table["centre_x"].iloc[0]], [table["centre_y"].iloc[0]], "X", color=colour, ms=11, mec="k",
+            ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=1.8 if row.sigma == 1 else 1.2,
+                    ls="-" if row.sigma == 1 else "--", zorder=3)
+        ax.plot([table["centre_x"].iloc[0]], [table["centre_y"].iloc[0]], "X", color=colour, ms=11, mec="w", zorder=4,
                 label=f"{label}: centre, 1σ/2σ ellipses")
     if space == "direction":
         xlabel, ylabel = f"along the {name} direction", f"PC{j}"
