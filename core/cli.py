@@ -857,13 +857,13 @@ def _cmd_experiment(args):
     from core import experiment
 
     grid = experiment.read_grid(args.grid)
-    planned = experiment.plan(grid)
+    root = Path(args.root).expanduser().resolve() if args.root else experiment.runs.artifacts_root()
+    planned = experiment.prepare(grid, root)  # every config, source and folder, before anything trains
     if args.check:
         for p in planned:
-            print(f"{p['name']}: {p['label']}")
+            print(f"{p['name']}: {p['label']}  ({p['start']})")
         return 0
     import_tensorflow_quietly()
-    root = Path(args.root).expanduser().resolve() if args.root else None
     folder, rows = experiment.run_experiment(grid, root, progress=None if args.quiet else
                                              (lambda msg: print(msg, flush=True)))
     state = experiment.runs.read_json(folder / "state.json").get("state")

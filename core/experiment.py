@@ -183,6 +183,8 @@ def list_experiments(root=None):
             continue
         try:
             state = runs.read_json(p / "state.json")
+        except FileNotFoundError:
+            state = {"state": "starting"}  # launched; the process has not written its state yet
         except (ValueError, OSError):
             state = {"state": "unreadable"}
         out.append({"name": p.name, "path": p, "state": state if isinstance(state, dict) else {}})
@@ -276,7 +278,31 @@ def _check_existing(p):
     return "resume"
 
 
-def run_experiment(grid, root=None, progress=None, grid_path=None):
+def prepare(grid, root):
+    """:func:`plan` plus what needs the disk: run folders, data sources, disk and memory, existing folders.
+
+    Each planned run gets ``path`` and ``start`` ("fresh", "resume" or "done").
+    """
+    from core.training import check_resources, open_config_source
+
+    planned = plan(grid)
+    for p in planned:
+        p["path"] = runs.run_dir(p["name"], root)
+    sources = {}
+    for p in planned:  # data sources and existing folders checked before anything trains
+        c = p["config"]
+        key = (c.dataset, c.limit, c.model.image_size, c.model.channels, c.crop, c.data_seed)
+        try:
+            if key not in sources:
+                sources[key] = open_config_source(c)
+            check_resources(sources[key], c, p["path"])
+        except ValueError as exc:
+            raise ValueError(f"{p['name']} ({p['label']}): {str(exc).splitlines()[0]}") from None
+        p["start"] = _check_existing(p)
+    return planned
+
+
+def run_experiment(grid, root=None, progress=None):
     """Train every run of a grid in turn and write the results table; resumable.
 
     Parameters
@@ -292,23 +318,10 @@ def run_experiment(grid, root=None, progress=None, grid_path=None):
     -------
     (folder, rows) : Path of ``ROOT/.experiments/NAME`` and the results rows.
     """
-    from core.training import check_resources, open_config_source, request_cancel as cancel_run, train_run
+    from core.training import request_cancel as cancel_run, train_run
 
     root = Path(root).resolve() if root is not None else runs.artifacts_root()
-    planned = plan(grid)
-    for p in planned:
-        p["path"] = runs.run_dir(p["name"], root)
-    sources = {}
-    for p in planned:  # data sources and existing folders checked before anything trains
-        c = p["config"]
-        key = (c.dataset, c.limit, c.model.image_size, c.model.channels, c.crop, c.data_seed)
-        try:
-            if key not in sources:
-                sources[key] = open_config_source(c)
-            check_resources(sources[key], c, p["path"])
-        except ValueError as exc:
-            raise ValueError(f"{p['name']} ({p['label']}): {str(exc).splitlines()[0]}") from None
-        p["start"] = _check_existing(p)
+    planned = prepare(grid, root)
     folder = experiment_dir(grid["name"], root)
     folder.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
@@ -384,7 +397,7 @@ def launch(grid, root=None):
     ``experiment.log``.  Returns the ``subprocess.Popen``.
     """
     root = Path(root).resolve() if root is not None else runs.artifacts_root()
-    plan(grid)
+    prepare(grid, root)
     folder = experiment_dir(grid["name"], root)
     if runs.is_locked(folder):
         raise ValueError(f"experiment {grid['name']} is already running")
@@ -397,5 +410,5 @@ def launch(grid, root=None):
                             start_new_session=True, cwd=str(runs.REPO_ROOT))
 
 
-__all__ = ["launch", "list_experiments", "parse_grid", "plan", "read_grid", "read_results", "request_cancel",
+__all__ = ["launch", "list_experiments", "parse_grid", "plan", "prepare", "read_grid", "read_results", "request_cancel",
            "result_row", "run_experiment", "experiment_dir"]

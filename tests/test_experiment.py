@@ -99,3 +99,12 @@ def test_cancel_stops_after_the_current_epoch(tmp_path, monkeypatch):
     assert rows == [] and json.loads((folder / "state.json").read_text())["state"] == "cancelled"
     progress_json = json.loads((root / "g-00" / "progress.json").read_text())
     assert progress_json["state"] == "cancelled" and progress_json["epoch"] == 1
+
+
+def test_launch_checks_sources_before_starting_anything(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    grid = dict(json.loads(_grid(tmp_path).read_text()), configs=[{"dataset": "/no/such/folder"}])
+    with pytest.raises(ValueError, match=r"g-02 \(dataset=/no/such/folder\): data source"):
+        experiment.launch(grid, root)
+    assert list(root.iterdir()) == []
