@@ -128,6 +128,10 @@ def _add_encode(sub):
     p.add_argument("--dataset", default=None, help="dataset to encode (default: the run's own)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--crop", type=int, default=None, help="centre crop before resize (CelebA: 140), with --as")
+    p.add_argument("--as", dest="as_name", default=None, metavar="NAME",
+                   help="write a named latent set RUN/sets/NAME instead of rewriting the run's latents "
+                        "(then use it as --run RUN/NAME everywhere)")
     p.set_defaults(func=_cmd_encode)
 
 
@@ -142,6 +146,15 @@ def _cmd_encode(args):
     def show(done, total):
         print(f"encoded {done}/{total}", flush=True)
 
+    if args.as_name is not None:
+        from core.encoding import encode_set
+
+        runs.set_dir(path, args.as_name)  # a bad name fails before TensorFlow loads
+        import_tensorflow_quietly()
+        target = encode_set(path, args.as_name, dataset=args.dataset, limit=args.limit,
+                            batch_size=args.batch_size, progress=show, crop=args.crop)
+        print(f"wrote set {path.name}/{args.as_name} ({target})")
+        return 0
     import_tensorflow_quietly()
     encode_run(path, dataset=args.dataset, limit=args.limit, batch_size=args.batch_size, progress=show)
     print(f"wrote {path / 'latents.npy'}")
@@ -245,7 +258,7 @@ def _add_stats(sub):
         epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run name (in artifacts/) or a run folder path")
+    src.add_argument("--run", help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     src.add_argument("--latents", metavar="PATH.npy", help="a .npy matrix of shape (n, z_dim) instead of a run")
     p.add_argument("--bin-width", type=float, default=0.25, help="histogram bin width (default 0.25)")
     p.add_argument("--threshold", type=float, default=0.5, help="|r| threshold of the top pairs (default 0.5)")
@@ -253,6 +266,10 @@ def _add_stats(sub):
     p.add_argument("--pca-k", type=int, default=None, help="PCA components listed (default min(10, z_dim))")
     p.add_argument("--box-b", type=float, default=1.5,
                    help="half-width b of the uniform box whose radius shell is shown for comparison (default 1.5)")
+    p.add_argument("--attributes", nargs="?", const="all", default=None, metavar="A,B",
+                   help="also: per attribute of the run's table (all, or the listed ones) the cross-validated "
+                        "logistic-regression AUC of a linear direction in z and its angles to the leading "
+                        "PCA axes")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write component_table.csv, correlation_top_pairs.csv, threshold_counts.csv, "
@@ -260,8 +277,12 @@ def _add_stats(sub):
     p.set_defaults(func=_cmd_stats)
 
 
-def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5):
+def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5, statistics=None, mnd=None):
     """Everything ``stats`` reports, as a dict of plain values and DataFrames.
+
+    ``statistics`` (a :class:`core.components.LatentStatistics` of ``Z`` at
+    this ``bin_width``) and ``mnd`` (:func:`core.mnd.mnd_summary` of ``Z``)
+    may be passed in when already computed (compare-runs, the dashboard).
 
     Parameters
     ----------
@@ -288,17 +309,18 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     pca_k = min(10, d) if pca_k is None else check_int(pca_k, "--pca-k", 1, d)
     box_b = check_positive(box_b, "--box-b")
 
-    st = full_statistics(Z, bin_width=bin_width)
+    st = full_statistics(Z, bin_width=bin_width) if statistics is None else statistics
     table = st.table
     radii = radius_distribution(Z)
     rms_std = float(np.sqrt(np.mean(table["std"].to_numpy() ** 2)))
     evr = st.pca.explained_variance_ratio_
     pca = pd.DataFrame({"component": np.arange(pca_k), "variance": st.pca.explained_variance_[:pca_k],
                         "ratio": evr[:pca_k], "cumulative": np.cumsum(evr)[:pca_k]})
-    try:
-        mnd = mnd_summary(Z)
-    except ValueError as exc:  # too few points for the check: say so, keep the rest
-        mnd = {"error": str(exc)}
+    if mnd is None:
+        try:
+            mnd = mnd_summary(Z)
+        except ValueError as exc:  # too few points for the check: say so, keep the rest
+            mnd = {"error": str(exc)}
     cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
     return {
         "n": int(n), "z_dim": int(d), "bin_width": bin_width,
@@ -392,17 +414,55 @@ def _cmd_stats(args):
     from core import runs
 
     if args.run is not None:
-        run = runs.Run(runs.resolve_path(args.run))
+        run = runs.load_cli_run(args.run)
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
+    attr_table = None
+    if args.attributes is not None:
+        if args.run is None:
+            raise ValueError("--attributes needs --run (a .npy matrix has no attribute table)")
+        if run.attributes is None:
+            raise ValueError(f"run {run.name} has no attribute table (attributes.csv)")
+        if len(run.attributes) != Z.shape[0]:
+            raise ValueError(f"run {run.name}: the attribute table has {len(run.attributes)} rows "
+                             f"but there are {Z.shape[0]} latents")
+        cols = None if args.attributes == "all" else [c.strip() for c in args.attributes.split(",")]
+        if cols is not None:
+            from core.attributes import binary_target
+
+            for c in cols:  # a named attribute that cannot be split is an error, not a table note
+                if c in run.attributes.columns:
+                    binary_target(run.attributes[c].to_numpy(), c)
     res = compute_stats(Z, bin_width=args.bin_width, threshold=args.threshold, top=args.top,
                         pca_k=args.pca_k, box_b=args.box_b)
+    if args.attributes is not None:
+        from core.attributes import attribute_table
+        from core.pca import LatentPCA
+
+        attr_table = attribute_table(Z, run.attributes, cols, pca=LatentPCA().fit(Z))
     written = _write_stats(args.out, res) if args.out else []
+    if attr_table is not None and args.out:
+        from core import runs as _runs
+
+        _runs.atomic_write_bytes(Path(args.out) / "attributes.csv", attr_table.to_csv(index=False).encode())
+        written.append("attributes.csv")
     if args.json:
-        print(_dumps(_stats_json(res, label)))
+        out = _stats_json(res, label)
+        if attr_table is not None:
+            out["attributes"] = attr_table
+        print(_dumps(out))
     else:
         print(_stats_summary(res, label))
+        if attr_table is not None:
+            import pandas as pd
+
+            show = attr_table[[c for c in ("attribute", "split", "auc", "auc_std", "angle_pc0", "angle_pc1",
+                                           "angle_span", "closest_pc", "note") if c in attr_table]]
+            with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+                print("\nattributes: cross-validated logistic-regression ROC AUC of a linear direction in z "
+                      "(5 folds), and its angle (degrees) to PCA axes 0, 1 and to the span of the first 10 (axes from 0):")
+                print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         if written:
             print(f"\nwrote {', '.join(written)} to {args.out}")
     return 0
@@ -420,7 +480,7 @@ def _add_sample(sub):
         epilog="example: python -m core sample --run default --sampler pca-ellipse "
                "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--sampler", required=True, help="registry name of the sampler")
     p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
                    help="sampler parameter (repeatable); values are read as int, float, None or text")
@@ -453,7 +513,7 @@ def _cmd_sample(args):
     cols = check_int(args.cols, "--cols", 1, 64)
     sampler = make_sampler(args.sampler, **_params_dict(args.param))
     prefix = _out_prefix(args.out)
-    run = runs.Run(runs.resolve_path(args.run))
+    run = runs.load_cli_run(args.run)
     params = sampler_params(args.sampler, _params_dict(args.param), run.z_dim)
     sampler = make_sampler(args.sampler, **params)
     V = sampler.fit(run.latents).sample(n, random_state=seed)
@@ -487,7 +547,7 @@ def _add_compare(sub):
         epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
                "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/) or a run folder path")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--samplers", default=",".join(SAMPLERS),
                    help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
     p.add_argument("--param", type=_sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",
@@ -571,7 +631,7 @@ def _cmd_compare(args):
         params[s][key] = value
     n = check_n_samples(args.n, "--n")
     seed = _check_seed(args.seed)
-    run = runs.Run(runs.resolve_path(args.run))
+    run = runs.load_cli_run(args.run)
     Z = run.latents
     if Z.shape[0] < 20:
         raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
@@ -651,7 +711,7 @@ def _add_maps(sub):
                     "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
         epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name or artifacts/NAME")
+    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
     p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
     p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
@@ -678,7 +738,7 @@ def _cmd_maps(args):
     check_int(args.cols, "--cols", low=1, high=64)
     limit = None if check_int(args.limit, "--limit", low=0) == 0 else args.limit
     prefix = _out_prefix(args.out)
-    run = runs.load_run(args.run)
+    run = runs.load_cli_run(args.run)
     featuremaps.check_layer(run.encoder, args.layer)
 
     def progress(stage, done, total):
@@ -705,6 +765,112 @@ def _cmd_maps(args):
     return 0
 
 
+# ---------------------------------------------------------------- compare-runs (issue 10)
+
+def _add_compare_runs(sub):
+    from core.samplers import SAMPLERS
+
+    p = sub.add_parser(
+        "compare-runs", help="put 2-4 runs or latent sets side by side",
+        description=_wrap("The single-run statistics (stats --json) of 2-4 runs or RUN/SET latent sets, next to "
+                    "each other: dominant components, radius / sqrt(d) against the sqrt(d) and box shells, "
+                    "correlation threshold counts, PCA axes for 90 %, the MND check (KS, fractions inside "
+                    "the k-sigma ellipsoids against theory), ellipse coverage in each run's top-correlated "
+                    "planes and, with --sampler, that sampler's scoreboard in each run. Runs with different "
+                    "z_dim are compared on the dimension-free figures. Every run is loaded and checked "
+                    "before anything is computed."),
+        epilog="example: python -m core compare-runs --runs default,default/digits --sampler mvn --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", required=True, help="2-4 comma-separated runs (names, folder paths or RUN/SET)")
+    p.add_argument("--sampler", default=None, help=f"also score this sampler in each run ({', '.join(SAMPLERS)})")
+    p.add_argument("--param", type=_key_value, action="append", metavar="KEY=VALUE",
+                   help="a parameter of --sampler (repeatable)")
+    p.add_argument("--n", type=int, default=2000, help="vectors drawn per run for the scoreboard (default 2000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bin-width", type=float, default=0.25)
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--box-b", type=float, default=1.5)
+    p.add_argument("--planes", type=int, default=3, help="top-correlated planes per run (default 3)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    p.set_defaults(func=_cmd_compare_runs)
+
+
+def _cmd_compare_runs(args):
+    import pandas as pd
+
+    from core import compare_runs as cr
+    from core.samplers import SAMPLERS
+    from core.validation import check_int, check_n_samples
+
+    check_int(args.planes, "--planes", low=1, high=50)
+    n = check_n_samples(args.n, "--n")
+    seed = _check_seed(args.seed)
+    params = _params_dict(args.param)
+    if args.sampler is None and params:
+        raise ValueError("--param needs --sampler")
+    if args.sampler is not None and args.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {args.sampler!r}; valid names: {', '.join(SAMPLERS)}")
+    loaded = cr.load_runs(args.runs)
+    res = cr.compare_runs(loaded, sampler=args.sampler, params=params, n_samples=n, seed=seed,
+                          bin_width=args.bin_width, threshold=args.threshold, top=args.top, box_b=args.box_b,
+                          n_planes=args.planes)
+    if args.json:
+        print(_dumps(res))
+        return 0
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"runs: {', '.join(f'{r} (z_dim {d})' for r, d in zip(res['runs'], res['z_dims']))}")
+        if res["note"]:
+            print(f"note: {res['note']}")
+        print("\n" + cr.summary_table(res).to_string(float_format=lambda v: f"{v:.4g}"))
+        for name, planes in res["planes"].items():
+            print(f"\n{name}: ellipse coverage in the top-correlated planes")
+            print(planes.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        for name, board in (res.get("scoreboard") or {}).items():
+            print(f"\n{name}: scoreboard of {args.sampler}")
+            print(pd.DataFrame(board).to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+# ---------------------------------------------------------------- experiment (issue 10)
+
+def _add_experiment(sub):
+    p = sub.add_parser(
+        "experiment", help="train a grid of configs one after another and tabulate them",
+        description=_wrap("Train every config of a grid file (a base TrainConfig, a cartesian 'grid' of "
+                    "field values and/or a list of 'configs') one after another into runs NAME-00, "
+                    "NAME-01, ... and write ROOT/.experiments/NAME/results.csv and results.json: one row "
+                    "per run with the reconstruction loss, MND statistics, explained variance and the best "
+                    "sampler scores. Every config is checked before anything trains. Run the same command "
+                    "again to resume after a kill; a file 'cancel' in the experiment folder stops it after "
+                    "the current epoch."),
+        epilog="example: python -m core experiment grids/bn_zdim.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("grid", metavar="GRID.json", help="the grid file")
+    p.add_argument("--root", default=None, help="folder the runs go to (default: the artifacts root)")
+    p.add_argument("--check", action="store_true", help="only check the grid and list its runs")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_experiment)
+
+
+def _cmd_experiment(args):
+    from core import experiment
+
+    grid = experiment.read_grid(args.grid)
+    root = Path(args.root).expanduser().resolve() if args.root else experiment.runs.artifacts_root()
+    planned = experiment.prepare(grid, root)  # every config, source and folder, before anything trains
+    if args.check:
+        for p in planned:
+            print(f"{p['name']}: {p['label']}  ({p['start']})")
+        return 0
+    import_tensorflow_quietly()
+    folder, rows = experiment.run_experiment(grid, root, progress=None if args.quiet else
+                                             (lambda msg: print(msg, flush=True)))
+    state = experiment.runs.read_json(folder / "state.json").get("state")
+    print(f"experiment {grid['name']} {state}: {len(rows)} of {len(planned)} rows in {folder / 'results.csv'}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def build_parser():
@@ -719,7 +885,7 @@ def build_parser():
 
 
 #: Further subcommands register here.
-_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
+_EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps, _add_compare_runs, _add_experiment]
 
 
 def main(argv=None):

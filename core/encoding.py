@@ -130,3 +130,66 @@ def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
             # a kill anywhere never leaves old n_images next to new latents.
             write_latents(path, latents, index, attributes, metadata=meta)
     return path
+
+
+def encode_set(run, name, dataset=None, limit=None, batch_size=256, progress=None, crop=None, seed=None):
+    """Encode a dataset with a run's encoder into the named latent set ``RUN/sets/NAME``.
+
+    The run's own latents.npy, index.npy, attributes.csv and metadata.json
+    are never written.  ``set.json`` (source, limit, crop, seed, n_images,
+    z_dim, time) is removed first and written last, so a set whose writer was
+    killed lists as incomplete, never as a mix of old and new files.
+
+    Parameters
+    ----------
+    run : str or Path
+        Run name (artifacts root) or run folder path.
+    name : str
+        Set name (letters, digits, ``_ . -``; it must stay inside the run folder).
+    dataset : str or None
+        Any :func:`core.data.open_source` spec; None: the run's own dataset.
+
+    Returns
+    -------
+    Path of the set folder.
+    """
+    import datetime
+
+    from core.data import open_source
+    from core.training import TrainConfig
+
+    path = runs.resolve_run(run) if not isinstance(run, Path) else run
+    runs.check_set_name(name)
+    info = runs.run_status(path)
+    if info.status != "complete":
+        raise ValueError(f"run {path.name} is {info.status}: {info.reason}")
+    target = runs.set_dir(path, name)
+    with runs.RunLock(path):
+        config = TrainConfig.from_dict(runs.read_json(path / "config.json"))
+        m = config.model
+        spec = dataset or config.dataset
+        seed = config.data_seed if seed is None else seed
+        crop = config.crop if crop is None and dataset is None else crop
+        lim = limit if limit is not None else (config.limit if dataset is None else None)
+        # The source is opened (and checked) before anything is written.
+        source = open_source(spec, size=m.image_size, channels=m.channels, limit=lim, seed=seed, crop=crop)
+        encoder = runs.load_model(path / "encoder.keras")
+        latents, index, attributes = encode_source(encoder, source, batch_size, progress)
+        if not np.all(np.isfinite(latents)):
+            raise ValueError("the encoder produced NaN or infinite latent values")
+        target.mkdir(parents=True, exist_ok=True)
+        (target / runs.SET_META).unlink(missing_ok=True)
+        runs.atomic_save_npy(target / "latents.npy", latents.astype(np.float32))
+        runs.atomic_save_npy(target / "index.npy", np.asarray(index, np.int64))
+        if attributes is not None:
+            runs.atomic_write_bytes(target / "attributes.csv",
+                                    attributes.to_csv(index=False, float_format="%.6g").encode())
+        else:
+            (target / "attributes.csv").unlink(missing_ok=True)
+        runs.atomic_write_json(target / runs.SET_META, {
+            "set": name, "run": path.name, "dataset": str(spec), "source": getattr(source, "name", str(spec)),
+            "limit": lim, "crop": crop, "data_seed": seed,
+            "n_images": int(latents.shape[0]), "z_dim": int(latents.shape[1]),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        })
+    return target

@@ -10,6 +10,12 @@ A run folder under ``artifacts/`` holds::
     attributes.csv   optional, one row per latent vector
     metadata.json    written LAST: its presence marks a complete run
     progress.json    live training progress (optional)
+    sets/NAME/       named latent sets (``python -m core encode --as NAME``):
+                     latents.npy, index.npy, attributes.csv (optional) and
+                     set.json (written LAST; names the source that made it)
+
+A set is addressed as ``RUN/SET`` (``default/digits``) wherever a run is
+taken; its latents replace the run's own, the models stay the run's.
 
 Nothing is loaded with pickle (``allow_pickle=False``) and Keras models are
 loaded with ``safe_mode=True``.
@@ -47,6 +53,10 @@ MAX_ATTRIBUTES_BYTES = 512 * 2**20
 #: Default size cap of an uploaded file (see :func:`safe_upload_path`).
 MAX_UPLOAD_BYTES = 2 * 2**30
 UPLOADS_DIR = ".uploads"
+#: Folder of a run that holds its named latent sets.
+SETS_DIR = "sets"
+SET_META = "set.json"
+SET_REQUIRED = ("latents.npy", "index.npy", SET_META)
 
 
 def artifacts_root():
@@ -82,6 +92,46 @@ def run_dir(name, root=None):
     return path
 
 
+def check_set_name(name):
+    """Validate a latent-set name like a run name (it is one folder inside ``RUN/sets/``)."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"set name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-' "
+            "(no path separators, no '..': a set stays inside its run folder)"
+        )
+    return name
+
+
+def set_dir(run_path, name):
+    """The folder of latent set ``name`` of the run at ``run_path``; never outside ``run_path/sets``."""
+    check_set_name(name)
+    sets = (Path(run_path) / SETS_DIR).resolve()
+    if sets.parent != Path(run_path).resolve():
+        raise ValueError(f"{Path(run_path).name}/{SETS_DIR} is a symlink leading out of the run folder")
+    path = (sets / name).resolve()
+    if path.parent != sets:
+        raise ValueError(f"set name {name!r} resolves outside {sets} (symlink?)")
+    return path
+
+
+def split_spec(spec, root=None):
+    """``"RUN/SET"`` -> (run folder, set name); ``"RUN"`` or ``"artifacts/RUN"`` -> (run folder, None).
+
+    A two-part relative spec whose first part is a run folder of the
+    artifacts root names a set of that run; anything else goes through
+    :func:`resolve_run`.
+    """
+    root = Path(root).resolve() if root is not None else artifacts_root()
+    text = str(spec)
+    parts = Path(text).parts
+    if len(parts) == 2 and not Path(text).is_absolute() and "/" in text and _NAME_RE.fullmatch(parts[0]) \
+            and ".." not in parts[0] and (root / parts[0]).is_dir():
+        run = run_dir(parts[0], root)
+        set_dir(run, parts[1])
+        return run, parts[1]
+    return resolve_run(text, root), None
+
+
 def resolve_run(spec, root=None):
     """Accept a run name or a path ``artifacts/NAME``; return the folder path."""
     root = Path(root).resolve() if root is not None else artifacts_root()
@@ -110,6 +160,39 @@ def resolve_path(spec, root=None):
     if "/" in text or os.sep in text or text.startswith(("~", ".")):
         return Path(text).expanduser().resolve()
     return run_dir(text, root)
+
+
+def resolve_cli_spec(spec, root=None):
+    """A run or a latent set named on the command line -> (run folder, set name or None).
+
+    ``RUN`` and any run folder path as in :func:`resolve_path`; ``RUN/SET``
+    (RUN a folder of the artifacts root) or ``PATH/SET`` (PATH a run
+    folder, i.e. holding config.json, and PATH/SET not itself a run) name a
+    set.
+    """
+    root = Path(root).resolve() if root is not None else artifacts_root()
+    text = str(spec)
+    path = resolve_path(text, root)
+    if (path / "config.json").exists():
+        return path, None
+    if "/" in text.rstrip("/"):
+        parent = path.parent
+        if (parent / "config.json").exists():
+            set_dir(parent, path.name)
+            return parent, path.name
+        head, _, tail = text.rstrip("/").partition("/")
+        if "/" not in tail and not text.startswith(("~", ".", "/")) and _NAME_RE.fullmatch(head) \
+                and ".." not in head and (root / head).is_dir():
+            run = run_dir(head, root)
+            set_dir(run, tail)
+            return run, tail
+    return path, None
+
+
+def load_cli_run(spec, root=None):
+    """:class:`Run` for a run or ``RUN/SET`` named on the command line."""
+    path, set_name = resolve_cli_spec(spec, root)
+    return Run(path, set_name=set_name)
 
 
 # ---------------------------------------------------------------- atomic I/O
@@ -435,6 +518,8 @@ class RunInfo:
     status: str  # "complete", "training", "incomplete" or "damaged"
     reason: str = ""
     metadata: dict = dataclasses.field(default_factory=dict)
+    #: The run's named latent sets (:func:`set_status` entries), for runs.
+    sets: list = dataclasses.field(default_factory=list)
 
     @property
     def usable(self):
@@ -506,6 +591,65 @@ def run_status(path):
     return RunInfo(name, path, "complete", "", meta)
 
 
+def set_status(run_path, name, run_info=None):
+    """Status of latent set ``name`` of a run; a :class:`RunInfo` named ``RUN/SET``.
+
+    "complete" needs a complete run and the set's latents (z_dim of the
+    run), index and ``set.json`` agreeing with each other.
+    """
+    run_path = Path(run_path)
+    label = f"{run_path.name}/{name}"
+    try:
+        path = set_dir(run_path, name)
+    except ValueError as exc:
+        return RunInfo(label, run_path / SETS_DIR / str(name), "damaged", str(exc))
+    info = run_info or run_status(run_path)
+    if info.status != "complete":
+        return RunInfo(label, path, info.status, f"its run is {info.status}: {info.reason}")
+    missing = [f for f in SET_REQUIRED if not (path / f).exists()]
+    if missing:
+        return RunInfo(label, path, "incomplete", f"missing {', '.join(missing)}")
+    try:
+        for f in SET_REQUIRED + ("attributes.csv",):
+            p = path / f
+            if p.is_symlink() and p.resolve().parent != path:
+                raise ValueError(f"{f} is a symlink pointing outside the set folder")
+            if p.exists():
+                check_regular_file(p)
+        meta = read_json(path / SET_META)
+        if not isinstance(meta, dict):
+            raise ValueError(f"{SET_META} must hold a JSON object, got {type(meta).__name__}")
+        config = read_json(run_path / "config.json")
+        z_dim = int(config["model"]["z_dim"])
+        lat = load_npy(path / "latents.npy", z_dim=z_dim)
+        idx = load_npy(path / "index.npy")
+        if not np.issubdtype(idx.dtype, np.integer) or idx.shape != (lat.shape[0],):
+            raise ValueError(f"index.npy has shape {idx.shape} and dtype {idx.dtype}; "
+                             f"({lat.shape[0]},) integers are required")
+        if meta.get("n_images") != lat.shape[0]:
+            raise ValueError(f"{SET_META} says n_images {meta.get('n_images')!r:.40} but latents.npy has "
+                             f"{lat.shape[0]} rows (interrupted write? encode the set again)")
+    except (ValueError, KeyError, TypeError, OSError, RecursionError, OverflowError, MemoryError) as exc:
+        return RunInfo(label, path, "damaged", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return RunInfo(label, path, "complete", "", meta)
+
+
+def list_sets(run_path, run_info=None):
+    """The latent sets of a run folder (names from ``RUN/sets/``), each with its status."""
+    sets = Path(run_path) / SETS_DIR
+    if not sets.is_dir():
+        return []
+    if sets.is_symlink() and sets.resolve().parent != Path(run_path).resolve():
+        return [RunInfo(f"{Path(run_path).name}/{SETS_DIR}", sets, "damaged",
+                        "sets is a symlink pointing outside the run folder")]
+    out = []
+    for p in sorted(sets.iterdir()):
+        if p.name.startswith(".") or not p.is_dir() or not _NAME_RE.fullmatch(p.name) or ".." in p.name:
+            continue
+        out.append(set_status(run_path, p.name, run_info))
+    return out
+
+
 def _check_no_escaping_links(path):
     # A shared run folder may carry symlinks (e.g. attributes.csv -> /etc/passwd);
     # never follow one that leads out of the run folder.
@@ -516,8 +660,13 @@ def _check_no_escaping_links(path):
             raise ValueError(f"{f} is a symlink pointing outside the run folder")
 
 
-def list_runs(root=None):
-    """All run folders under the root with their status; the default run first."""
+def list_runs(root=None, sets=False):
+    """All run folders under the root with their status; the default run first.
+
+    Each entry's ``sets`` lists the run's named latent sets; ``sets=True``
+    also puts them in the list itself, each right after its run (named
+    ``RUN/SET``: what a run picker shows).
+    """
     root = Path(root).resolve() if root is not None else artifacts_root()
     if not root.is_dir():
         return []
@@ -534,6 +683,14 @@ def list_runs(root=None):
             infos.append(RunInfo(p.name, p, "damaged",
                                  f"cannot be inspected ({type(exc).__name__}: {str(exc)[:200]})"))
     infos.sort(key=lambda r: (r.name != DEFAULT_RUN, r.name))
+    for info in infos:
+        try:
+            info.sets = list_sets(info.path, info) if info.status != "damaged" else []
+        except Exception as exc:  # a hostile sets folder must not hide the run
+            info.sets = [RunInfo(f"{info.name}/{SETS_DIR}", info.path / SETS_DIR, "damaged",
+                                 f"cannot be inspected ({type(exc).__name__}: {str(exc)[:200]})")]
+    if sets:
+        return [e for info in infos for e in [info] + info.sets]
     return infos
 
 
@@ -591,11 +748,18 @@ class RunLock:
 # ---------------------------------------------------------------- loading
 
 class Run:
-    """A complete run, loaded lazily and safely.
+    """A complete run (or one of its latent sets), loaded lazily and safely.
+
+    ``Run(path, set_name="digits")`` takes the latents, index and
+    attributes from ``path/sets/digits`` and everything else (models,
+    config, history) from the run; ``name`` is then ``RUN/SET`` and
+    ``metadata`` the run's updated with the set's ``set.json``.
 
     Attributes
     ----------
-    path : Path
+    path : Path     (the run folder, also for a set)
+    data_path : Path   (where latents.npy lives: the run folder or the set folder)
+    set_name : str or None
     config : dict   (TrainConfig as JSON)
     metadata : dict
     history : dict  (lists per metric)
@@ -604,25 +768,36 @@ class Run:
     attributes : pandas.DataFrame or None
     """
 
-    def __init__(self, path):
+    def __init__(self, path, set_name=None):
         info = run_status(path)
         if info.status != "complete":
             raise ValueError(f"run {Path(path).name} is {info.status}: {info.reason}")
         self.path = Path(path)
         self.name = self.path.name
+        self.set_name = None
+        self.data_path = self.path
         self.config = read_json(self.path / "config.json")
         self.metadata = read_json(self.path / "metadata.json")
         self.history = read_json(self.path / "history.json")
+        self.set_metadata = None
+        if set_name is not None:
+            sinfo = set_status(self.path, set_name, info)
+            if sinfo.status != "complete":
+                raise ValueError(f"set {sinfo.name} is {sinfo.status}: {sinfo.reason}")
+            self.set_name, self.data_path = set_name, sinfo.path
+            self.name = f"{self.path.name}/{set_name}"
+            self.set_metadata = sinfo.metadata
+            self.metadata = dict(self.metadata, **sinfo.metadata)
         self.z_dim = int(self.config["model"]["z_dim"])
         self.image_size = int(self.config["model"]["image_size"])
         self.channels = int(self.config["model"]["channels"])
-        self.latents = load_npy(self.path / "latents.npy", z_dim=self.z_dim)
-        self.index = np.asarray(load_npy(self.path / "index.npy"))
+        self.latents = load_npy(self.data_path / "latents.npy", z_dim=self.z_dim)
+        self.index = np.asarray(load_npy(self.data_path / "index.npy"))
         self.attributes = None
-        if (self.path / "attributes.csv").exists():
+        if (self.data_path / "attributes.csv").exists():
             import pandas as pd
 
-            with open_regular(self.path / "attributes.csv") as fh:
+            with open_regular(self.data_path / "attributes.csv") as fh:
                 raw = fh.read(MAX_ATTRIBUTES_BYTES + 1)
             if len(raw) > MAX_ATTRIBUTES_BYTES:
                 raise ValueError(f"attributes.csv is larger than {MAX_ATTRIBUTES_BYTES:,} bytes")
@@ -666,14 +841,39 @@ class Run:
         """Re-open the run's data source (for originals and reconstructions)."""
         from core.data import open_source
 
-        d = self.config
+        d = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
         return open_source(d["dataset"], size=self.image_size, channels=self.channels,
                            limit=limit or d.get("limit"), seed=d.get("data_seed", 0), crop=d.get("crop"))
 
 
+    @property
+    def file_stem(self):
+        """The name made safe for a download file name (``RUN/SET`` -> ``RUN--SET``)."""
+        return self.name.replace("/", "--")
+
+
 def load_run(spec, root=None):
-    """Load a complete run by name or path; ``ValueError`` with the reason otherwise."""
-    return Run(resolve_run(spec, root))
+    """Load a complete run (``NAME``) or latent set (``NAME/SET``); ``ValueError`` with the reason otherwise."""
+    path, set_name = split_spec(spec, root)
+    return Run(path, set_name=set_name)
+
+
+def data_version(spec, root=None):
+    """(mtime of metadata.json, of latents.npy, of set.json) of a run or set: changes when it is rewritten."""
+    path, set_name = split_spec(spec, root)
+    files = [path / "metadata.json"]
+    if set_name is not None:
+        sp = set_dir(path, set_name)
+        files += [sp / "latents.npy", sp / SET_META]
+    else:
+        files.append(path / "latents.npy")
+    out = []
+    for f in files:
+        try:
+            out.append(f.stat().st_mtime_ns)
+        except FileNotFoundError:
+            out.append(0)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- uploads

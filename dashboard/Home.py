@@ -113,5 +113,9 @@ st.markdown(
     "- **Samplers** — draw vectors with several samplers, compare them on a scoreboard and look "
     "at the decoded images.\n"
     "- **Decode** — decode paths, slider-controlled vectors, interpolations and attribute walks "
-    "live, and find the nearest real images."
+    "live, and find the nearest real images.\n"
+    "- **Compare** — two to four runs or latent sets (RUN/SET) side by side on the same axes, and the "
+    "results table of an experiment grid.\n"
+    "- **Attributes** — how well a linear direction separates each attribute (cross-validated AUC), its "
+    "angle to the PCA axes, and planes coloured by an attribute with each class's centre and ellipses."
 )

@@ -77,8 +77,12 @@ def file_stem(key):
 
 
 def _run_token(name):
-    """Changes whenever a run folder is rewritten, so caches never go stale."""
-    path = run_path(name)
+    """Changes whenever a run folder (or a latent set ``RUN/SET``) is rewritten, so caches never go stale."""
+    with _OPENED_LOCK:
+        opened = name in _OPENED
+    if not opened:
+        return runs.data_version(name)
+    path = Path(name)
     try:
         return (path / "metadata.json").stat().st_mtime_ns, (path / "latents.npy").stat().st_mtime_ns
     except FileNotFoundError:
@@ -89,8 +93,9 @@ def _run_token(name):
 
 @st.cache_data(ttl=5, show_spinner=False)
 def list_runs():
-    """Run infos as plain dicts (name, status, reason, metadata)."""
-    return [dict(name=i.name, status=i.status, reason=i.reason, metadata=i.metadata) for i in runs.list_runs()]
+    """Run infos as plain dicts (name, status, reason, metadata); latent sets follow their run as ``RUN/SET``."""
+    return [dict(name=i.name, status=i.status, reason=i.reason, metadata=i.metadata)
+            for i in runs.list_runs(sets=True)]
 
 
 def _keras_clear_session_without_gc():
@@ -112,7 +117,10 @@ def _keras_clear_session_without_gc():
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
-    run = runs.Run(run_path(name))
+    with _OPENED_LOCK:
+        opened = name in _OPENED
+    # A name in the root may be RUN/SET (a latent set); an opened folder is its path.
+    run = runs.Run(Path(name)) if opened else runs.load_run(name)
     run.name = name     # the key: unique across the root and opened folders
     return run
 
@@ -144,7 +152,8 @@ def select_run(sidebar=True):
         current = runs.DEFAULT_RUN if runs.DEFAULT_RUN in usable else usable[0]
     # A widget key of its own, mirrored into RUN_KEY, survives page switches.
     name = where.selectbox("Run", usable, index=usable.index(current), key="_run_picker",
-                           help=f"Runs found in {runs.artifacts_root()} (the shipped default run first), "
+                           help=f"Runs found in {runs.artifacts_root()} (the shipped default run first; "
+                                "RUN/SET is a named latent set of a run: its latents, the run's models), "
                                 "then folders opened by path.")
     st.session_state[RUN_KEY] = name
     _show_unusable(others, where)
@@ -879,19 +888,35 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
     return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _attribute_direction(name, token, column, split):
-    from core.paths import attribute_direction
+@st.cache_data(show_spinner="Fitting the attribute's direction (logistic regression)…", max_entries=64)
+def _attribute_fit(name, token, column):
+    from core.attributes import attribute_direction as fit
 
     run = _load_run(name, token)
-    values = run.attributes[column].to_numpy(dtype=np.float64)
-    if split == "median":
-        values = values > np.nanmedian(values)
-    return attribute_direction(run.latents, values, name=column)
+    return fit(run.latents, run.attributes[column].to_numpy(), name=column,
+               pca=_statistics(name, token, 0.25).pca)
+
+
+def attribute_fit(run, column):
+    """:func:`core.attributes.attribute_direction` of one attribute column (AUC, direction, angles)."""
+    if run.attributes is None or column not in run.attributes.columns:
+        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+    return _attribute_fit(run.name, _run_token(run.name), column)
+
+
+def _attribute_direction(name, token, column, split):
+    # The Decode page's walks and the Attributes page share one computation:
+    # the logistic-regression direction, scaled by the class means' separation.
+    return _attribute_fit(name, token, column)["direction"]
 
 
 def attribute_direction(run, column, split="positive"):
-    """Mean z with the attribute minus mean z without (``split="median"``: above vs below median)."""
+    """The attribute's direction in z (:func:`core.attributes.attribute_direction`): unit logistic-regression
+    direction times the separation of the two classes' means along it; ``split`` is kept for callers
+    (two-valued columns split on their values, others at the median)."""
     if run.attributes is None or column not in run.attributes.columns:
         raise ValueError(f"attribute {column!r} is not in the run's attribute table")
     if len(run.attributes) != run.latents.shape[0]:
@@ -1052,3 +1077,59 @@ def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
     """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
     return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
                          _items(params), int(n_cols))
+
+
+# ---------------------------------------------------------------- compare runs (page 7, issue 10)
+
+def _compare_summary(run):
+    from core.compare_runs import run_summary
+
+    try:
+        m = mnd(run)
+    except ValueError:
+        m = None  # run_summary records why the check is not possible
+    return run_summary(run, statistics=statistics(run), mnd=m)
+
+
+def compare_summary(run):
+    """:func:`core.compare_runs.run_summary` of a run or set, shared and computed once per version."""
+    return run_cached(_compare_summary, run, shared=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _compare_png(names, tokens, kind, params, dpi, _draw):
+    return figure_png(_draw(), dpi=dpi)
+
+
+def compare_figure(runs_, kind, params, draw, dpi=100):
+    """PNG bytes of a figure over several runs, cached per (runs and their versions, kind, params)."""
+    names = tuple(r.name for r in runs_)
+    return _compare_png(names, tuple(_run_token(n) for n in names), kind, tuple(params), dpi, draw)
+
+
+@st.cache_resource(show_spinner=False)
+def _attribute_tables():
+    return {}, threading.Lock()
+
+
+def attribute_table(run, progress=None, compute=True):
+    """:func:`core.attributes.attribute_table` of every attribute column of the run, kept per run version.
+
+    Computed outside any Streamlit cache so ``progress(k, n, column)`` may
+    update a progress bar; ``compute=False`` returns None unless it is ready.
+    """
+    if run.attributes is None:
+        raise ValueError(f"run {run.name} has no attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+    store, lock = _attribute_tables()
+    key = (run.name, _run_token(run.name))
+    if key in store or not compute:
+        return store.get(key)
+    from core.attributes import attribute_table as table
+
+    with lock:  # a second session waits for the first instead of computing again
+        if key not in store:
+            store[key] = table(run.latents, run.attributes, pca=statistics(run).pca, progress=progress)
+    return store[key]

@@ -11,7 +11,7 @@ from tests.cdp import Browser, StreamlitServer, chromium_path
 from tests.dashboard_fixtures import tiny_run_root  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = ["", "Train", "Components", "Coordinate_planes", "Samplers", "Decode", "Encoder_maps"]
+PAGES = ["", "Train", "Components", "Coordinate_planes", "Samplers", "Decode", "Encoder_maps", "Compare", "Attributes"]
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def test_page_opens_without_exception(server, browser, page):
     assert titles, f"page {page or 'Home'} shows no title"
     errors = browser.texts('[data-testid="stAlertContentError"]')
     assert errors == [], f"error message on page {page or 'Home'} with default choices: {errors}"
-    if page == "Train":  # the Train page has no run picker
+    if page in ("Train", "Compare"):  # no single-run picker there (Compare picks 2-4 runs)
         return
     # The run picker found the tiny run and kept it.
     picker = browser.js("(() => { const i = document.querySelector('[data-testid=\"stSidebar\"] input[aria-label=\"Run\"]');"

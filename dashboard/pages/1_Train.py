@@ -201,3 +201,80 @@ c1, c2, _ = st.columns([2, 1, 5], vertical_alignment="center")
 live = c1.toggle("Live updates (every 2 s)", value=True)
 c2.button("Refresh")  # a click reruns the page
 st.fragment(monitor, run_every=2 if live else None)()
+
+
+# ---------------------------------------------------------------- experiment grids (issue 10)
+from core import experiment  # noqa: E402
+
+EXAMPLE_GRID = """{
+  "name": "demo-bn",
+  "base": {"dataset": "synthfaces", "limit": 2000, "epochs": 2,
+           "model": {"image_size": 32, "z_dim": 64,
+                     "encoder_filters": [32, 32, 64, 64], "decoder_filters": [64, 64, 32, 32]}},
+  "grid": {"model.batch_norm": [false, true]},
+  "samplers": ["mvn", "pca-ellipse"],
+  "score_n": 1000
+}"""
+
+st.header("Experiment grid")
+st.caption("Several configs trained one after another in one background process (runs NAME-00, NAME-01, …): "
+           "'base' holds TrainConfig fields, 'grid' lists values per field (every combination is trained), "
+           "'configs' adds single overrides. Every config is checked before anything trains. The results "
+           "table (loss, MND statistics, explained variance, best sampler scores) opens on the Compare page. "
+           "Same as `python -m core experiment GRID.json`.")
+with st.form("grid_form"):
+    grid_text = st.text_area("Grid (JSON)", value=EXAMPLE_GRID, height=230, key="grid_text")
+    grid_go = st.form_submit_button("Check and start the grid")
+if grid_go:
+    try:
+        grid = experiment.parse_grid(grid_text)
+        planned = experiment.plan(grid)
+        experiment.launch(grid)
+    except ValueError as exc:
+        lab.show_error(exc)
+    else:
+        st.success(f"Experiment **{grid['name']}** started in the background: "
+                   + "; ".join(f"{p['name']} ({p['label']})" for p in planned))
+
+
+def show_experiments():
+    exps = experiment.list_experiments()
+    if not exps:
+        st.info("No experiment yet.")
+    for e in exps:
+        state, folder = e["state"], e["path"]
+        running = runs.is_locked(folder)
+        rows = state.get("runs") or []
+        done = sum(r.get("status") == "done" for r in rows)
+        with st.container(border=True):
+            st.markdown(f"**{e['name']}** — {'running' if running else state.get('state', '?')}, "
+                        f"{done} of {state.get('n_runs', len(rows))} runs done")
+            st.progress(done / max(1, len(rows)))
+            if rows:
+                st.dataframe(pd.DataFrame(rows), hide_index=True)
+            if state.get("error"):
+                st.caption(f"error: {state['error']}")
+            c1, c2 = st.columns(2)
+            if running:
+                if c1.button("Cancel", key=f"xcancel_{e['name']}",
+                             help="Stops after the current epoch of the current run; resume continues."):
+                    experiment.request_cancel(folder)
+                    st.info("Cancel requested.")
+            elif state.get("state") != "done" and (folder / "grid.json").exists():
+                if c1.button("Resume", key=f"xresume_{e['name']}"):
+                    try:
+                        experiment.launch(runs.read_json(folder / "grid.json"))
+                    except ValueError as exc:
+                        lab.show_error(exc)
+                    else:
+                        st.success(f"Resumed **{e['name']}**.")
+            if (folder / "results.json").exists():
+                # A caption, not st.page_link: that needs the page registry of a full app run.
+                c2.caption("Results table: **Compare** page, 'Experiment results'.")
+            log = folder / "experiment.log"
+            if log.exists():
+                with st.expander("Experiment log (last lines)"):
+                    st.code("\n".join(runs.read_tail(log).splitlines()[-15:]) or "(empty)")
+
+
+st.fragment(show_experiments, run_every=2 if live else None)()

@@ -94,7 +94,8 @@ try:
         column = a1.selectbox("attribute", binary_cols + continuous_cols, key="dec_attr")
         binary = column in binary_cols
         split = "positive" if binary else "median"
-        a1.caption("binary: with minus without" if binary else "continuous: above minus below the median")
+        a1.caption(("binary" if binary else "continuous, split at the median") + ": the logistic-regression "
+                   "direction of the Attributes page, scaled by the class means' separation along it")
         start = a2.radio("start at", ["the centre", "an image"], key="dec_attr_start", horizontal=True)
         if start == "an image":
             row = int(a2.number_input(f"image (row 0 … {N - 1})", value=0, step=1, key="dec_attr_row"))

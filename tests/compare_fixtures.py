@@ -1,0 +1,40 @@
+"""Session fixture for the issue-10 tests: an artifacts root with two tiny runs of different
+z_dim, a named latent set, an incomplete and a damaged run.
+
+Import explicitly::
+
+    from tests.compare_fixtures import compare_root  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+
+from tests.dashboard_fixtures import tiny_config
+
+
+@pytest.fixture(scope="session")
+def compare_root(tmp_path_factory):
+    """Root with ``tiny`` (z_dim 8, 300 faces), ``tiny/digits`` (its encoder on 200 digits),
+    ``small4`` (z_dim 4), ``half`` (incomplete) and ``broken`` (damaged latents)."""
+    from core import runs
+    from core.encoding import encode_set
+    from core.training import train_run
+
+    root = tmp_path_factory.mktemp("compare_artifacts")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENT_LAB_ARTIFACTS", str(root))
+        config = tiny_config()
+        train_run(config, root / "tiny")
+        encode_set(root / "tiny", "digits", dataset="digits", limit=200)
+        small = dataclasses.replace(config, limit=200, model=dataclasses.replace(config.model, z_dim=4))
+        train_run(small, root / "small4")
+        (root / "half").mkdir()
+        runs.atomic_write_json(root / "half" / "config.json", config.to_dict())
+        shutil.copytree(root / "tiny", root / "broken",
+                        ignore=shutil.ignore_patterns("checkpoints", "run.lock", "sets"))
+        (root / "broken" / "latents.npy").write_bytes(b"garbage")
+    return root
