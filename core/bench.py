@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROWS = ("kde", "kde_30k", "statistics", "pca_ellipse", "decode", "training", "maps", "memory")
+ROWS = ("kde", "kde_30k", "pca", "statistics", "pca_ellipse", "decode", "training", "maps", "memory")
 #: Rows run when none are named; the others are opt-in (``--rows``).
 DEFAULT_ROWS = ROWS
 
@@ -193,6 +193,44 @@ def bench_kde_30k(quick=False, **_):
     S = SIZES[quick]
     return _kde_row("kde_30k", S["kde_n"] // 10 if quick else 30_000, S["kde_grid"], 5 if quick else 31,
                     S["kde_ref_points"], 2)
+
+
+# ---------------------------------------------------------------------- pca
+
+def reference_eigenvalues(Z, chunk_rows=32768):
+    """Descending eigenvalues of the float64 covariance (ddof 1) of ``Z`` read as float64."""
+    from core.moments import mean_and_cov
+
+    return np.linalg.eigvalsh(mean_and_cov(np.asarray(Z, dtype=np.float64), chunk_rows)[1])[::-1]
+
+
+def bench_pca(quick=False, Z=None, **_):
+    """LatentPCA().fit vs sklearn PCA(svd_solver="covariance_eigh"), both on float32."""
+    from sklearn.decomposition import PCA
+
+    from core.pca import LatentPCA
+
+    X = np.asarray(Z)  # the peer gets the matrix in memory (ours reads the memmap)
+    repeats = 3 if quick else 7
+    t, t_peer = _paired_medians(lambda: LatentPCA().fit(Z), lambda: PCA(svd_solver="covariance_eigh").fit(X),
+                                repeats)
+    ref = reference_eigenvalues(Z)
+    ours = LatentPCA().fit(Z).explained_variance_
+    peer = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
+    err = float(np.max(np.abs(ours / ref - 1.0)))
+    err10 = float(np.max(np.abs(ours[-10:] / ref[-10:] - 1.0)))
+    perr = float(np.max(np.abs(peer / ref - 1.0)))
+    perr10 = float(np.max(np.abs(peer[-10:] / ref[-10:] - 1.0)))
+    ratio = t_peer / t
+    return _row("pca", t, "sklearn PCA(svd_solver='covariance_eigh') on float32", t_peer,
+                "ratio >= 1.0, eigenvalues within 1e-6 of float64 eigh", ratio >= 1.0 and err <= 1e-6,
+                f"{Z.shape[0]:,} x {Z.shape[1]} float32 (uncentred, eigenvalues {ref[0]:.3g} .. {ref[-1]:.3g}); "
+                f"median of {repeats} fits of each, alternating; ours reads the memmap, the peer gets an "
+                f"in-memory copy; max relative eigenvalue error vs float64 eigh of the float64 covariance: "
+                f"ours {err:.1e} (smallest ten {err10:.1e}), sklearn's float32 path {perr:.1e} (smallest "
+                f"ten {perr10:.1e}: its X.T @ X of uncentred float32 data cancels catastrophically)",
+                max_rel_eig_error=err, max_rel_eig_error_smallest10=err10, peer_max_rel_eig_error=perr,
+                peer_max_rel_eig_error_smallest10=perr10)
 
 
 # --------------------------------------------------------------- statistics
@@ -598,7 +636,7 @@ def bench_maps(quick=False, **_):
 
 # ------------------------------------------------------------------- runner
 
-_BENCHES = {"kde": bench_kde, "kde_30k": bench_kde_30k, "statistics": bench_statistics, "pca_ellipse": bench_pca_ellipse,
+_BENCHES = {"kde": bench_kde, "kde_30k": bench_kde_30k, "pca": bench_pca, "statistics": bench_statistics, "pca_ellipse": bench_pca_ellipse,
             "decode": bench_decode, "training": bench_training, "maps": bench_maps, "memory": bench_memory}
 
 
@@ -629,7 +667,7 @@ def run_benchmarks(rows=None, quick=False, progress=None):
     with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
         path = Path(tmp) / "latents.npy"
         Z = None
-        if any(r in ("statistics", "pca_ellipse", "memory") for r in rows):
+        if any(r in ("pca", "statistics", "pca_ellipse", "memory") for r in rows):
             Z = make_latent_memmap(path, S["n"], S["d"])
         for r in rows:
             if progress:
