@@ -56,7 +56,7 @@ def _blocks(Z, shift32, rows, buf):
         yield start, blk, b
 
 
-def shifted_gram(Z, rows=GRAM_ROWS, on_block=None):
+def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     """Float32 SYRK pass: shift, sums and Gram matrix of ``Z - shift``, accumulated in float64.
 
     Parameters
@@ -68,6 +68,8 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None):
     on_block : callable(raw_block) or None
         Also handed every raw block (the statistics pass histograms it
         while it is in cache).
+    shift : ndarray of shape (z_dim,), float32, or None
+        Default: :func:`float32_shift`.
 
     Returns
     -------
@@ -78,7 +80,7 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None):
         ``(Z - shift).T @ (Z - shift)``.
     """
     n, d = Z.shape
-    shift = float32_shift(Z)
+    shift = float32_shift(Z) if shift is None else np.asarray(shift, dtype=np.float32)
     s1 = np.zeros(d)
     s2 = np.zeros((d, d))
     buf = np.empty((min(rows, n), d), dtype=np.float32)
