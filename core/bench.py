@@ -780,5 +780,33 @@ def format_table(results):
     return "\n".join(text)
 
 
-__all__ = ["ROWS", "run_benchmarks", "format_table", "check_rows", "make_latent_memmap",
+def markdown_table(results):
+    """The README's performance table (GitHub markdown) from :func:`run_benchmarks` rows."""
+    lines = ["| row | ours | peer / reference | ratio | target | met | load |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        name = r["name"]
+        if name == "training":
+            tm, rf = f"{r['images_per_s']:.0f} img/s", f"{r['reference_images_per_s']:.0f} img/s"
+        elif name.startswith("memory/"):
+            tm, rf = f"{r['peak_mb']:.0f} MiB", "budget 1024 MiB"
+        else:
+            tm, rf = _fmt_time(r["time_s"]), _fmt_time(r["reference_time_s"])
+        if "error_pct_of_peak" in r:
+            tm += f", error {r['error_pct_of_peak']:.3f} % of peak"
+        if "max_rel_eig_error" in r:
+            tm += f", eigenvalue error {r['max_rel_eig_error']:.1e}"
+            rf += f", error {r['peer_max_rel_eig_error']:.1e}"
+        if "peak_mb" in r and not name.startswith("memory/"):
+            tm += f", peak {r['peak_mb']:.0f} MiB"
+        if "trustworthiness" in r:
+            tm += f", trustworthiness {r['trustworthiness']:.3f}"
+            rf += f", {r['reference_trustworthiness']:.3f}"
+        ref = r["reference"].split(" (")[0]
+        load = r.get("load_avg") or ["?", "?"]
+        lines.append(f"| {name} | {tm} | {rf} ({ref}) | {r['ratio']:.3g} | {r['target']} | "
+                     f"{'yes' if r['met'] else '**no**'} | {load[0]}–{load[1]} |")
+    return "\n".join(lines)
+
+
+__all__ = ["ROWS", "DEFAULT_ROWS", "run_benchmarks", "format_table", "markdown_table", "check_rows", "make_latent_memmap",
            "reference_statistics", "reference_ellipse_loop", "memory_probe"]

@@ -64,6 +64,9 @@ def test_format_table(results):
         assert any(line.startswith(r["name"] + " ") for line in lines[2:2 + len(results)])
         assert f"{r['name']}: {r['notes']}" in text
     assert "img/s" in text and "MiB" in text
+    md = bench.markdown_table(results).splitlines()
+    assert md[0].startswith("| row |") and len(md) == 2 + len(results)
+    assert all(line.count("|") == 8 for line in md)
 
 
 def test_check_rows():
