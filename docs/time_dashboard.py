@@ -6,10 +6,11 @@ Serves the dashboard on the shipped default run and measures:
   fresh browser session: seconds from navigating to Home until the run
   summary (the ``Run`` header and its metrics) is on the page — target
   <= 3 s — and whether TensorFlow was loaded in the server process at that
-  moment (read from ``/proc/PID/maps``: it must load in the background or
-  on demand, not before the first paint);
-* ``planes``  a plane-pair change on Coordinate planes (j = 2, 3, 4, then
-  back): server time <= 150 ms;
+  moment, and when its libraries were first mapped (``/proc/PID/maps``:
+  it must load in the background or on demand, not before the first
+  paint; the browser's view of the summary lags the server under load);
+* ``planes``  a plane-pair change on Coordinate planes (j = 3, 4, 1 after a
+  warm-up change to 2): server time <= 150 ms;
 * ``decode``  a Decode slider step (arrow key on "PCA 0 (σ)"): server time
   <= 100 ms;
 * ``switch``  a warm page switch (Coordinate planes <-> Decode, each page
@@ -39,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from docs.time_samplers import TimingBrowser, act, js_radio, load1, number, server, settle  # noqa: E402
+from docs.time_samplers import TimingBrowser, act, load1, number, server, settle  # noqa: E402
 
 TARGETS = {"home": ("summary_s", 3.0), "planes": ("server_s", 0.150), "decode": ("server_s", 0.100),
            "switch": ("painted_s", 1.0)}
@@ -55,8 +56,9 @@ def tf_loaded(pid):
 
 
 def _record(results, row):
-    row.setdefault("load1", load1())
-    print(json.dumps(row), flush=True)
+    if "server_s" not in row:  # act() has printed its rows already
+        row.setdefault("load1", load1())
+        print(json.dumps(row), flush=True)
     results.append(row)
 
 
@@ -69,8 +71,10 @@ def scenario_home(results):
     try:
         t0 = time.time()
         b.call("Page.navigate", url=srv.url)
-        summary, tf_at_summary = None, None
+        summary, tf_at_summary, tf_s = None, None, None
         while time.time() - t0 < 120:
+            if tf_s is None and tf_loaded(srv.proc.pid):
+                tf_s = time.time() - t0
             if b.js("(() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
                     " if (!m) return false; const t = m.innerText;"
                     " return t.includes('Run ') && t.includes('z_dim') && t.includes('Final loss'); })()"):
@@ -83,7 +87,8 @@ def scenario_home(results):
         whole = time.time() - t0
         _record(results, {"action": "Home run summary, fresh server + session", "server_start_s": round(started, 2),
                           "summary_s": None if summary is None else round(summary, 2),
-                          "tf_loaded_at_summary": tf_at_summary, "page_idle_s": round(whole, 2),
+                          "tf_loaded_at_summary": tf_at_summary,
+                          "tf_mapped_s": None if tf_s is None else round(tf_s, 2), "page_idle_s": round(whole, 2),
                           "tf_loaded_when_idle": tf_loaded(srv.proc.pid)})
     finally:
         b.close()
@@ -120,10 +125,6 @@ def scenario_pages(results, which):
                 row = act(b, f"plane pair (0, {j})", number("j", j))
                 if "planes" in which:
                     _record(results, {**row, "scenario": "planes"})
-            act(b, "coordinates -> pca", js_radio("Coordinates", "pca"))
-            row = act(b, "plane pair (0, 2) in PCA coordinates", number("j", 2))
-            if "planes" in which:
-                _record(results, {**row, "scenario": "planes"})
         if "decode" in which or "switch" in which:
             b.open(f"{srv.url}/Decode", timeout=600)
             act(b, "decode warm-up", _slider_step("PCA 0 (σ)"))
