@@ -29,6 +29,8 @@ float64 input takes the float64 path (:func:`core.moments.mean_and_cov`).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from scipy import linalg
 
@@ -45,15 +47,6 @@ REFINE_MIN = 10
 def float32_shift(Z, rows=SHIFT_ROWS):
     """Mean of the first ``rows`` rows (float64 sum), rounded to float32: the block shift."""
     return np.asarray(Z[:rows], dtype=np.float64).mean(axis=0).astype(np.float32)
-
-
-def _blocks(Z, shift32, rows, buf):
-    """Shifted float32 blocks ``Z[s:s+rows] - shift32`` written into ``buf`` (no new arrays)."""
-    for start in range(0, Z.shape[0], rows):
-        blk = np.asarray(Z[start:start + rows])
-        b = buf[:blk.shape[0]]
-        np.subtract(blk, shift32, out=b, casting="unsafe")
-        yield start, blk, b
 
 
 def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None):
@@ -81,16 +74,64 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     """
     n, d = Z.shape
     shift = float32_shift(Z) if shift is None else np.asarray(shift, dtype=np.float32)
+    if on_block is None:
+        parts = _in_threads(lambda a, b: _gram_rows(Z, shift, rows, a, b), n, rows)
+        return shift, sum(p[0] for p in parts), sum(p[1] for p in parts)
+    return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block)
+
+
+def _gram_rows(Z, shift, rows, start, stop, on_block=None):
+    d = Z.shape[1]
     s1 = np.zeros(d)
     s2 = np.zeros((d, d))
-    buf = np.empty((min(rows, n), d), dtype=np.float32)
-    ones = np.ones(min(rows, n), dtype=np.float32)
-    for _, blk, b in _blocks(Z, shift, rows, buf):
+    m = max(1, min(rows, stop - start))
+    buf = np.empty((m, d), dtype=np.float32)
+    ones = np.ones(m, dtype=np.float32)
+    for a in range(start, stop, rows):
+        blk = np.asarray(Z[a:min(a + rows, stop)])
+        b = buf[:blk.shape[0]]
+        np.subtract(blk, shift, out=b, casting="unsafe")
         if on_block is not None:
             on_block(blk)
         s1 += ones[:b.shape[0]] @ b
         s2 += b.T @ b  # numpy calls SYRK for a matrix times its own transpose
-    return shift, s1, s2
+    return s1, s2
+
+
+def _n_threads():
+    """Cores available, but no more than the BLAS thread limit the user set (e.g. OPENBLAS_NUM_THREADS=1)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return max(1, min([n] + blas))
+
+
+def _in_threads(fn, n, rows):
+    """``fn(start, stop)`` on contiguous row ranges, one per core, each with single-threaded BLAS.
+
+    Why: OpenBLAS's own threads synchronise inside every call, and on a
+    shared, loaded machine a block-sized call then waits for a descheduled
+    sibling thread (measured 10x slower at load 8 on 2 cores); plain threads
+    over independent row ranges (numpy releases the GIL in BLAS) need no
+    synchronisation until the end.  Results come back in range order, so
+    the sums are deterministic for a given core count.
+    """
+    workers = min(_n_threads(), max(1, n // (4 * rows)))
+    if workers == 1:
+        return [fn(0, n)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    step = -(-n // workers)
+    step = -(-step // rows) * rows  # block-aligned ranges
+    bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=len(bounds)) as ex:
+        return list(ex.map(lambda ab: fn(*ab), bounds))
 
 
 def covariance_from_gram(shift, s1, s2, n, ddof=1):
@@ -124,14 +165,20 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     m = int(np.sum(evals < below * mean_ev)) if mean_ev > 0 else d
     m = min(d, max(m, at_least))
     V32 = np.ascontiguousarray(evecs[:, :m], dtype=np.float32)
-    q1 = np.zeros(m)
-    Q = np.zeros((m, m))
-    for start in range(0, n, rows):
-        # Raw (unshifted) rows: the projections' float32 error is ~1e-7 of
-        # their spread, and the float64 sums below are shift-invariant.
-        p = (np.asarray(Z[start:start + rows]) @ V32).astype(np.float64)
-        q1 += p.sum(axis=0)
-        Q += p.T @ p
+
+    def project(a, b):
+        q1 = np.zeros(m)
+        Q = np.zeros((m, m))
+        for start in range(a, b, rows):
+            # Raw (unshifted) rows: the projections' float32 error is ~1e-7 of
+            # their spread, and the float64 sums below are shift-invariant.
+            p = (np.asarray(Z[start:min(start + rows, b)]) @ V32).astype(np.float64)
+            q1 += p.sum(axis=0)
+            Q += p.T @ p
+        return q1, Q
+
+    parts = _in_threads(project, n, rows)
+    q1, Q = sum(p[0] for p in parts), sum(p[1] for p in parts)
     q = q1 / n
     C = (Q - n * np.outer(q, q)) / (n - 1)
     V64 = V32.astype(np.float64)

@@ -103,11 +103,16 @@ def _nav(page):
 
 def _slider_step(label, key="ArrowRight"):
     def go(b):
-        found = b.js(f"(() => {{ const s = [...document.querySelectorAll('[data-testid=\"stSlider\"]')]"
-                     f".find(e => e.innerText.startsWith({label!r})); if (!s) return false;"
-                     " const t = s.querySelector('[role=\"slider\"]'); if (!t) return false; t.focus(); return true; })()")
-        if not found:
-            return False
+        js = (f"(() => {{ const s = [...document.querySelectorAll('[data-testid=\"stSlider\"]')]"
+              f".find(e => e.innerText.includes({label!r})); if (!s) return false;"
+              " const t = s.querySelector('[role=\"slider\"]'); if (!t) return false; t.focus(); return true; })()")
+        t0 = time.time()
+        while not b.js(js):  # the Decode fragment may still be computing
+            if time.time() - t0 > 300:
+                seen = b.texts('[data-testid="stSlider"]')
+                print(f"  sliders seen: {seen}", flush=True)
+                return False
+            b.pump(0.5)
         b.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=39)
         b.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=39)
         return True
