@@ -105,7 +105,8 @@ def _slider_step(label, key="ArrowRight"):
     def go(b):
         js = (f"(() => {{ const s = [...document.querySelectorAll('[data-testid=\"stSlider\"]')]"
               f".find(e => e.innerText.includes({label!r})); if (!s) return false;"
-              " const t = s.querySelector('[role=\"slider\"]'); if (!t) return false; t.focus(); return true; })()")
+              " const t = s.querySelector('[role=\"slider\"], [aria-valuenow], [tabindex]');"
+              " if (!t) return false; t.focus(); return true; })()")
         t0 = time.time()
         while not b.js(js):  # the Decode fragment may still be computing
             if time.time() - t0 > 300:
