@@ -669,7 +669,8 @@ def _add_bench(sub):
         "bench", help="run the performance benchmark (PRODUCT.md section 6)",
         description=_wrap("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
-                    "Rows: kde, statistics, pca_ellipse, decode, training, maps, memory."),
+                    "Rows: kde, kde_30k, pca, statistics, pca_ellipse, decode, training, maps, memory; "
+                    "tsne (openTSNE vs scikit-learn, minutes) only when named in --rows."),
         epilog="example: python -m core bench --rows kde,decode --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
@@ -691,7 +692,10 @@ def _cmd_bench(args):
 
     results = bench.run_benchmarks(rows=rows, quick=args.quick, progress=progress)
     if args.json:
-        print(_dumps({"quick": bool(args.quick), "rows": results}))
+        import datetime
+
+        print(_dumps({"quick": bool(args.quick), "date": datetime.datetime.now().isoformat(timespec="minutes"),
+                      "cpus": os.cpu_count(), "rows": results}))
     else:
         print(bench.format_table(results))
     return 0

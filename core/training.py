@@ -486,6 +486,15 @@ def _make_callback(run_path, epochs, steps, batch_size, start_epoch, history, on
     class Progress(keras.callbacks.Callback):
         """Writes progress.json, checkpoints each epoch, honours cancel."""
 
+        # Keras runs batch-end hooks of async-safe callbacks on a worker
+        # thread with the logs still tensors; any other callback with a
+        # batch hook makes every step wait for its loss to reach Python
+        # (pythonify_logs), which cost ~10 % of the images/s of a plain fit
+        # (issue 14).  This one only reads a file's existence, sets
+        # stop_training and writes progress at most once a second, and Keras
+        # flushes the pending hooks before on_epoch_end.
+        async_safe = True
+
         def __init__(self):
             super().__init__()
             self.cancelled = False

@@ -26,7 +26,7 @@ def results():
 @pytest.mark.slow
 def test_rows_structure(results):
     names = [r["name"] for r in results]
-    assert names == ["kde", "statistics", "pca_ellipse", "decode", "training", "maps",
+    assert names == ["kde", "kde_30k", "pca", "statistics", "pca_ellipse", "decode", "training", "maps",
                      "memory/statistics", "memory/kde", "memory/mvn", "memory/pca-ellipse"]
     for r in results:
         assert KEYS <= set(r), r["name"]
@@ -44,7 +44,9 @@ def test_rows_structure(results):
 def test_rows_properties(results):
     by = {r["name"]: r for r in results}
     # accuracy and equivalence are properties, not timings
-    assert 0 <= by["kde"]["error_pct_of_peak"] < 0.5
+    assert 0 <= by["kde"]["error_pct_of_peak"] < 0.3 and 0 <= by["kde_30k"]["error_pct_of_peak"] < 0.3
+    assert by["pca"]["max_rel_eig_error"] < 1e-6
+    assert by["statistics"]["times_peer"] > 0
     assert by["pca_ellipse"]["identical"] is True
     assert by["decode"]["max_abs_diff"] < 1e-5
     assert by["training"]["images_per_s"] > 0 and by["training"]["reference_images_per_s"] > 0
@@ -62,10 +64,14 @@ def test_format_table(results):
         assert any(line.startswith(r["name"] + " ") for line in lines[2:2 + len(results)])
         assert f"{r['name']}: {r['notes']}" in text
     assert "img/s" in text and "MiB" in text
+    md = bench.markdown_table(results).splitlines()
+    assert md[0].startswith("| row |") and len(md) == 2 + len(results)
+    assert all(line.count("|") == 8 for line in md)
 
 
 def test_check_rows():
     assert bench.check_rows(["kde", "memory"]) == ["kde", "memory"]
+    assert "tsne" in bench.ROWS and "tsne" not in bench.DEFAULT_ROWS  # opt-in: minutes
     with pytest.raises(ValueError, match="'nope'"):
         bench.check_rows(["kde", "nope"])
     with pytest.raises(ValueError, match="at least one"):
@@ -111,3 +117,21 @@ def test_pca_ellipse_sampler_reference_stream(tmp_path):
     seeds, U = _ellipse_stream(np.random.default_rng(4), 5, 10)
     R = bench.reference_ellipse_loop(U, seeds, s.f_ * s.half_axes_, s.fixed)
     np.testing.assert_array_equal(s.sample_pca(5, random_state=4), R)
+
+
+def test_opentsne_preserves_neighbourhoods_like_sklearn():
+    # The t-SNE row's two embeddings (same perplexity, iterations and init):
+    # openTSNE's must keep neighbourhoods as well as scikit-learn's.
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (6, 20))
+    X = centres[rng.integers(0, 6, 500)] + rng.normal(0, 1, (500, 20))
+    Y_open, Y_sk, t_open, t_sk = bench.tsne_pair(X, perplexity=30.0, seed=0)
+    assert Y_open.shape == Y_sk.shape == (500, 2) and t_open > 0 and t_sk > 0
+    tw_open = trustworthiness(X, Y_open, n_neighbors=10)
+    tw_sk = trustworthiness(X, Y_sk, n_neighbors=10)
+    assert tw_sk > 0.85  # both embeddings are real t-SNE maps, not noise
+    assert tw_open >= tw_sk - 0.01
+    # ... and a random map would fail the comparison
+    assert trustworthiness(X, rng.normal(size=(500, 2)), n_neighbors=10) < tw_sk - 0.2

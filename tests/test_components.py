@@ -198,3 +198,64 @@ def test_hw_below_bin_resolution_is_a_message_not_a_number():
     t2 = component_table(Z, bin_width=0.02)
     assert t2.loc[0, "hw"] == pytest.approx(HWHM_PER_SIGMA * 0.1, rel=0.08)
     assert unresolved_hw_message(t2, 0.02) is None
+
+
+# ---- issue 14: the one-pass float32 path (compiled histograms + float32 GEMM)
+
+
+def _correlated32(n=30_000, d=12, seed=7):
+    rng = np.random.default_rng(seed)
+    A = np.eye(d) + 0.5 * rng.standard_normal((d, d))
+    return (2.0 + rng.standard_t(6, size=(n, d)) @ A).astype(np.float32)
+
+
+def test_one_pass_float32_statistics_equal_the_numpy_passes():
+    # float32 input takes the compiled one-pass route; the float64 copy the
+    # NumPy passes.  Same bins (identical counts), same table, same PCA.
+    Z = _correlated32()
+    fast = full_statistics(Z)
+    ref = full_statistics(Z.astype(np.float64))
+    np.testing.assert_array_equal(fast.histograms.edges, ref.histograms.edges)
+    np.testing.assert_array_equal(fast.histograms.counts, ref.histograms.counts)
+    for col in ("mean", "std", "mu", "skewness", "kurtosis", "normality_p"):
+        np.testing.assert_allclose(fast.table[col], ref.table[col], rtol=1e-7, atol=1e-9, err_msg=col)
+    for col in ("fit_amplitude", "fit_centre", "fit_sigma", "fit_r2"):
+        np.testing.assert_allclose(fast.table[col], ref.table[col], rtol=1e-5, err_msg=col)
+    Z64 = Z.astype(np.float64)
+    np.testing.assert_allclose(fast.correlation, np.corrcoef(Z64, rowvar=False), atol=1e-7)
+    ev = np.linalg.eigvalsh(np.cov(Z64, rowvar=False))[::-1]
+    np.testing.assert_allclose(fast.pca.explained_variance_, ev, rtol=1e-6)
+    # Moments against scipy directly.
+    np.testing.assert_allclose(fast.table["skewness"], stats.skew(Z64), rtol=1e-6)
+    np.testing.assert_allclose(fast.table["kurtosis"], stats.kurtosis(Z64), rtol=1e-6)
+
+
+def test_compiled_gaussian_fit_equals_curve_fit():
+    from scipy import optimize
+
+    from core import _stats_kernel as kk
+    from core.components import _gauss, _gauss_jac
+
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        mu, sd = rng.uniform(-2, 2), rng.uniform(0.2, 3)
+        data = rng.normal(mu, sd, 5000) if trial % 2 else rng.standard_t(4, 5000) * sd + mu
+        counts, edges = np.histogram(data, bins=np.arange(-30, 31) * 0.25 + 0.125)
+        x = (edges[:-1] + edges[1:]) / 2
+        y = counts.astype(float)
+        p0 = (y.max(), data.mean(), data.std())
+        ref, _ = optimize.curve_fit(_gauss, x, y, p0=p0, jac=_gauss_jac, maxfev=2000)
+        a, c, s, ok = kk.fit_gaussian(x, y, *p0, 2000)
+        assert ok == 1
+        # The same minimum (curve_fit stops at a relative step of 1.5e-8,
+        # ours later), and never a worse one.
+        np.testing.assert_allclose([a, c, abs(s)], [ref[0], ref[1], abs(ref[2])], rtol=1e-5, atol=1e-8)
+        cost = np.sum((y - _gauss(x, a, c, s)) ** 2)
+        assert cost <= np.sum((y - _gauss(x, *ref)) ** 2) * (1 + 1e-9)
+
+
+def test_one_pass_refuses_nan_with_count():
+    Z = _correlated32(2000, 4)
+    Z[5, 1] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        full_statistics(Z)

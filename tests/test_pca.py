@@ -39,9 +39,12 @@ def test_fit_moments_of_a_masked_subset_equals_fit_on_the_subset(Z):
     np.testing.assert_allclose(m, Z[mask].astype(np.float64).mean(axis=0), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(c, np.cov(Z[mask].astype(np.float64), rowvar=False), rtol=1e-8, atol=1e-9)
     a = LatentPCA(3).fit_moments(m, c, int(mask.sum()))
-    b = LatentPCA(3).fit(Z[mask])
-    np.testing.assert_allclose(a.components_, b.components_, atol=1e-9)
-    np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-9)
+    b = LatentPCA(3).fit(Z[mask])  # float32: the core.gram path, good to ~1e-7
+    np.testing.assert_allclose(a.components_, b.components_, atol=1e-6)
+    np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-6)
+    c64 = LatentPCA(3).fit(Z[mask].astype(np.float64))  # float64: the float64 moments
+    np.testing.assert_allclose(a.components_, c64.components_, atol=1e-9)
+    np.testing.assert_allclose(a.explained_variance_, c64.explained_variance_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("k", [0, 7, 2.5])
@@ -55,3 +58,56 @@ def test_mask_that_selects_too_few_rows_is_refused(Z):
     mask[3] = True
     with pytest.raises(ValueError, match="1 rows"):
         mean_and_cov(Z, mask=mask)
+
+
+# ---- issue 14: the float32 GEMM path (core.gram)
+
+
+def _wide_spectrum(n, d, seed):
+    # Like a trained CAE's latents: off-origin means, a few wide and many
+    # narrow directions, eigenvalues spread over four decades.
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    scales = np.logspace(0.5, -1.8, d)
+    return (3.0 + rng.normal(size=d) + (rng.standard_normal((n, d)) * scales) @ Q.T).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def wide():
+    X = _wide_spectrum(60_000, 64, 4)
+    ref = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))[::-1]
+    return X, ref
+
+
+def test_float32_path_eigenvalues_within_1e_6_of_float64_eigh(wide):
+    X, ref = wide
+    ours = LatentPCA().fit(X)
+    assert ref[0] / ref[-1] > 1e4
+    rel = np.abs(ours.explained_variance_ / ref - 1.0)
+    assert rel.max() <= 1e-6, rel.max()
+    assert rel[-10:].max() <= 1e-6  # the smallest ten
+    ref_vecs = np.linalg.eigh(np.cov(X.astype(np.float64), rowvar=False))[1][:, ::-1].T
+    dots = np.abs(np.sum(ours.components_[:8] * ref_vecs[:8], axis=1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-6)
+
+
+def test_refinement_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
+    # Sanity checks that the comparison can fail: scikit-learn's float32
+    # covariance of uncentred data, and our float32 Gram pass without the
+    # Rayleigh-Ritz step, both miss the smallest eigenvalues.
+    import core.gram as gram
+
+    X, ref = wide
+    sk = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
+    assert np.abs(sk / ref - 1.0)[-10:].max() > 1e-4
+    monkeypatch.setattr(gram, "refine_small_eigenpairs", lambda Z, s, e, v, rows: (e, v, 0))
+    raw = LatentPCA().fit(X).explained_variance_
+    assert np.abs(raw / ref - 1.0)[-10:].max() > 1e-6
+
+
+def test_float32_path_refuses_nan_with_count():
+    X = _wide_spectrum(500, 8, 1)
+    X[[3, 7], 2] = np.nan
+    X[9, 0] = np.inf
+    with pytest.raises(ValueError, match="3 NaN or infinite"):
+        LatentPCA().fit(X)
