@@ -882,3 +882,61 @@ def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
     """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
     return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
                          _items(params), int(n_cols))
+
+
+# ---------------------------------------------------------------- query parameters and the Tour (issue 11)
+
+def query_value(name, default, cast=str):
+    """``cast(st.query_params[name])``, or ``default`` when absent or not castable.
+
+    Pages use it for widget defaults, so a link (the Tour's "explore this")
+    opens them with given settings; a widget the user already changed keeps
+    its value.
+    """
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def query_list(name, default, cast=str, allowed=None):
+    """A comma-separated query parameter as a list (``default`` when absent or
+    when any item is not castable or not in ``allowed``)."""
+    raw = st.query_params.get(name)
+    if not raw:
+        return list(default)
+    try:
+        items = [cast(x) for x in str(raw).split(",") if x.strip()]
+    except (TypeError, ValueError):
+        return list(default)
+    if allowed is not None and any(x not in allowed for x in items):
+        return list(default)
+    return items
+
+
+def _tour_scoreboard(run):
+    from core import tour
+
+    return tour.scoreboard_table(run.latents)
+
+
+def _tour_step(run, key, mark=None):
+    from core import tour
+
+    table = run_cached(_tour_scoreboard, run, shared=True) if key == "scoreboard" else None
+    step = tour.make_step(key, run.latents, statistics(run), decoder_fn(run), scoreboard=table,
+                          mark=None if mark is None else np.asarray(mark, dtype=np.float32))
+    return {"key": step.key, "title": step.title, "text": step.text, "page": step.page,
+            "query": {k: str(v) for k, v in step.query.items()},
+            "png": figure_png(step.figure, dpi=100, tight=False)}
+
+
+def tour_step(run, key, mark=None):
+    """One step of ``core.tour`` as a dict (title, text, png, page, query), cached per run.
+
+    ``mark``: a z-point (tuple of floats) to mark in the plane figures, or None.
+    """
+    return run_cached(_tour_step, run, str(key), mark=None if mark is None else tuple(map(float, mark)))

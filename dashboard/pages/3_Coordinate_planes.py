@@ -55,6 +55,7 @@ def axis_label(space, k):
 
 c1, c2, c3 = st.columns([1, 2, 2])
 space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
+                 index=1 if lab.query_value("space", "latent") == "pca" else 0,
                  format_func=lambda s: {"latent": "latent z", "pca": "PCA"}[s],
                  help="PCA: coordinates along the principal axes (0 = largest variance)")
 source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
@@ -68,8 +69,8 @@ if space == "latent" and source == "top-correlated pair":
     i, j = int(options[pick].i), int(options[pick].j)
 else:
     ci, cj = c2.columns(2)
-    i = int(ci.number_input("i", value=0, step=1, key="planes_i", help=f"0 … {d - 1}"))
-    j = int(cj.number_input("j", value=1, step=1, key="planes_j", help=f"0 … {d - 1}"))
+    i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
+    j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
 sigmas = c3.multiselect("Sigma levels", SIGMA_CHOICES, default=[1.0, 2.0, 3.0], key="planes_sigmas",
                         format_func=lambda s: f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)")
 show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")

@@ -79,7 +79,8 @@ d = run.z_dim
 
 # ---------------------------------------------------------------- choices
 
-chosen = st.multiselect("Samplers", list(SAMPLERS), default=DEFAULTS, key="smp_chosen",
+chosen = st.multiselect("Samplers", list(SAMPLERS), key="smp_chosen",
+                        default=lab.query_list("samplers", DEFAULTS, allowed=SAMPLERS),
                         format_func=lambda s: f"{s} — {DESCRIPTIONS.get(s, '')}")
 if "gmm" in chosen:
     st.caption("**gmm** is fitted on a fixed 10,000-point subsample, in the leading 32 PCA coordinates "
