@@ -340,6 +340,61 @@ def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
     return out
 
 
+
+def plot_empty_slice(ax, reference, n_total, t, overlay=None, overlay_label=None, labels=("z_i", "z_j"),
+                     n_std=2.0):
+    """A slice that left no z-point (seed IV): the result, not an error.
+
+    Draws the whole plane's ``n_std`` confidence ellipse (grey, for
+    orientation), the origin, the sampler vectors that lie in the slice and
+    the line "0 of N points".
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    reference : ndarray of shape (n_samples, 2)
+        All projected z-points of the plane (before slicing).
+    n_total : int
+        Number of z-points (N in "0 of N points").
+    t : float
+        The slice half-width.
+    overlay : ndarray of shape (m, 2) or None
+        Sampler vectors in the slice, projected on the plane.
+
+    Returns
+    -------
+    dict
+        ``ellipse`` (patch), ``overlay`` (artist or None), ``text``.
+    """
+    from core.ellipses import ellipse_params
+
+    reference = np.asarray(reference, dtype=np.float64)
+    if reference.ndim != 2 or reference.shape[1] != 2:
+        raise ValueError(f"reference must have shape (n, 2), got {reference.shape}")
+    p = ellipse_params(reference.mean(axis=0), np.cov(reference, rowvar=False), n_std)
+    ell = Ellipse(p.centre, p.width, p.height, angle=p.angle, fill=False, ls="--", lw=1.5, color="0.5",
+                  label=f"whole cloud's {n_std:g}σ ellipse (before slicing)")
+    ax.add_patch(ell)
+    ax.plot([0], [0], "k+", ms=12, mew=2, label="origin")
+    out = {"ellipse": ell, "overlay": None}
+    pts = [reference.min(axis=0), reference.max(axis=0), np.zeros(2)]
+    if overlay is not None and len(overlay):
+        overlay = np.asarray(overlay, dtype=np.float64)
+        out["overlay"] = ax.scatter(overlay[:, 0], overlay[:, 1], s=14, c="#2ca02c", marker="x", lw=1,
+                                    label=overlay_label or "samples")
+        pts += [overlay.min(axis=0), overlay.max(axis=0)]
+    lo, hi = np.min(pts, axis=0), np.max(pts, axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    out["text"] = ax.text(0.5, 0.97, f"0 of {int(n_total):,} points in the slice |others| ≤ {t:g}",
+                          transform=ax.transAxes, ha="center", va="top", fontsize=13,
+                          bbox=dict(boxstyle="round", fc="white", ec="0.6"))
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.legend(loc="lower right", fontsize="small")
+    return out
+
 __all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
-           "plot_correlation_heatmap", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
+           "plot_correlation_heatmap", "plot_empty_slice", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
            "SIGMA_COLOURS"]

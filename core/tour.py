@@ -112,9 +112,11 @@ def _sampler(Z, name, **params):
     return make_sampler(name, **params).fit(Z)
 
 
-def sampler_specs(params=None):
-    """The seed samplers of the tour: ``{name: params}``."""
+def sampler_specs(params=None, z_dim=None):
+    """The seed samplers of the tour: ``{name: params}`` (K capped at ``z_dim``)."""
     p = dict(TOUR_PARAMS, **(params or {}))
+    if z_dim is not None:
+        p["n_components"] = min(int(p["n_components"]), int(z_dim))
     return {
         "uniform": {"b": p["b"]},
         "per-component": {"f": p["f"], "bin_width": p["bin_width"]},
@@ -232,14 +234,15 @@ def step_components(Z, stats, decode_fn, p):
         _big(ax)
     fig.subplots_adjust(left=0.02, right=0.99, bottom=0.16, top=0.9, wspace=0.08)
     r2 = table["fit_r2"].to_numpy(float)
+    med_r2 = float(np.median(r2[np.isfinite(r2)])) if np.isfinite(r2).any() else float("nan")
     n_off = int(np.sum(np.abs(table["mu"].to_numpy(float)) > 1.0))
     text = (f"Each component's histogram (bin width {p['bin_width']:g}) is close to a Gaussian "
-            f"(median fit R² **{np.nanmedian(r2):.3f}**), but not around 0: {n_off} of {Z.shape[1]} "
+            f"(median fit R² **{med_r2:.3f}**), but not around 0: {n_off} of {Z.shape[1]} "
             f"components peak beyond |μ| = 1. Shown: the four most off-centre, with their fits "
             "(dashed) and 0 (dotted green).")
     return TourStep("components", "3 · Components are Gaussian, but off-centre", text, fig,
                     "pages/2_Components.py", {"view": "Selected components"},
-                    {"median_r2": float(np.nanmedian(r2)), "n_off_centre": n_off})
+                    {"median_r2": med_r2, "n_off_centre": n_off})
 
 
 def _top_pair(stats):
@@ -344,8 +347,8 @@ def step_per_component(Z, stats, decode_fn, p):
 
 
 def step_pca_ellipse(Z, stats, decode_fn, p):
-    params = sampler_specs(p)["pca-ellipse"]
-    blurb = (f"Draw in the {p['n_components']} leading PCA axes inside the ellipse of half-axes "
+    params = sampler_specs(p, Z.shape[1])["pca-ellipse"]
+    blurb = (f"Draw in the {params['n_components']} leading PCA axes inside the ellipse of half-axes "
              f"{p['level']:g}σ (seed X, f = {p['f']:g}), keep every pair of coordinates inside its ellipse, "
              "and rotate back: the correlations are kept and the faces vary.")
     return _sampler_step("pca-ellipse", "7 · The PCA ellipsoid gives better faces", "pca-ellipse",
@@ -360,7 +363,7 @@ def scoreboard_table(Z, params=None, max_points=2000):
     from core.scoreboard import compare_samplers
 
     p = dict(TOUR_PARAMS, **(params or {}))
-    specs = {SAMPLER_LABELS[k]: dict(v, sampler=k) for k, v in sampler_specs(p).items()}
+    specs = {SAMPLER_LABELS[k]: dict(v, sampler=k) for k, v in sampler_specs(p, Z.shape[1]).items()}
     return compare_samplers(Z, specs, n_samples=p["n_draw"], random_state=p["seed"], max_points=max_points)
 
 

@@ -359,16 +359,17 @@ def vector_downloads(V, stem, key):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _slice_mask(name, token, i, j, space, t):
+def _slice_mask(name, token, i, j, space, t, allow_empty=False):
     from core.ellipses import slice_mask as _mask
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca)
+    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca, allow_empty=allow_empty)
 
 
-def slice_mask(run, i, j, t, space="latent"):
-    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j (ValueError when empty)."""
-    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t))
+def slice_mask(run, i, j, t, space="latent", allow_empty=False):
+    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j
+    (ValueError when empty unless ``allow_empty``)."""
+    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t), bool(allow_empty))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)

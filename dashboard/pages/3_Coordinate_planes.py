@@ -12,8 +12,8 @@ import streamlit as st
 
 import lab
 from core.correlation import top_pairs
-from core.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
-from core.plotting import plot_plane
+from core.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
+from core.plotting import plot_empty_slice, plot_plane
 from core.samplers import SAMPLERS
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
@@ -71,8 +71,16 @@ else:
     ci, cj = c2.columns(2)
     i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
     j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
-sigmas = c3.multiselect("Sigma levels", SIGMA_CHOICES, default=[1.0, 2.0, 3.0], key="planes_sigmas",
-                        format_func=lambda s: f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)")
+sigmas = c3.multiselect("Sigma levels (type any, e.g. 2.2)", SIGMA_CHOICES, key="planes_sigmas",
+                        default=lab.query_list("sigmas", [1.0, 2.0, 3.0], float, allowed=SIGMA_CHOICES),
+                        accept_new_options=True,
+                        format_func=lambda s: (f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)"
+                                               if isinstance(s, float) else f"{s} σ"))
+try:
+    sigmas = list(check_sigmas(sigmas))
+except ValueError as exc:
+    lab.show_error(exc)
+    st.stop()
 show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
 
 with st.expander("Slice, sampler overlay, zoom", expanded=False):
@@ -89,9 +97,23 @@ with st.expander("Slice, sampler overlay, zoom", expanded=False):
         overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
     zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
                        help="Look for filaments and voids: all points inside the window are drawn.")
-    zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx", disabled=not zoom)
-    zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy", disabled=not zoom)
-    zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
+    zabs = e3.radio("window in", ["σ from the centre", "absolute coordinates"], key="planes_zabs",
+                    horizontal=True, disabled=not zoom,
+                    help="Absolute: a fixed square such as ±0.25 around a point (the 'curse' post's zooms).")
+    if zabs == "absolute coordinates":
+        za1, za2, za3 = e3.columns(3)
+        zx = za1.number_input("centre x", value=0.0, step=0.25, key="planes_zax", disabled=not zoom)
+        zy = za2.number_input("centre y", value=0.0, step=0.25, key="planes_zay", disabled=not zoom)
+        zw = za3.number_input("half-width", value=0.25, step=0.05, key="planes_zaw", disabled=not zoom)
+        if zoom and not zw > 0:
+            st.error(f"zoom half-width must be greater than 0, got {zw:g}")
+            st.stop()
+    else:
+        zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx",
+                       disabled=not zoom)
+        zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy",
+                       disabled=not zoom)
+        zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
 
 # ---------------------------------------------------------------- the plane
 
@@ -102,18 +124,23 @@ except ValueError as exc:
     st.stop()
 n_all = points.shape[0]
 t_used = None
+empty_slice = False
 if use_slice:
     try:
-        mask = lab.slice_mask(run, i, j, t, space)
+        mask = lab.slice_mask(run, i, j, t, space, allow_empty=True)
     except ValueError as exc:
         lab.show_error(exc)
-        st.info(f"None of the {n_all:,} z-points has all its other {d - 2} coordinates within "
-                f"±{t:g}. With many dimensions a slice empties fast (the seed post found 2 of 5,000 "
-                "CelebA points at t = 1.5): increase t or switch the slice off.")
         st.stop()
+    reference = points
     points = points[mask]
     t_used = float(t)
-    if points.shape[0] < 3:
+    empty_slice = not len(points)
+    if empty_slice:
+        # Seed IV's finding: no z-point is left, yet box vectors fill the slab.
+        st.info(f"0 of {n_all:,} z-points have all their other {d - 2} coordinates within ±{t:g}: "
+                "with many dimensions a slice empties fast (the seed post found 2 of 5,000 CelebA points "
+                "at t = 1.5). Overlay a sampler to see which vectors still lie in it.")
+    elif points.shape[0] < 3:
         st.warning(f"Only {points.shape[0]} point(s) left in the slice (t = {t:g}): too few for "
                    "ellipses and contours. Increase t.")
         st.stop()
@@ -121,13 +148,13 @@ if use_slice:
 if not sigmas:
     st.warning("Choose at least one sigma level to draw ellipses and contours.")
 table = []
-if sigmas:
+if sigmas and not empty_slice:
     try:
         table = plane_ellipses(points, sigmas)
     except ValueError as exc:  # a flat pair: a message, not a 1-D coverage
         lab.show_error(exc)
 kde = None
-if show_kde and sigmas:
+if show_kde and sigmas and not empty_slice:
     try:
         kde = lab.plane_kde(run, i, j, space, t=t_used)
     except ValueError as exc:
@@ -140,8 +167,10 @@ if overlay_name != "none":
             V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
         pca = stats.pca if space == "pca" else None
         if t_used is not None:
-            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca)]
-        overlay = plane_coordinates(V, i, j, space=space, pca=pca)
+            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
+            if not len(V):
+                st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+        overlay = plane_coordinates(V, i, j, space=space, pca=pca) if len(V) else np.empty((0, 2))
         overlay_label = f"{overlay_name}: {len(overlay):,} vectors" + (" in the slice" if t_used else "")
     except ValueError as exc:
         if t_used is not None and "leaves no point" in str(exc):
@@ -149,65 +178,85 @@ if overlay_name != "none":
         else:
             lab.show_error(exc)
 
-mean2 = points.mean(axis=0)
-std2 = points.std(axis=0)
-xlim = ylim = None
-shown = points
-if zoom:
-    xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
-    ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
-    inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
-              & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
-    shown = points[inside]
-    if not len(shown):
-        st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
-
-fig, ax = plt.subplots(figsize=(6.6, 7.0))
-art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
-                 overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
-                 labels=(axis_label(space, i), axis_label(space, j)))
-# Denser dots than plot_plane's default so that filaments and voids show.
-art["scatter"].set_alpha(0.5)
-art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
-if zoom:
-    # plot_plane's centre marker would use the window's points; mark the plane's centre.
-    ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
-what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
-ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
-# The legend goes below the axes, where it hides no point.
-leg = ax.get_legend()
-ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
-          bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-enlarge(ax)
-# Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
-fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-png = lab.figure_png(fig, dpi=115, tight=False)
-
-left, right = st.columns([5, 3])
-with left:
-    lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
-with right:
-    m1, m2 = st.columns(2)
-    m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
-    m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+if empty_slice:
+    fig, ax = plt.subplots(figsize=(6.6, 6.2))
+    plot_empty_slice(ax, reference, n_all, t_used, overlay=overlay, overlay_label=overlay_label,
+                     labels=(axis_label(space, i), axis_label(space, j)))
+    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — "
+                 f"slice |others| ≤ {t_used:g}: 0 of {n_all:,} points")
+    enlarge(ax)
+    left, right = st.columns([5, 3])
+    with left:
+        lab.show_png(lab.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
+                     key="planes_dl_main")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("points in the slice", "0")
+        m2.metric("sampler vectors in the slice", "—" if overlay is None else f"{len(overlay):,}")
+    st.divider()
+else:
+    mean2 = points.mean(axis=0)
+    std2 = points.std(axis=0)
+    xlim = ylim = None
+    shown = points
     if zoom:
-        st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
-    if len(table):
-        cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
-                            "measured %": 100 * table["measured"],
-                            "measured − theory": 100 * (table["measured"] - table["theory"])})
-        st.markdown("**Coverage of the confidence ellipses**")
-        st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
-                                       "measured − theory": "{:+.1f}"}), hide_index=True)
-        lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
-    st.markdown(
-        "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
-        "contours at the highest-density levels holding the same masses (same colour). "
-        "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
-        "20,000 are drawn."
-    )
-    if t_used:
-        st.caption("In a slice the ellipses and contours describe the points left in the slice.")
+        if zabs == "absolute coordinates":
+            xlim, ylim = (zx - zw, zx + zw), (zy - zw, zy + zw)
+        else:
+            xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
+            ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
+        inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
+                  & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
+        shown = points[inside]
+        if not len(shown):
+            st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
+
+    fig, ax = plt.subplots(figsize=(6.6, 7.0))
+    art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
+                     overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
+                     labels=(axis_label(space, i), axis_label(space, j)))
+    # Denser dots than plot_plane's default so that filaments and voids show.
+    art["scatter"].set_alpha(0.5)
+    art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
+    if zoom:
+        # plot_plane's centre marker would use the window's points; mark the plane's centre.
+        ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
+    what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
+    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
+    # The legend goes below the axes, where it hides no point.
+    leg = ax.get_legend()
+    ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
+              bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    enlarge(ax)
+    # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
+    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
+    png = lab.figure_png(fig, dpi=115, tight=False)
+
+    left, right = st.columns([5, 3])
+    with left:
+        lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
+        m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+        if zoom:
+            st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
+        if len(table):
+            cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
+                                "measured %": 100 * table["measured"],
+                                "measured − theory": 100 * (table["measured"] - table["theory"])})
+            st.markdown("**Coverage of the confidence ellipses**")
+            st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
+                                           "measured − theory": "{:+.1f}"}), hide_index=True)
+            lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
+        st.markdown(
+            "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
+            "contours at the highest-density levels holding the same masses (same colour). "
+            "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
+            "20,000 are drawn."
+        )
+        if t_used:
+            st.caption("In a slice the ellipses and contours describe the points left in the slice.")
 
 # ---------------------------------------------------------------- grid of planes
 
