@@ -287,7 +287,7 @@ def step_correlation(Z, stats, decode_fn, p, mark=None):
 
 
 def _mark(ax, xy, label="your image"):
-    ax.plot([xy[0]], [xy[1]], marker="*", ms=24, color="#ffd700", mec="k", mew=1.5, ls="none",
+    return ax.plot([xy[0]], [xy[1]], marker="*", ms=24, color="#ffd700", mec="k", mew=1.5, ls="none",
             label=label, zorder=10)
 
 
@@ -310,7 +310,8 @@ def step_ellipsoid(Z, stats, decode_fn, p, mark=None):
         if mark is not None:
             m2 = plane_coordinates(np.asarray(mark, np.float32)[None], a, b, space=space,
                                    pca=stats.pca if space == "pca" else None)[0]
-            _mark(ax, m2)
+            (h,) = _mark(ax, m2)
+            ax.legend(handles=[h], loc="upper left", fontsize=FONT["legend"])
         cov = "  ".join(f"{s:g}σ {100 * m:.0f}%" for s, m in zip(tab["sigma"], tab["measured"]))
         ax.set_title(("latent" if space == "latent" else "PCA") + f" plane ({a}, {b})\nmeasured: {cov}")
         _big(ax)
@@ -407,7 +408,8 @@ _STEPS = {
     "correlation": step_correlation, "ellipsoid": step_ellipsoid, "per-component": step_per_component,
     "pca-ellipse": step_pca_ellipse, "scoreboard": step_scoreboard,
 }
-_MARKED = ("correlation", "ellipsoid")
+#: Steps whose figures mark a given z-point (``make_step(mark=...)``).
+MARKED_STEPS = ("correlation", "ellipsoid")
 
 
 def make_step(key, Z, stats, decode_fn, params=None, mark=None, scoreboard=None):
@@ -437,12 +439,12 @@ def make_step(key, Z, stats, decode_fn, params=None, mark=None, scoreboard=None)
     if key not in _STEPS:
         raise ValueError(f"unknown tour step {key!r}; choose one of {', '.join(STEP_KEYS)}")
     p = dict(TOUR_PARAMS, **(params or {}))
-    if key in _MARKED:
+    if key in MARKED_STEPS:
         return _STEPS[key](Z, stats, decode_fn, p, mark=mark)
     if key == "scoreboard":
         return step_scoreboard(Z, stats, decode_fn, p, table=scoreboard)
     return _STEPS[key](Z, stats, decode_fn, p)
 
 
-__all__ = ["TOUR_PARAMS", "STEP_KEYS", "TourStep", "make_step", "inside_fraction", "sampler_specs",
+__all__ = ["TOUR_PARAMS", "STEP_KEYS", "MARKED_STEPS", "TourStep", "make_step", "inside_fraction", "sampler_specs",
            "scoreboard_table"]

@@ -941,3 +941,37 @@ def tour_step(run, key, mark=None):
     ``mark``: a z-point (tuple of floats) to mark in the plane figures, or None.
     """
     return run_cached(_tour_step, run, str(key), mark=None if mark is None else tuple(map(float, mark)))
+
+
+# ---------------------------------------------------------------- your own image (issue 11)
+
+USER_Z_KEY = "user_z"
+
+
+def _user_image(run, data, name, k):
+    from core.user_image import encode_user_image, prepare_user_image
+
+    image = prepare_user_image(data, run.image_size, run.channels, crop=run.config.get("crop"), name=name)
+    res = encode_user_image(image, encoder_fn(run), decoder_fn(run), run.latents, k=k)
+    neighbours = decoder_fn(run)(np.asarray(run.latents[np.sort(res.neighbours)], np.float32))
+    order = np.argsort(np.argsort(res.neighbours))  # back to distance order after the sorted read
+    return {"image": res.image, "z": res.z, "reconstruction": res.reconstruction,
+            "neighbours": res.neighbours, "distances": res.distances, "neighbour_images": neighbours[order]}
+
+
+def user_image(run, data, name, k=8):
+    """An uploaded image through the run (``core.user_image``), cached by its bytes.
+
+    Returns a dict: ``image, z, reconstruction, neighbours, distances,
+    neighbour_images`` (decoded z-points of the neighbours). ValueError for a
+    bad upload (the message names the file and the reason).
+    """
+    return run_cached(_user_image, run, bytes(data), str(name), int(k))
+
+
+def user_mark(run):
+    """The z-point of the image uploaded on the Your image page for this run, or None."""
+    got = st.session_state.get(USER_Z_KEY)
+    if got and got[0] == run.name and len(got[1]) == run.z_dim:
+        return tuple(got[1])
+    return None

@@ -9,7 +9,7 @@ step is cached through ``lab.tour_step`` (``lab.run_cached``).
 import streamlit as st
 
 import lab
-from core.tour import STEP_KEYS, TOUR_PARAMS
+from core.tour import MARKED_STEPS, STEP_KEYS, TOUR_PARAMS
 
 st.set_page_config(page_title="Tour · latent-lab", layout="wide", initial_sidebar_state="collapsed")
 # Projector: larger body text than Streamlit's default (figures carry their own large fonts).
@@ -42,7 +42,9 @@ b3.markdown(f"Run **{run.name}** · {run.latents.shape[0]:,} z-points")
 key = STEP_KEYS[k - 1]
 try:
     with st.spinner(f"Computing step {k} (once per run; then cached)…"):
-        step = lab.tour_step(run, key)
+        # The z-point of an image uploaded on the Your image page is marked in the plane figures.
+        mark = lab.user_mark(run) if key in MARKED_STEPS else None
+        step = lab.tour_step(run, key, mark=mark)
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()

@@ -221,11 +221,20 @@ else:
     if zoom:
         # plot_plane's centre marker would use the window's points; mark the plane's centre.
         ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
+    mark = lab.user_mark(run)
+    if mark is not None:  # an image uploaded on the Your image page
+        m2 = plane_coordinates(np.asarray(mark, np.float32)[None], i, j, space=space,
+                               pca=stats.pca if space == "pca" else None)[0]
+        (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10)
     what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
     ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
     # The legend goes below the axes, where it hides no point.
     leg = ax.get_legend()
-    ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
+    handles, texts = list(leg.legend_handles), [t.get_text() for t in leg.get_texts()]
+    if mark is not None:
+        handles.append(star)
+        texts.append("your image")
+    ax.legend(handles, texts, loc="upper center",
               bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
     enlarge(ax)
     # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
