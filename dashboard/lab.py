@@ -656,16 +656,6 @@ def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
                          int(m), int(n_cols))
 
 
-def _tsne_embedding(X, perplexity, seed, n_jobs):
-    # openTSNE (FFT/Barnes-Hut gradients on all cores) is several times faster
-    # than sklearn's TSNE on 3,000 points; the disk cache makes a repeat
-    # (another session, a server restart) instant.
-    from openTSNE import TSNE
-
-    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed,
-                           n_jobs=n_jobs, verbose=False).fit(X), dtype=np.float64)
-
-
 def holdout_expectation(run, k_sigma=(2, 3)):
     """``inside_{k}sigma`` an exact MND would give the held-out rows (Hotelling T²).
 
@@ -681,37 +671,24 @@ def holdout_expectation(run, k_sigma=(2, 3)):
         return {}
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _tsne(name, token, n, space, n_dims, perplexity, seed):
-    from core.cache import cached
-
-    Z = _load_run(name, token).latents
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(Z.shape[0], min(n, Z.shape[0]), replace=False))
-    X = np.asarray(Z[rows], dtype=np.float64)
-    if space == "pca":
-        X = _statistics(name, token, 0.25).pca.transform(X, n_dims)
-    n_jobs = max(1, min(4, os.cpu_count() or 1))
-    return rows, cached(_tsne_embedding, np.ascontiguousarray(X), float(perplexity), int(seed), n_jobs)
-
-
-def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
+def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, early_exaggeration=12.0,
+         progress=None):
     """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
 
+    ``core.tsne.tsne_of_latents`` (openTSNE), cached on disk by the content
+    of the input and the parameters (not in ``st.cache_data``, so that
+    ``progress(fraction, text)`` can drive a bar during a fit).
     ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
-    2, 4 or 10 leading components).  ValueError for n outside [10, 3000],
-    n_dims outside [2, z_dim] or a perplexity not below the sample size.
+    2, 4 or 10 leading components).  ValueError for n outside
+    [10, ``core.tsne.MAX_TSNE_POINTS``], n_dims outside [2, z_dim], a
+    perplexity not below a third of the sample size, an exaggeration below 1.
     """
-    from core.validation import check_float, check_int
+    from core.tsne import tsne_of_latents
 
-    n = min(check_int(n, "n", 10, 3000), run.latents.shape[0])
-    if space not in ("latent", "pca"):
-        raise ValueError(f"space must be 'latent' or 'pca', got {space!r}")
-    n_dims = run.z_dim if n_dims is None else check_int(n_dims, "n_dims", 2, run.z_dim)
-    perplexity = check_float(perplexity, "perplexity", low=1.0)
-    if perplexity >= n:
-        raise ValueError(f"perplexity must be below the number of points ({n}), got {perplexity:g}")
-    return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
+    pca = statistics(run).pca if space == "pca" else None
+    n_dims = run.z_dim if (n_dims is None and space == "latent") else n_dims
+    return tsne_of_latents(run.latents, n, space=space, n_dims=n_dims, pca=pca, perplexity=perplexity,
+                           early_exaggeration=early_exaggeration, seed=seed, progress=progress)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -15,6 +15,7 @@ from core.correlation import top_pairs
 from core.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 from core.plotting import plot_empty_slice, plot_plane
 from core.samplers import SAMPLERS
+from core.tsne import MAX_TSNE_POINTS
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Coordinate planes")
@@ -33,6 +34,8 @@ run = lab.select_run()
 stats = lab.statistics(run)
 d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
+# Measured with docs/time_tsne.py on the default run (2 busy cores).
+TSNE_30K_NOTE = "9 min for 30,000 points on 2 CPU cores shared with other jobs, load average 8–23"
 
 
 def enlarge(ax, size=13):
@@ -329,43 +332,55 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
 
 st.divider()
 st.subheader("t-SNE map")
-st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II'). "
-           "Distances in it are not latent-space distances; clusters, filaments and voids that "
-           "persist over subsamples and perplexities are the signal.")
+st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II': 20,000 points, "
+           f"early exaggeration 16, perplexity 10). openTSNE, FFT gradients, 250 + 500 iterations; at most "
+           f"{MAX_TSNE_POINTS:,} points (about {TSNE_30K_NOTE}). Distances in it are not latent-space distances; "
+           "clusters, filaments and voids that persist over subsamples and perplexities are the signal. "
+           "Cached on disk by content: a second look is instant.")
 t1, t2, t3, t4 = st.columns(4)
-tsne_n = int(t1.number_input("points (≤ 3,000)", value=min(1000, run.latents.shape[0]), step=250, key="tsne_n"))
+tsne_n = int(t1.number_input(f"points (≤ {MAX_TSNE_POINTS:,})", value=min(1000, run.latents.shape[0]), step=1000,
+                             key="tsne_n"))
+tsne_ex = t1.number_input("early exaggeration", value=12.0, step=1.0, key="tsne_ex",
+                          help="Seed: 16. Pulls clusters apart during the first 250 iterations.")
 tsne_space = t2.radio("input", ["latent", "pca"], key="tsne_space",
                       format_func=lambda s: {"latent": "all latent components",
                                              "pca": "leading PCA components"}[s])
 tsne_dims = int(t2.number_input("PCA components", value=min(4, d), step=1, key="tsne_dims",
                                 disabled=tsne_space != "pca"))
-tsne_perp = t3.number_input("perplexity", value=30.0, step=5.0, key="tsne_perp")
+tsne_perp = t3.number_input("perplexity", value=30.0, step=5.0, key="tsne_perp", help="Seed: 10.")
 tsne_seed = int(t3.number_input("seed", value=0, step=1, key="tsne_seed"))
 colour_by = "none"
 if run.attributes is not None and len(run.attributes) == run.latents.shape[0]:
     colour_by = t4.selectbox("colour by attribute", ["none"] + list(run.attributes.columns), key="tsne_colour")
+if t4.button("Seed values (20,000 · 16 · 10)", key="tsne_seedvals"):
+    st.session_state["tsne_request"] = (run.name, min(20_000, run.latents.shape[0]), "latent", None, 10.0, 0, 16.0)
 if t4.button("Compute t-SNE", key="tsne_go"):
     st.session_state["tsne_request"] = (run.name, tsne_n, tsne_space,
-                                        tsne_dims if tsne_space == "pca" else None, tsne_perp, tsne_seed)
+                                        tsne_dims if tsne_space == "pca" else None, tsne_perp, tsne_seed, tsne_ex)
 req = st.session_state.get("tsne_request")
 if req and req[0] == run.name:
+    bar = st.progress(0.0, text=f"t-SNE of {req[1]:,} points…")
     try:
-        with st.spinner(f"t-SNE of {req[1]:,} points (openTSNE; a few seconds for 3,000)…"):
-            rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
+        rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5],
+                           early_exaggeration=req[6], progress=lambda f, text: bar.progress(f, text=text))
+        bar.empty()
         fig, ax = plt.subplots(figsize=(6.6, 5.8))
+        size = float(np.clip(3000.0 / len(rows), 0.3, 5.0))
         if colour_by != "none":
             c = run.attributes[colour_by].to_numpy()[rows]
-            sc = ax.scatter(Y[:, 0], Y[:, 1], s=5, c=c, cmap="viridis", lw=0)
+            sc = ax.scatter(Y[:, 0], Y[:, 1], s=size, c=c, cmap="viridis", lw=0, rasterized=True)
             fig.colorbar(sc, ax=ax, label=colour_by)
         else:
-            ax.scatter(Y[:, 0], Y[:, 1], s=5, c="#4a6fa5", lw=0)
+            ax.scatter(Y[:, 0], Y[:, 1], s=size, c="#4a6fa5", lw=0, rasterized=True)
         inp = "latent z" if req[2] == "latent" else f"{req[3]} leading PCA components"
-        ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g})", fontsize=11)
+        ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g}, exaggeration {req[6]:g})",
+                     fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         enlarge(ax)
         lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
+        bar.empty()
         lab.show_error(exc)
 else:
-    st.info("Choose the options and press **Compute t-SNE** (cached: a second look is instant).")
+    st.info("Choose the options and press **Compute t-SNE**, or take the seed's values.")
