@@ -589,7 +589,7 @@ class DrawProgress:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label):
+def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label, sigma=2.0):
     from matplotlib.figure import Figure
 
     from core.ellipses import measured_coverage, plane_coordinates
@@ -597,28 +597,29 @@ def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, l
 
     data_pts = _plane(name, token, i, j, space)
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    ell = _plane_ellipse_table(name, token, i, j, space)
+    sigmas = (1.0, 2.0, 3.0) if sigma == 2.0 else (sigma,)
+    ell = _plane_ellipse_table(name, token, i, j, space, sigmas)
     kde = _plane_kde(name, token, i, j, space, None, 128)
     over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
     fig = Figure(figsize=(5.6, 5.0))
     ax = fig.add_subplot()
     axis = "z" if space == "latent" else "PCA "
-    plot_plane(ax, data_pts, kde=kde, ellipses=ell, overlay=over[:n_over], overlay_label=label,
+    plot_plane(ax, data_pts, kde=kde, ellipses=ell, sigmas=sigmas, overlay=over[:n_over], overlay_label=label,
                max_points=5000, labels=(f"{axis}{i}", f"{axis}{j}"))
     ax.get_legend().remove()
     mean2, cov2 = _plane_moments(name, token, i, j, space)
-    inside = measured_coverage(over, mean2, cov2, 2.0)
-    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
+    inside = measured_coverage(over, mean2, cov2, sigma)
+    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's {sigma:g}σ ellipse", fontsize=12)
     ax.tick_params(labelsize=10)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
     return figure_png(fig, dpi=95, tight=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _plane_ellipse_table(name, token, i, j, space):
+def _plane_ellipse_table(name, token, i, j, space, sigmas=(1.0, 2.0, 3.0)):
     from core.ellipses import plane_ellipses
 
-    return plane_ellipses(_plane(name, token, i, j, space), (1.0, 2.0, 3.0))
+    return plane_ellipses(_plane(name, token, i, j, space), sigmas)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -627,7 +628,7 @@ def _plane_moments(name, token, i, j, space):
     return pts.mean(axis=0), np.cov(pts, rowvar=False)
 
 
-def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **params):
+def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2.0, **params):
     """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
     the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses.
 
@@ -637,9 +638,12 @@ def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **param
     """
     from core.validation import check_int
 
+    from core.ellipses import check_sigmas
+
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
+    (sigma,) = check_sigmas([sigma], "ellipse level σ")
     return _plane_overlay(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                          space, int(i), int(j), n_over, str(label))
+                          space, int(i), int(j), n_over, str(label), float(sigma))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -760,6 +764,11 @@ def sampler_param_widgets(name, z_dim, key, where=None):
                                 help=f"1 … z_dim = {z_dim}; the other directions are one independent Gaussian"))
         p["pca_components"] = None if full else k
         return p
+    if name == "shell":
+        c1, c2 = w.columns(2)
+        return {"k_inner": c1.number_input("inner k σ", value=3.0, step=0.5, key=f"{key}_kin",
+                                           help="The shell starts outside the data's k-σ-mass ellipsoid (MND post: 3)"),
+                "k_outer": c2.number_input("outer k σ", value=4.0, step=0.5, key=f"{key}_kout")}
     raise ValueError(f"unknown sampler {name!r}")
 
 

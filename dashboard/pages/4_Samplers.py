@@ -25,6 +25,7 @@ DESCRIPTIONS = {
     "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (seed X)",
     "mvn": "full-covariance multivariate normal N(mu, Σ), optionally truncated",
     "gmm": "Gaussian mixture with full covariances (ex-post density estimation)",
+    "shell": "multivariate normal restricted to a shell outside the 3σ region (MND post): background-dominated",
 }
 METRICS = [
     ("inside_2sigma", "inside 2σ-mass", "fraction inside the data's 2σ-mass ellipsoid: the Mahalanobis "
@@ -221,14 +222,16 @@ def projections():
     pi = int(p2.number_input("i", value=0, step=1, key="smp_pi"))
     pj = int(p3.number_input("j", value=1, step=1, key="smp_pj"))
     n_over = int(p4.number_input("vectors drawn per plot", value=500, step=100, key="smp_pn"))
+    sigma = p4.number_input("ellipse level σ (any > 0; seed X: 2.2)", value=2.0, step=0.1, key="smp_sigma",
+                            help="2 draws the data's 1, 2, 3 σ ellipses; any other level draws that ellipse alone.")
     try:
         cols = st.columns(min(2, len(drawn)))
         for k, (name, p) in enumerate(drawn):
-            png = lab.plane_overlay_png(run, name, n, seed, space, pi, pj, n_over, label_of(k), **p)
+            png = lab.plane_overlay_png(run, name, n, seed, space, pi, pj, n_over, label_of(k), sigma, **p)
             with cols[k % len(cols)]:
                 lab.show_png(png, f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
         st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
-                   "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
+                   "the data's 1, 2, 3 σ ellipses (or the level you chose; solid) and KDE contours of the same masses (dashed). A sampler can look "
                    "right in every plane and still miss the data in the full space: compare the "
                    "percentages here with the scoreboard's 'inside 2σ-mass' column.")
     except ValueError as exc:
