@@ -459,6 +459,40 @@ def plot_explained_variance(ax, pca, k_max=None, marks=(0.5, 0.9, 0.95, 0.99)):
     ax.set_xlim(0.5, k_max + 0.5)
     return {"bars": bars, "cumulative": line, "twin": twin, "counts": counts}
 
+
+def plot_path_over_plane(ax, points, path, kde=None, ellipses=None, labels=("z_i", "z_j"), max_points=5000):
+    """A path's points over the cloud in one plane (seed VI), numbered in order.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : ndarray of shape (n_samples, 2)
+        The data's projected z-points.
+    path : ndarray of shape (n_points, 2)
+        The path's points projected on the same plane.
+    kde, ellipses, labels, max_points
+        As in :func:`plot_plane`.
+
+    Returns
+    -------
+    dict
+        ``plane`` (the artists of :func:`plot_plane`), ``path`` (Line2D), ``numbers`` (Text list).
+    """
+    path = np.asarray(path, dtype=np.float64)
+    if path.ndim != 2 or path.shape[1] != 2:
+        raise ValueError(f"path must have shape (n_points, 2), got {path.shape}")
+    out = {"plane": plot_plane(ax, points, kde=kde, ellipses=ellipses, labels=labels, max_points=max_points)}
+    (out["path"],) = ax.plot(path[:, 0], path[:, 1], "-o", color="#2ca02c", mec="k", ms=7, lw=1.5,
+                             label="path", zorder=8)
+    out["numbers"] = [ax.annotate(str(k + 1), p, textcoords="offset points", xytext=(5, 5), fontsize=9,
+                                  zorder=9) for k, p in enumerate(path)]
+    lo = np.minimum(points.min(axis=0), path.min(axis=0))
+    hi = np.maximum(points.max(axis=0), path.max(axis=0))
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    return out
+
 __all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
-           "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
+           "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_path_over_plane", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
            "SIGMA_COLOURS"]
