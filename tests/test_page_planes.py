@@ -206,3 +206,16 @@ def test_planes_absolute_zoom_window(app_env):
     assert any(f"{inside:,} points drawn" in c.value for c in at.caption)
     at.number_input(key="planes_zaw").set_value(0.0).run()
     assert any("half-width must be greater than 0, got 0" in e.value for e in at.error)
+
+
+def test_planes_4x4_grid_of_top_pairs_with_overlay_and_marked_image(app_env):
+    at = start(app_env)
+    at.selectbox(key="planes_ov").set_value("mvn").run()
+    at.checkbox(key="planes_grid").check().run()
+    at.radio(key="planes_grid_layout").set_value("16 top-correlated pairs (4 × 4, seed III)")
+    at.number_input(key="planes_grid_mark").set_value(3).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 2
+    at.number_input(key="planes_grid_mark").set_value(300).run()
+    assert any("got 300" in e.value for e in at.error)

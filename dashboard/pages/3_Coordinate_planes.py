@@ -274,21 +274,35 @@ else:
 
 st.divider()
 st.subheader("Grid of planes")
-if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
+if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
     g1, g2, g3 = st.columns(3)
     choices = ["consecutive pairs (k, k+1), (k+2, k+3), …", "component k against the next ones"]
     if space == "latent":
-        choices.append("six top-correlated pairs")
+        choices += ["six top-correlated pairs", "16 top-correlated pairs (4 × 4, seed III)"]
     layout = g1.radio("Pairs", choices, key="planes_grid_layout")
     k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
     grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
+    mark_row = int(g3.number_input(f"mark the z-point of image (row 0 … {n_all - 1}; −1: none)", value=-1,
+                                   step=1, key="planes_grid_mark",
+                                   help="Seed III marks one image's z-point in every plane. An image uploaded on "
+                                        "the Your image page is marked too (★)."))
+    if not -1 <= mark_row < n_all:
+        st.error(f"image row must be in −1 … {n_all - 1}, got {mark_row}")
+        st.stop()
     if layout.startswith("consecutive"):
         pairs = [(k0 + 2 * m, k0 + 2 * m + 1) for m in range(6)]
     elif layout.startswith("component"):
         pairs = [(k0, k0 + m) for m in range(1, 7)]
     else:
-        tp = top_pairs(stats.correlation, threshold=0.0, n=6)
+        n_pairs = 16 if layout.startswith("16") else 6
+        tp = top_pairs(stats.correlation, threshold=0.0, n=min(n_pairs, d * (d - 1) // 2))
         pairs = [(int(r.i), int(r.j)) for r in tp.itertuples(index=False)]
+    grid_shape = (4, 4) if layout.startswith("16") else (2, 3)
+    marks = []
+    if mark_row >= 0:
+        marks.append((np.asarray(run.latents[mark_row], np.float32), f"image {mark_row}", "o"))
+    if lab.user_mark(run) is not None:
+        marks.append((np.asarray(lab.user_mark(run), np.float32), "your image", "*"))
     bad = [p for p in pairs if not (0 <= p[0] < d and 0 <= p[1] < d)]
     pairs = [p for p in pairs if p not in bad]
     if grid_points < 1:
@@ -298,10 +312,10 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
     else:
         if bad:
             st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig, axes = plt.subplots(2, 3, figsize=(13, 8.4))
+        fig, axes = plt.subplots(*grid_shape, figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
         for ax in axes.ravel()[len(pairs):]:
             ax.set_visible(False)
-        with st.spinner("Drawing six planes…"):
+        with st.spinner(f"Drawing {len(pairs)} planes…"):
             for ax, (a, b) in zip(axes.ravel(), pairs):
                 pts = lab.plane(run, a, b, space)
                 try:
@@ -313,8 +327,15 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                     ax.set_xticks([])
                     ax.set_yticks([])
                     continue
-                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points,
-                                 labels=(axis_label(space, a), axis_label(space, b)))
+                ov = None
+                if overlay is not None and len(overlay) and overlay_name != "none":
+                    ov = plane_coordinates(V, a, b, space=space, pca=stats.pca if space == "pca" else None)
+                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
+                                 overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
+                for zm, mlabel, marker in marks:
+                    mp = plane_coordinates(zm[None], a, b, space=space, pca=stats.pca if space == "pca" else None)[0]
+                    ax.plot([mp[0]], [mp[1]], marker, ms=14 if marker == "*" else 9, color="#ffd700", mec="k",
+                            mew=1.2, zorder=10)
                 art["scatter"].set_alpha(0.5)
                 art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
                 ax.get_legend().remove()
@@ -322,8 +343,11 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                                     for r in tab.itertuples()) if len(tab) else ""
                 ax.set_title(f"({a}, {b})  {cov_txt}")
                 enlarge(ax, 12)
+            extra = "".join(f"; {m[1]} marked {'★' if m[2] == '*' else '●'}" for m in marks)
+            if overlay is not None and overlay_name != "none":
+                extra += f"; green ×: {overlay_name}"
             fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
-                         "ellipse coverage measured/theory per σ level", fontsize=12)
+                         f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
             fig.tight_layout()
             png = lab.figure_png(fig, dpi=90)
         lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
