@@ -129,7 +129,8 @@ def sampler_specs(params=None, z_dim=None):
 def _image_rows(fig, rows, labels, top=0.9):
     """Rows of images (each (m, h, w, c) in [0, 1]) with a label above each row."""
     n_rows, m = len(rows), max(len(r) for r in rows)
-    axes = fig.subplots(n_rows, m, gridspec_kw={"wspace": 0.04, "hspace": 0.32})
+    hspace = 0.32 if all(labels) else 0.08
+    axes = fig.subplots(n_rows, m, gridspec_kw={"wspace": 0.04, "hspace": hspace})
     axes = np.atleast_2d(axes)
     for r, (imgs, label) in enumerate(zip(rows, labels)):
         for c in range(m):
@@ -351,7 +352,8 @@ def step_pca_ellipse(Z, stats, decode_fn, p):
     params = sampler_specs(p, Z.shape[1])["pca-ellipse"]
     blurb = (f"Draw in the {params['n_components']} leading PCA axes inside the ellipse of half-axes "
              f"{p['level']:g}σ (seed X, f = {p['f']:g}), keep every pair of coordinates inside its ellipse, "
-             "and rotate back: the correlations are kept and the faces vary.")
+             "and rotate back: the correlations are kept and the faces vary — though they come from the "
+             "cloud's dense core only (step 8).")
     return _sampler_step("pca-ellipse", "7 · The PCA ellipsoid gives better faces", "pca-ellipse",
                          params, Z, stats, decode_fn, p, blurb)
 
