@@ -242,8 +242,8 @@ def _add_stats(sub):
         "stats", help="statistics of a latent matrix",
         description=_wrap("Per-component statistics, radius, correlation, PCA and the MND check of a run's "
                     "latents (or any .npy latent matrix, memory-mapped, never unpickled)."),
-        epilog="examples:\n  python -m core stats --run default --threshold 0.4 --out stats_default/\n"
-               "  python -m core stats --run default --pair 115 202 --sigma 1 2 2.2 3 --json",
+        epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/\n"
+               "example: python -m core stats --run default --pair 115 202 --sigma 1 2 2.2 3 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run name (in artifacts/) or a run folder path")

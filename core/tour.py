@@ -185,8 +185,8 @@ def step_shell(Z, stats, decode_fn, p):
     V = _sampler(Z, "uniform", b=p["b"]).sample(p["n_draw"], random_state=p["seed"])
     r_box = np.linalg.norm(V.astype(np.float64), axis=1)
     box, gauss = uniform_box_shell(p["b"], d), gaussian_shell(d)
-    fig = _figure(12.8, 5.0)
-    ax = fig.add_subplot()
+    fig = _figure(12.8, 5.4)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.55, 1]})
     lo = min(r_data.min(), r_box.min(), gauss["mean"] - 4) * 0.95
     hi = max(np.quantile(r_data, 0.999), r_box.max(), gauss["mean"] + 4) * 1.03
     edges = np.linspace(lo, hi, 120)
@@ -196,11 +196,32 @@ def step_shell(Z, stats, decode_fn, p):
     ax.axvline(box["mean"], color="#d62728", lw=2.5, ls="--",
                label=f"box shell b√(d/3) = {box['mean']:.1f}")
     ax.axvline(gauss["mean"], color="k", lw=2, ls=":", label=f"unit Gaussian shell √d ≈ {gauss['mean']:.1f}")
-    ax.set_xlabel("radius |z| (Euclidean length)")
+    ax.set_xlabel("radius |z|")
     ax.set_ylabel("density")
-    ax.legend(fontsize=FONT["legend"], loc="upper right", frameon=False)
+    ax.set_yticks([])
+    ax.legend(fontsize=FONT["legend"] - 2, loc="upper right", frameon=False)
     _big(ax)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.97)
+    # Seed IV: the slice |other components| <= b around the most correlated plane.
+    from core.ellipses import plane_coordinates, slice_mask
+    from core.plotting import plot_empty_slice, plot_plane
+
+    i, j, _ = _top_pair(stats)
+    mask = slice_mask(Z, i, j, p["b"], allow_empty=True)
+    pts = plane_coordinates(Z, i, j)
+    in_slab = V[slice_mask(V, i, j, p["b"], allow_empty=True)][:, [i, j]]
+    n_kept = int(mask.sum())
+    if n_kept == 0:
+        art = plot_empty_slice(ax2, pts, len(pts), p["b"], overlay=in_slab[:400], overlay_label="box vectors (400 drawn)",
+                               labels=(f"z{i}", f"z{j}"))
+        art["text"].remove()  # the title says it, larger
+    else:
+        plot_plane(ax2, pts[mask], ellipses=[], overlay=in_slab[:400], overlay_label="box vectors (400 drawn)",
+                   labels=(f"z{i}", f"z{j}"))
+    ax2.legend(fontsize=FONT["legend"] - 3, loc="upper left", framealpha=0.9)
+    ax2.set_title(f"slice |others| ≤ {p['b']:g}: {n_kept:,} z-points,\n{len(in_slab):,} of {len(V):,} box vectors")
+    _big(ax2)
+    ax2.title.set_size(FONT["legend"])
+    fig.subplots_adjust(left=0.03, right=0.98, bottom=0.14, top=0.9, wspace=0.16)
     med = float(np.median(r_data))
     lo5, hi95 = np.quantile(r_data, [0.05, 0.95])
     on_shell = float(np.mean(np.abs(r_data - box["mean"]) <= 2 * box["std"]))
@@ -208,11 +229,12 @@ def step_shell(Z, stats, decode_fn, p):
             f"**{box['mean']:.1f}** (spread ±{box['std']:.2f}, whatever d is) — the curse of high "
             f"dimensionality. The data's radii spread from {lo5:.1f} to {hi95:.1f} (5–95 %, median {med:.1f}); "
             f"only {on_shell:.0%} of the z-points lie on the box's shell, and even those point in other "
-            "directions (steps 3–5): a sphere around the origin is the wrong shape for this cloud.")
+            "directions (steps 3–5). Right (seed IV): keep only vectors whose other components all lie in "
+            f"[−{p['b']:g}, {p['b']:g}] — **{n_kept:,}** z-points are left, yet every box vector is there.")
     return TourStep("shell", "2 · The box lives on a shell the data do not fill", text, fig,
                     "pages/2_Components.py", {"view": "Radius"},
                     {"box_shell": box["mean"], "gaussian_shell": gauss["mean"], "data_median": med,
-                     "data_on_box_shell": on_shell})
+                     "data_on_box_shell": on_shell, "slice_points": n_kept, "slice_box_vectors": len(in_slab)})
 
 
 def step_components(Z, stats, decode_fn, p):
