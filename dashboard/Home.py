@@ -104,6 +104,8 @@ with right:
 
 st.header("The pages")
 st.markdown(
+    "- **Tour** — the whole argument in eight steps on this run, ready for a class: why random "
+    "vectors decode to noise and which vectors give faces.\n"
     "- **Train** — pick a data source and a configuration, start a run in the background, watch "
     "its progress and loss, cancel or resume.\n"
     "- **Components** — component histograms with Gaussian fits, the component table, dominant "
@@ -113,5 +115,7 @@ st.markdown(
     "- **Samplers** — draw vectors with several samplers, compare them on a scoreboard and look "
     "at the decoded images.\n"
     "- **Decode** — decode paths, slider-controlled vectors, interpolations and attribute walks "
-    "live, and find the nearest real images."
+    "live, and find the nearest real images.\n"
+    "- **Your image** — upload a photo, see its reconstruction, its nearest real images and its "
+    "z-point marked in the planes and the Tour."
 )

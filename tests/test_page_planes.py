@@ -219,3 +219,15 @@ def test_planes_4x4_grid_of_top_pairs_with_overlay_and_marked_image(app_env):
     assert len(at.get("image")) == 2
     at.number_input(key="planes_grid_mark").set_value(300).run()
     assert any("got 300" in e.value for e in at.error)
+
+
+def test_planes_tsne_cap_and_exaggeration(app_env):
+    at = start(app_env)
+    at.number_input(key="tsne_n").set_value(60_000).run()
+    at.button(key="tsne_go").click().run()
+    assert not at.exception
+    assert any("capped at 50,000" in e.value and "60,000" in e.value for e in at.error)
+    at.number_input(key="tsne_n").set_value(100).run()
+    at.number_input(key="tsne_ex").set_value(0.5).run()
+    at.button(key="tsne_go").click().run()
+    assert any("early exaggeration" in e.value and "0.5" in e.value for e in at.error)
