@@ -354,9 +354,9 @@ def _sampler_step(key, title, name, params, Z, stats, decode_fn, p, blurb):
     V = _sampler(Z, name, **params).sample(p["n_draw"], random_state=p["seed"])
     frac = inside_fraction(V, stats)
     imgs = _decoded(decode_fn, V[:2 * m])
-    fig = _figure(12.8, 4.4)
+    fig = _figure(12.8, 3.9)  # two rows of eight square tiles and one title
     desc = ", ".join(f"{k} = {v:g}" for k, v in params.items() if k != "bin_width")
-    _image_rows(fig, [imgs[:m], imgs[m:]], [f"{SAMPLER_LABELS[name]} sampler ({desc}), decoded", ""])
+    _image_rows(fig, [imgs[:m], imgs[m:]], [f"{SAMPLER_LABELS[name]} sampler ({desc}), decoded", ""], top=0.89)
     text = blurb + f" Of {p['n_draw']:,} vectors, **{frac:.0%}** lie inside the data's 2σ ellipsoid."
     return TourStep(key, title, text, fig, "pages/4_Samplers.py", {"samplers": name}, {"inside_2sigma": frac})
 
@@ -364,8 +364,9 @@ def _sampler_step(key, title, name, params, Z, stats, decode_fn, p, blurb):
 def step_per_component(Z, stats, decode_fn, p):
     params = sampler_specs(p)["per-component"]
     blurb = (f"Draw each component uniformly in [μ − f·hw, μ + f·hw] around its own histogram peak "
-             f"(seed VII, f = {p['f']:g}): the vectors land near the cloud and decode to faces — but "
-             "they ignore the correlations, so the faces look alike and lack contrast.")
+             f"(seed VII, f = {p['f']:g}): every component stays in its own range and the vectors decode to "
+             "faces — but the draw ignores the correlations, so the faces look alike and, in the full space, "
+             "the vectors miss the cloud.")
     return _sampler_step("per-component", "6 · Per-component intervals give faces", "per-component",
                          params, Z, stats, decode_fn, p, blurb)
 
