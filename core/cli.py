@@ -37,7 +37,7 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a CAE into a run folder",
                        description="Train the seed CAE on a dataset and write a run folder "
                                    "(config, models, history, latents, metadata).")
-    p.add_argument("--dataset", default="synthfaces", help="synthfaces, digits, or a folder/zip/.npy/.npz path")
+    p.add_argument("--dataset", default="synthfaces", help="synthfaces, synthdigits, digits, or a folder/zip/.npy/.npz path")
     p.add_argument("--size", type=int, default=64, help="image size (multiple of 16, 16..128)")
     p.add_argument("--channels", type=int, default=3, help="1 or 3")
     p.add_argument("--z-dim", type=int, default=256)

@@ -7,6 +7,8 @@ indices.  Sources:
 
 * ``"synthfaces"`` -- the procedural faces of :mod:`core.synthfaces`
   (30,000 images unless ``limit``), attributes = the generating factors;
+* ``"synthdigits"`` -- the rendered digits of :mod:`core.synthdigits`
+  (30,000 images unless ``limit``), attributes = the generating factors;
 * ``"digits"`` -- scikit-learn's 1,797 bundled 8x8 digits, upscaled
   bilinearly, attribute ``digit``;
 * a folder of images (jpg/jpeg/png/bmp/webp, recursive, sorted by relative
@@ -316,41 +318,59 @@ class ImageSource:
 
 
 class SynthFacesSource(ImageSource):
-    """:func:`core.synthfaces.generate` as a source; attributes = the factors."""
+    """:func:`core.synthfaces.generate` as a source; attributes = the factors.
+
+    Subclasses name another procedural module with the same ``generate``,
+    ``factor_table``, ``ATTRIBUTE_NAMES``, ``MIN_SIZE`` and ``MAX_SIZE``.
+    """
 
     kind = "synthfaces"
 
     def __init__(self, n_images, size, channels, seed=0):
+        gen = self._generator()
+        if not gen.MIN_SIZE <= size <= gen.MAX_SIZE:
+            raise ValueError(f"size must be between {gen.MIN_SIZE} and "
+                             f"{gen.MAX_SIZE} for {self.kind}, got {size}")
+        super().__init__(self.kind, n_images, size, channels)
+        self.attribute_names = list(gen.ATTRIBUTE_NAMES)
+        self.seed = check_int(seed, "seed", low=0)
+
+    @staticmethod
+    def _generator():
         from core import synthfaces
 
-        if not synthfaces.MIN_SIZE <= size <= synthfaces.MAX_SIZE:
-            raise ValueError(f"size must be between {synthfaces.MIN_SIZE} and "
-                             f"{synthfaces.MAX_SIZE} for synthfaces, got {size}")
-        super().__init__("synthfaces", n_images, size, channels)
-        self.attribute_names = list(synthfaces.ATTRIBUTE_NAMES)
-        self.seed = check_int(seed, "seed", low=0)
+        return synthfaces
 
     def _attributes_for(self, index):
         return None     # produced together with the images in _read
 
     def iter_batches(self, batch_size=256, start=0, stop=None):
-        from core import synthfaces
-
+        gen = self._generator()
         batch_size, start, stop = self._check_range(batch_size, start, stop)
         for lo in range(start, stop, batch_size):
             hi = min(lo + batch_size, stop)
-            images, attrs = synthfaces.generate(hi - lo, size=self.size, seed=self.seed, start=lo,
-                                                channels=self.channels)
+            images, attrs = gen.generate(hi - lo, size=self.size, seed=self.seed, start=lo,
+                                         channels=self.channels)
             attrs.index.name = "image"
             yield images, attrs, np.arange(lo, hi, dtype=np.int64)
 
     def describe(self):
-        from core import synthfaces
-
         d = super().describe()
         d["seed"] = self.seed
-        d["factors"] = synthfaces.factor_table().to_dict("records")
+        d["factors"] = self._generator().factor_table().to_dict("records")
         return d
+
+
+class SynthDigitsSource(SynthFacesSource):
+    """:func:`core.synthdigits.generate` as a source: rendered digits, any number."""
+
+    kind = "synthdigits"
+
+    @staticmethod
+    def _generator():
+        from core import synthdigits
+
+        return synthdigits
 
 
 class ArraySource(ImageSource):
@@ -481,7 +501,7 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
     Parameters
     ----------
     spec : str or path-like
-        "synthfaces", "digits", a folder, a ``.zip``, or a ``.npy``/``.npz`` file.
+        "synthfaces", "synthdigits", "digits", a folder, a ``.zip``, or a ``.npy``/``.npz`` file.
     size : int
         Output image side (8 to 1024; synthfaces: 16 to 128).
     channels : {1, 3}
@@ -489,7 +509,7 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
         Use at most the first ``limit`` images (synthfaces: the number generated,
         default 30,000).
     seed : int
-        Seed of the synthfaces dataset (ignored by the other sources).
+        Seed of the synthfaces/synthdigits dataset (ignored by the other sources).
     crop : int or None
         Centre crop side before resizing, for image files (CelebA: 140).
 
@@ -506,12 +526,15 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
     if crop is not None:
         crop = check_int(crop, "crop", low=1)
     if not isinstance(spec, (str, os.PathLike)):
-        raise ValueError(f"spec must be 'synthfaces', 'digits' or a path, got {spec!r}")
+        raise ValueError(f"spec must be 'synthfaces', 'synthdigits', 'digits' or a path, got {spec!r}")
 
     key = str(spec).strip()
     if key.lower() == "synthfaces":
         n = SYNTHFACES_DEFAULT_N if limit is None else limit
         return SynthFacesSource(n, size, channels, seed=seed)
+    if key.lower() == "synthdigits":
+        n = SYNTHFACES_DEFAULT_N if limit is None else limit
+        return SynthDigitsSource(n, size, channels, seed=seed)
     if key.lower() == "digits":
         return _open_digits(size, channels, limit)
 

@@ -46,7 +46,7 @@ class TrainConfig:
     Attributes
     ----------
     dataset : str
-        "synthfaces", "digits", or a path to a folder, zip or array file.
+        "synthfaces", "synthdigits", "digits", or a path to a folder, zip or array file.
     limit : int or None
         Use only the first ``limit`` images (synthfaces: how many to draw).
     data_seed : int

@@ -99,7 +99,7 @@ with right:
         st.image(grid, width="stretch", clamp=True)
         st.caption(f"Top: originals (images {index[0]}–{index[-1]} of the data source). "
                    "Bottom: their reconstructions decoder(encoder(image)).")
-        st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_reconstructions.png",
+        st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(f"{run.name}_reconstructions.png"),
                            mime="image/png", key="dl_recon")
 
 st.header("The pages")

@@ -9,7 +9,9 @@ and tables (copied per call, so keep them small).
 from __future__ import annotations
 
 import os
+import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -21,9 +23,62 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 RUN_KEY = "run_name"
 
 
+OPENED_KEY = "opened_runs"
+# Run folders opened by path from any session.  A run key is a name inside
+# the artifacts root or one of these absolute paths; nothing else from a
+# browser resolves outside the root.
+_OPENED = set()
+_OPENED_LOCK = threading.Lock()
+
+
+def run_path(key):
+    """The folder of a run key: a name in the artifacts root, or a folder opened by path."""
+    with _OPENED_LOCK:
+        opened = key in _OPENED
+    return Path(key) if opened else runs.run_dir(key)
+
+
+def open_run_path(text):
+    """Open a run folder anywhere on the server's disk, by the path a user typed.
+
+    Returns the run key (the resolved absolute path) and adds it to this
+    session's run picker.  ``ValueError`` names the path and why it cannot
+    be opened (not a folder, not a complete run).
+    """
+    text = str(text).strip()
+    if not text:
+        raise ValueError("type the path of a run folder")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{text!r} is not an absolute path (start with / or ~)")
+    path = path.resolve()
+    if not path.is_dir():
+        raise ValueError(f"{str(path)!r} is not a folder")
+    info = runs.run_status(path)
+    if info.status != "complete":
+        raise ValueError(f"{str(path)!r} is not a complete run folder ({info.status}: {info.reason})")
+    if path.parent == runs.artifacts_root():
+        key = runs.check_run_name(path.name)    # already listed: pick it by name
+    else:
+        key = str(path)
+        with _OPENED_LOCK:
+            _OPENED.add(key)
+    opened = st.session_state.setdefault(OPENED_KEY, [])
+    if key != path.name and key not in opened:
+        opened.append(key)
+    st.session_state[RUN_KEY] = key
+    st.session_state.pop("_run_picker", None)
+    return key
+
+
+def file_stem(key):
+    """A run key made safe for a download file name (opened runs are paths)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(key).strip("/")) or "run"
+
+
 def _run_token(name):
     """Changes whenever a run folder is rewritten, so caches never go stale."""
-    path = runs.run_dir(name)
+    path = run_path(name)
     try:
         return (path / "metadata.json").stat().st_mtime_ns, (path / "latents.npy").stat().st_mtime_ns
     except FileNotFoundError:
@@ -40,7 +95,9 @@ def list_runs():
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
-    return runs.load_run(name)
+    run = runs.Run(run_path(name))
+    run.name = name     # the key: unique across the root and opened folders
+    return run
 
 
 def get_run(name):
@@ -49,29 +106,51 @@ def get_run(name):
 
 
 def select_run(sidebar=True):
-    """Run picker; the choice persists across pages. Stops the page if no run is usable."""
+    """Run picker; the choice persists across pages. Stops the page if no run is usable.
+
+    Lists the complete runs of the artifacts root (``$LATENT_LAB_ARTIFACTS``
+    or ``artifacts/``) and the folders this session opened by path.
+    """
     where = st.sidebar if sidebar else st
     infos = list_runs()
-    usable = [i["name"] for i in infos if i["status"] == "complete"]
+    opened = [k for k in st.session_state.get(OPENED_KEY, []) if k in _OPENED]
+    usable = [i["name"] for i in infos if i["status"] == "complete"] + opened
     others = [i for i in infos if i["status"] != "complete"]
     if not usable:
-        st.warning("No complete run in artifacts/. Train one on the Train page or with "
-                   "`python -m core train --out artifacts/NAME`.")
+        st.warning(f"No complete run in {runs.artifacts_root()}. Train one on the Train page or with "
+                   "`python -m core train --out artifacts/NAME`, or open a run folder by path below.")
         _show_unusable(others, where)
+        _open_by_path(where)
         st.stop()
     current = st.session_state.get(RUN_KEY)
     if current not in usable:
         current = runs.DEFAULT_RUN if runs.DEFAULT_RUN in usable else usable[0]
     # A widget key of its own, mirrored into RUN_KEY, survives page switches.
     name = where.selectbox("Run", usable, index=usable.index(current), key="_run_picker",
-                           help="Runs found in artifacts/. The shipped default run comes first.")
+                           help=f"Runs found in {runs.artifacts_root()} (the shipped default run first), "
+                                "then folders opened by path.")
     st.session_state[RUN_KEY] = name
     _show_unusable(others, where)
+    _open_by_path(where)
     try:
         return get_run(name)
     except ValueError as exc:
         st.error(f"Run {name!r} cannot be loaded: {exc}")
         st.stop()
+
+
+def _open_by_path(where):
+    with where.expander("Open a run folder by path"):
+        with st.form("open_run_form", border=False):
+            text = st.text_input("Run folder on the server", placeholder="/data/runs/celeba96",
+                                 key="open_run_path")
+            if st.form_submit_button("Open"):
+                try:
+                    open_run_path(text)
+                except ValueError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
 
 
 def _show_unusable(others, where):
@@ -236,7 +315,7 @@ def cached_figure(run, kind, params, draw, dpi=110):
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
     """A download button for a table as CSV (no rerun on click)."""
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_name,
+    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_stem(file_name),
                        mime="text/csv", key=key or f"dl_{file_name}", on_click="ignore")
 
 
@@ -330,7 +409,7 @@ def figure_png(fig, dpi=110, tight=True):
 def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
     """Show PNG bytes with a download button for the same bytes."""
     st.image(png, caption=caption, width=width)
-    st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore")
+    st.download_button(label, png, file_name=file_stem(file_name), mime="image/png", key=key, on_click="ignore")
 
 
 def vector_downloads(V, stem, key):
@@ -350,10 +429,10 @@ def vector_downloads(V, stem, key):
 
     c1, c2 = st.columns(2)
     what = f"the {np.shape(V)[0]:,} vectors"
-    c1.download_button(".npy", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
+    c1.download_button(".npy", npy, file_name=f"{file_stem(stem)}.npy", mime="application/octet-stream",
                        key=f"{key}_npy", on_click="ignore", icon=":material/download:",
                        help=f"{what} as a NumPy file (float32, np.load)")
-    c2.download_button(".csv", csv, file_name=f"{stem}.csv", mime="text/csv",
+    c2.download_button(".csv", csv, file_name=f"{file_stem(stem)}.csv", mime="text/csv",
                        key=f"{key}_csv", on_click="ignore", icon=":material/download:",
                        help=f"{what} as CSV, one row per vector")
 

@@ -56,7 +56,7 @@ c1, c2 = st.columns([3, 2])
 page_name = step["page"].split("_", 1)[1].removesuffix(".py").replace("_", " ")
 c1.page_link(step["page"], label=f"Explore this on the {page_name} page →", icon=":material/open_in_new:",
              query_params=step["query"])
-c2.download_button("Download this figure (PNG)", step["png"], file_name=f"{run.name}_tour_{k}_{key}.png",
+c2.download_button("Download this figure (PNG)", step["png"], file_name=lab.file_stem(f"{run.name}_tour_{k}_{key}.png"),
                    mime="image/png", key="tour_dl", on_click="ignore")
 with st.expander("Parameters (seed posts' values)"):
     st.markdown(

@@ -34,9 +34,10 @@ def parse_filters(text, name):
 
 # ---------------------------------------------------------------- new run
 st.header("New run")
-kind = st.radio("Data source", ["synthfaces", "digits", "folder, zip or .npy/.npz on the server",
+kind = st.radio("Data source", ["synthfaces", "synthdigits", "digits", "folder, zip or .npy/.npz on the server",
                                 "upload a zip"], horizontal=True,
-                help="synthfaces: procedural faces (offline default). digits: scikit-learn's 8×8 digits, "
+                help="synthfaces: procedural faces (offline default). synthdigits: rendered digits in any number "
+                     "(the 'other dataset' of the seeds' objective 4). digits: scikit-learn's 8×8 digits, "
                      "upscaled. A folder or zip of jpg/png/bmp/webp images (CelebA layout recognised), or "
                      "an array file.")
 dataset = kind

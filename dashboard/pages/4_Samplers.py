@@ -252,7 +252,7 @@ with st.spinner("Decoding…"):
             big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
             st.markdown(f"**{label_of(k)}**")
             st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded")
-            st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_{name}_decoded.png",
+            st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(f"{run.name}_{name}_decoded.png"),
                                mime="image/png", key=f"smp_dl_img_{k}", on_click="ignore")
             lab.vector_downloads(lab.sample(run, name, n, seed, **p), f"{run.name}_{name}_{n}_seed{seed}",
                                  key=f"smp_dl_vec_{k}")

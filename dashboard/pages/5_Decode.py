@@ -47,7 +47,7 @@ def show_strip(images, file_name, key, caption=None, n_cols=None):
     """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
     grid = make_grid(images, n_cols=n_cols or len(images))
     st.image(png_bytes(upscale(grid, images.shape[1])), caption=caption)
-    st.download_button("Download PNG", png_bytes(grid), file_name=file_name, mime="image/png",
+    st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(file_name), mime="image/png",
                        key=key, on_click="ignore")
 
 
@@ -201,7 +201,7 @@ def live():
         with right:
             big = upscale(img[0], img.shape[1], target=256)
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
-            st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.name}_slider.png",
+            st.download_button("Download PNG", png_bytes(img[0]), file_name=lab.file_stem(f"{run.name}_slider.png"),
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
     except ValueError as exc:
         lab.show_error(exc)
