@@ -255,7 +255,8 @@ def _add_stats(sub):
         "stats", help="statistics of a latent matrix",
         description=_wrap("Per-component statistics, radius, correlation, PCA and the MND check of a run's "
                     "latents (or any .npy latent matrix, memory-mapped, never unpickled)."),
-        epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/",
+        epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/\n"
+               "example: python -m core stats --run default --pair 115 202 --sigma 1 2 2.2 3 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
@@ -270,6 +271,13 @@ def _add_stats(sub):
                    help="also: per attribute of the run's table (all, or the listed ones) the cross-validated "
                         "logistic-regression AUC of a linear direction in z and its angles to the leading "
                         "PCA axes")
+    p.add_argument("--pair", type=int, nargs=2, metavar=("I", "J"), default=None,
+                   help="report only the coordinate plane (I, J): theoretical and measured coverage of the "
+                        "confidence ellipses and of the KDE HDR contours of the same masses")
+    p.add_argument("--sigma", type=str, nargs="+", default=["1", "2", "3"], metavar="S",
+                   help="sigma levels of the plane report, any positive numbers (default 1 2 3)")
+    p.add_argument("--space", choices=["latent", "pca"], default="latent",
+                   help="coordinates of the plane report: latent components or PCA components (default latent)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write component_table.csv, correlation_top_pairs.csv, threshold_counts.csv, "
@@ -418,6 +426,13 @@ def _cmd_stats(args):
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
+    if args.pair is not None:
+        from core.plane_report import format_report, plane_report
+
+        rep = plane_report(Z, args.pair[0], args.pair[1], sigmas=args.sigma, space=args.space)
+        rep["source"] = label
+        print(_dumps(rep) if args.json else format_report(rep, label))
+        return 0
     attr_table = None
     if args.attributes is not None:
         if args.run is None:

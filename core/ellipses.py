@@ -308,7 +308,7 @@ def _check_finite_plane(out):
     return out
 
 
-def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
+def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS, allow_empty=False):
     """Points whose coordinates other than i and j all lie in [-t, t] (seed IV).
 
     Removes projection effects: what is left lies close to the (i, j) plane.
@@ -324,6 +324,9 @@ def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
         In "pca", the other coordinates are all the fitted PCA coordinates
         other than i and j.
     pca : core.pca.LatentPCA or None
+    allow_empty : bool
+        Return an all-False mask instead of raising when no point is left
+        (an empty slice is a finding: seed IV, t = 1.5).
 
     Returns
     -------
@@ -332,7 +335,7 @@ def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
     Raises
     ------
     ValueError
-        If no point is left (the message names t).
+        If no point is left and not ``allow_empty`` (the message names t).
     """
     Z = check_latents(Z)
     _check_space(space)
@@ -351,12 +354,40 @@ def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
         if space == "pca":
             block = (block.astype(np.float64) - pca.mean_) @ pca.components_.T
         mask[start:start + block.shape[0]] = np.all(np.abs(block[:, others]) <= t, axis=1)
-    if not mask.any():
+    if not mask.any() and not allow_empty:
         raise ValueError(f"the slice with t={t} leaves no point (all other coordinates must lie "
                          f"in [-{t}, {t}]); choose a larger t")
     return mask
 
 
-__all__ = ["EllipseParams", "confidence_ellipse", "ellipse_params", "ellipse_points",
+
+def check_sigmas(values, name="sigma level"):
+    """Parse sigma levels typed by a person: numbers or strings such as ``"2.2"``.
+
+    Parameters
+    ----------
+    values : iterable of float or str
+
+    Returns
+    -------
+    sigmas : tuple of float, sorted, without duplicates
+
+    Raises
+    ------
+    ValueError
+        Naming the first value that is not a number, not finite or not > 0.
+    """
+    out = []
+    for v in values:
+        try:
+            x = float(str(v).strip().replace("σ", "").replace(",", ".")) if isinstance(v, str) else float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number greater than 0, got {v!r}") from None
+        if not np.isfinite(x) or x <= 0:
+            raise ValueError(f"{name} must be a finite number greater than 0, got {v!r}")
+        out.append(x)
+    return tuple(sorted(set(out)))
+
+__all__ = ["EllipseParams", "check_sigmas", "confidence_ellipse", "ellipse_params", "ellipse_points",
            "measured_coverage", "params_from_row", "plane_coordinates", "plane_ellipses",
            "slice_mask", "theoretical_coverage"]

@@ -28,7 +28,8 @@ def _png(canvas, compress_level=1):
     return buf.getvalue()
 
 
-def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overlay_label=None):
+def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overlay_label=None,
+            sigmas=(1.0, 2.0, 3.0)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -37,8 +38,8 @@ def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overla
     fig = Figure(figsize=FIGSIZE, dpi=dpi)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, overlay=overlay, overlay_label=overlay_label,
-                       max_points=max_points, labels=labels)
+    drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, sigmas=sigmas, overlay=overlay,
+                       overlay_label=overlay_label, max_points=max_points, labels=labels)
     ax.get_legend().remove()
     ax.tick_params(labelsize=10)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
@@ -56,7 +57,7 @@ def _inside(lims, xy, margin=0.03):
 
 
 def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels=("z_i", "z_j"),
-                       max_points=5000, dpi=95):
+                       max_points=5000, dpi=95, sigmas=(1.0, 2.0, 3.0)):
     """One PNG per overlay: the data's plane with that overlay's points on top.
 
     Parameters
@@ -69,6 +70,7 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         One title per overlay.
     kde : core.kde.KDEResult or None
     ellipses : pandas.DataFrame or None   (``core.ellipses.plane_ellipses``)
+    sigmas : sequence of float   the levels of ``ellipses`` and of the KDE contours
     labels : (str, str)   axis labels
     max_points : int   data points scattered (all enter KDE and ellipses)
     dpi : int
@@ -80,7 +82,7 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
     overlays = [np.asarray(o, np.float64).reshape(-1, 2) for o in overlays]
     if len(titles) != len(overlays):
         raise ValueError(f"{len(overlays)} overlays but {len(titles)} titles")
-    fig, canvas, ax, markers = _figure(points, kde, ellipses, labels, max_points, dpi)
+    fig, canvas, ax, markers = _figure(points, kde, ellipses, labels, max_points, dpi, sigmas=sigmas)
     lims = (ax.get_xlim(), ax.get_ylim())
     ax.set_xlim(lims[0])
     ax.set_ylim(lims[1])  # fixed: the overlays must not rescale the axes
@@ -91,7 +93,7 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
     for xy, title in zip(overlays, titles):
         if not _inside(lims, xy):
             # Beyond the data's limits: a figure of its own, scaled to show them.
-            f2, c2, a2, _ = _figure(points, kde, ellipses, labels, max_points, dpi, overlay=xy)
+            f2, c2, a2, _ = _figure(points, kde, ellipses, labels, max_points, dpi, overlay=xy, sigmas=sigmas)
             a2.set_title(title, fontsize=12)
             c2.draw()
             out.append(_png(c2))

@@ -110,8 +110,8 @@ def plot_component_fit(ax, z_col, row, bin_width=0.25):
     return {"bars": bars, "fit": fit}
 
 
-def plot_radius(ax, radii, shell=None, bins=100):
-    """Histogram of z-point radii, optionally with a reference shell.
+def plot_radius(ax, radii, shell=None, bins=100, bin_width=None, gaussian=None):
+    """Histogram of z-point radii, optionally with reference shells.
 
     Parameters
     ----------
@@ -120,14 +120,28 @@ def plot_radius(ax, radii, shell=None, bins=100):
     shell : dict or None
         Output of :func:`core.components.uniform_box_shell` (or
         ``gaussian_shell``): a band mean +- std is drawn.
+    bins : int
+        Number of bins (ignored when ``bin_width`` is given).
+    bin_width : float > 0 or None
+        Bins of this width, aligned on multiples of it.
+    gaussian : dict or None
+        Output of :func:`core.components.gaussian_shell`: a second band
+        (the sqrt(d) shell of unit Gaussian vectors).
 
     Returns
     -------
     dict
-        ``bars`` (the histogram patches) and ``shell`` (the band or None).
+        ``bars`` (the histogram patches), ``shell`` and ``gaussian`` (the bands or None).
     """
     radii = np.asarray(radii, dtype=np.float64).ravel()
-    bins = check_int(bins, "bins", low=1)
+    if bin_width is not None:
+        bin_width = check_positive(bin_width, "bin_width")
+        lo, hi = np.floor(radii.min() / bin_width), np.ceil(radii.max() / bin_width) + 1
+        if hi - lo > 100_000:
+            raise ValueError(f"bin_width {bin_width:g} gives {int(hi - lo):,} bins; choose a wider bin")
+        bins = np.arange(lo, hi + 1) * bin_width
+    else:
+        bins = check_int(bins, "bins", low=1)
     _, _, bars = ax.hist(radii, bins=bins, density=True, color="#74c476", alpha=0.8,
                          label=f"data (median {np.median(radii):.2f})")
     band = None
@@ -137,11 +151,17 @@ def plot_radius(ax, radii, shell=None, bins=100):
                  else f"reference shell: {m:.2f} ± {s:.2f}")
         band = ax.axvspan(m - s, m + s, color="#fd8d3c", alpha=0.3, label=label)
         ax.axvline(m, color="#e6550d", lw=1)
+    gband = None
+    if gaussian is not None:
+        m, s = gaussian["mean"], gaussian["std"]
+        gband = ax.axvspan(m - s, m + s, color="#6baed6", alpha=0.3,
+                           label=f"unit Gaussian √d shell: {m:.2f} ± {s:.2f}")
+        ax.axvline(m, color="#2171b5", lw=1)
     ax.set_xlabel("radius |z|")
     ax.set_ylabel("density")
     ax.set_title("Radius distribution")
     ax.legend(fontsize="small")
-    return {"bars": bars, "shell": band}
+    return {"bars": bars, "shell": band, "gaussian": gband}
 
 
 def plot_correlation_heatmap(ax, R, colorbar=True, cmap="RdBu_r"):
@@ -340,6 +360,139 @@ def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
     return out
 
 
+
+def plot_empty_slice(ax, reference, n_total, t, overlay=None, overlay_label=None, labels=("z_i", "z_j"),
+                     n_std=2.0):
+    """A slice that left no z-point (seed IV): the result, not an error.
+
+    Draws the whole plane's ``n_std`` confidence ellipse (grey, for
+    orientation), the origin, the sampler vectors that lie in the slice and
+    the line "0 of N points".
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    reference : ndarray of shape (n_samples, 2)
+        All projected z-points of the plane (before slicing).
+    n_total : int
+        Number of z-points (N in "0 of N points").
+    t : float
+        The slice half-width.
+    overlay : ndarray of shape (m, 2) or None
+        Sampler vectors in the slice, projected on the plane.
+
+    Returns
+    -------
+    dict
+        ``ellipse`` (patch), ``overlay`` (artist or None), ``text``.
+    """
+    from core.ellipses import ellipse_params
+
+    reference = np.asarray(reference, dtype=np.float64)
+    if reference.ndim != 2 or reference.shape[1] != 2:
+        raise ValueError(f"reference must have shape (n, 2), got {reference.shape}")
+    p = ellipse_params(reference.mean(axis=0), np.cov(reference, rowvar=False), n_std)
+    ell = Ellipse(p.centre, p.width, p.height, angle=p.angle, fill=False, ls="--", lw=1.5, color="0.5",
+                  label=f"whole cloud's {n_std:g}σ ellipse (before slicing)")
+    ax.add_patch(ell)
+    ax.plot([0], [0], "k+", ms=12, mew=2, label="origin")
+    out = {"ellipse": ell, "overlay": None}
+    pts = [reference.min(axis=0), reference.max(axis=0), np.zeros(2)]
+    if overlay is not None and len(overlay):
+        overlay = np.asarray(overlay, dtype=np.float64)
+        out["overlay"] = ax.scatter(overlay[:, 0], overlay[:, 1], s=14, c="#2ca02c", marker="x", lw=1,
+                                    label=overlay_label or "samples")
+        pts += [overlay.min(axis=0), overlay.max(axis=0)]
+    lo, hi = np.min(pts, axis=0), np.max(pts, axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    out["text"] = ax.text(0.5, 0.97, f"0 of {int(n_total):,} points in the slice |others| ≤ {t:g}",
+                          transform=ax.transAxes, ha="center", va="top", fontsize=13,
+                          bbox=dict(boxstyle="round", fc="white", ec="0.6"))
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.legend(loc="lower right", fontsize="small")
+    return out
+
+
+def plot_explained_variance(ax, pca, k_max=None, marks=(0.5, 0.9, 0.95, 0.99)):
+    """PCA explained-variance ratio per component (bars) and cumulative (line, right axis).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    pca : core.pca.LatentPCA
+        Fitted (``explained_variance_ratio_``).
+    k_max : int or None
+        Show the first ``k_max`` components (default all).
+    marks : sequence of float
+        Cumulative fractions whose component counts are marked.
+
+    Returns
+    -------
+    dict
+        ``bars``, ``cumulative`` (Line2D), ``twin`` (the right axes) and
+        ``counts``: {fraction: components needed}.
+    """
+    ratio = np.asarray(pca.explained_variance_ratio_, dtype=np.float64)
+    k_max = len(ratio) if k_max is None else check_int(k_max, "k_max", low=1, high=len(ratio))
+    cum = np.cumsum(ratio)
+    x = np.arange(1, k_max + 1)
+    bars = ax.bar(x, 100 * ratio[:k_max], width=1.0, color="#9ecae1", edgecolor="#3182bd", lw=0.3,
+                  label="explained variance ratio")
+    ax.set_xlabel("PCA component (1 = largest variance)")
+    ax.set_ylabel("ratio per component (%)")
+    twin = ax.twinx()
+    (line,) = twin.plot(x, 100 * cum[:k_max], color="#d62728", lw=2, label="cumulative")
+    twin.set_ylim(0, 101)
+    twin.set_ylabel("cumulative (%)", color="#d62728")
+    counts = {}
+    for f in marks:
+        k = int(np.searchsorted(cum, f - 1e-12) + 1)
+        counts[f] = k
+        if k <= k_max:
+            twin.axhline(100 * f, color="0.6", lw=0.6, ls=":")
+            twin.plot([k], [100 * cum[k - 1]], "o", color="#d62728", ms=5)
+            twin.annotate(f"{100 * f:g} %: {k}", (k, 100 * cum[k - 1]), textcoords="offset points",
+                          xytext=(6, -12), fontsize="small")
+    ax.set_xlim(0.5, k_max + 0.5)
+    return {"bars": bars, "cumulative": line, "twin": twin, "counts": counts}
+
+
+def plot_path_over_plane(ax, points, path, kde=None, ellipses=None, labels=("z_i", "z_j"), max_points=5000):
+    """A path's points over the cloud in one plane (seed VI), numbered in order.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : ndarray of shape (n_samples, 2)
+        The data's projected z-points.
+    path : ndarray of shape (n_points, 2)
+        The path's points projected on the same plane.
+    kde, ellipses, labels, max_points
+        As in :func:`plot_plane`.
+
+    Returns
+    -------
+    dict
+        ``plane`` (the artists of :func:`plot_plane`), ``path`` (Line2D), ``numbers`` (Text list).
+    """
+    path = np.asarray(path, dtype=np.float64)
+    if path.ndim != 2 or path.shape[1] != 2:
+        raise ValueError(f"path must have shape (n_points, 2), got {path.shape}")
+    out = {"plane": plot_plane(ax, points, kde=kde, ellipses=ellipses, labels=labels, max_points=max_points)}
+    (out["path"],) = ax.plot(path[:, 0], path[:, 1], "-o", color="#2ca02c", mec="k", ms=7, lw=1.5,
+                             label="path", zorder=8)
+    out["numbers"] = [ax.annotate(str(k + 1), p, textcoords="offset points", xytext=(5, 5), fontsize=9,
+                                  zorder=9) for k, p in enumerate(path)]
+    lo = np.minimum(points.min(axis=0), path.min(axis=0))
+    hi = np.maximum(points.max(axis=0), path.max(axis=0))
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+    return out
+
 __all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
-           "plot_correlation_heatmap", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
+           "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_path_over_plane", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
            "SIGMA_COLOURS"]

@@ -889,6 +889,56 @@ class GaussianMixtureSampler(BaseSampler):
         return self.pca_.mean_ + out @ self.pca_.components_[:p] + r @ self.pca_.components_[p:]
 
 
+class ShellSampler(BaseSampler):
+    """Vectors in a shell outside the data's k-sigma region (MND post).
+
+    A multivariate normal N(mean, cov) fitted to the data, conditioned on
+    its squared Mahalanobis distance lying between the ``k_inner``- and
+    ``k_outer``-sigma-mass bounds (``core.mnd.k_sigma_threshold``): the
+    direction is uniform in whitened coordinates, the squared radius is drawn
+    from the chi-square law of the MND restricted to the shell (inverse
+    survival function, exact in the far tail).  The post's finding: images
+    decoded from there are dominated by the background.
+
+    Parameters
+    ----------
+    k_inner : float > 0, default 3.0
+    k_outer : float > k_inner, default 4.0
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (z_dim,)
+    factor_ : ndarray of shape (z_dim, rank)   the covariance's eigen factor
+    bounds_ : (float, float)   squared-Mahalanobis bounds of the shell
+    """
+
+    _param_names = ("k_inner", "k_outer")
+
+    def __init__(self, k_inner=3.0, k_outer=4.0):
+        self.k_inner = k_inner
+        self.k_outer = k_outer
+
+    def _fit(self, Z):
+        k_in = check_positive(self.k_inner, "k_inner")
+        k_out = check_positive(self.k_outer, "k_outer")
+        if not k_out > k_in:
+            raise ValueError(f"k_outer must be larger than k_inner ({k_in:g}), got {self.k_outer!r}")
+        self.mean_, cov = mean_and_cov(Z)
+        evals, evecs = np.linalg.eigh(cov)
+        keep = evals > 1e-10 * max(float(evals.max()), 1e-300)
+        self.factor_ = evecs[:, keep] * np.sqrt(evals[keep])
+        self.rank_ = int(keep.sum())
+        self.bounds_ = (k_sigma_threshold(k_in, self.rank_), k_sigma_threshold(k_out, self.rank_))
+
+    def _sample(self, n, rng):
+        r = self.rank_
+        u = rng.standard_normal((n, r))
+        u /= np.linalg.norm(u, axis=1, keepdims=True)
+        lo, hi = stats.chi2.sf(self.bounds_[1], r), stats.chi2.sf(self.bounds_[0], r)
+        r2 = stats.chi2.isf(rng.uniform(lo, hi, size=n), r)
+        return self.mean_ + (u * np.sqrt(r2)[:, None]) @ self.factor_.T
+
+
 SAMPLERS = {
     "uniform": UniformBoxSampler,
     "per-component": PerComponentUniformSampler,
@@ -896,6 +946,7 @@ SAMPLERS = {
     "pca-ellipse": PCAEllipseSampler,
     "mvn": MultivariateNormalSampler,
     "gmm": GaussianMixtureSampler,
+    "shell": ShellSampler,
 }
 
 
@@ -921,5 +972,5 @@ def make_sampler(name, **params):
 __all__ = [
     "SAMPLERS", "make_sampler", "BaseSampler", "UniformBoxSampler", "PerComponentUniformSampler",
     "DiagonalGaussianSampler", "PCAEllipseSampler", "MultivariateNormalSampler",
-    "GaussianMixtureSampler", "histogram_peak_and_hwhm", "MAX_SAMPLES",
+    "GaussianMixtureSampler", "ShellSampler", "histogram_peak_and_hwhm", "MAX_SAMPLES",
 ]

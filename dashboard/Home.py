@@ -104,6 +104,8 @@ with right:
 
 st.header("The pages")
 st.markdown(
+    "- **Tour** — the whole argument in eight steps on this run, ready for a class: why random "
+    "vectors decode to noise and which vectors give faces.\n"
     "- **Train** — pick a data source and a configuration, start a run in the background, watch "
     "its progress and loss, cancel or resume.\n"
     "- **Components** — component histograms with Gaussian fits, the component table, dominant "
@@ -117,5 +119,7 @@ st.markdown(
     "- **Compare** — two to four runs or latent sets (RUN/SET) side by side on the same axes, and the "
     "results table of an experiment grid.\n"
     "- **Attributes** — how well a linear direction separates each attribute (cross-validated AUC), its "
-    "angle to the PCA axes, and planes coloured by an attribute with each class's centre and ellipses."
+    "angle to the PCA axes, and planes coloured by an attribute with each class's centre and ellipses.\n"
+    "- **Your image** — upload a photo, see its reconstruction, its nearest real images and its "
+    "z-point marked in the planes and the Tour."
 )

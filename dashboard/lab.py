@@ -469,16 +469,17 @@ def vector_downloads(V, stem, key):
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _slice_mask(name, token, i, j, space, t):
+def _slice_mask(name, token, i, j, space, t, allow_empty=False):
     from core.ellipses import slice_mask as _mask
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca)
+    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca, allow_empty=allow_empty)
 
 
-def slice_mask(run, i, j, t, space="latent"):
-    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j (ValueError when empty)."""
-    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t))
+def slice_mask(run, i, j, t, space="latent", allow_empty=False):
+    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j
+    (ValueError when empty unless ``allow_empty``)."""
+    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t), bool(allow_empty))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -725,7 +726,7 @@ class DrawProgress:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label):
+def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label, sigma=2.0):
     from matplotlib.figure import Figure
 
     from core.ellipses import measured_coverage, plane_coordinates
@@ -733,66 +734,71 @@ def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, l
 
     data_pts = _plane(name, token, i, j, space)
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    ell = _plane_ellipse_table(name, token, i, j, space)
+    sigmas = (1.0, 2.0, 3.0) if sigma == 2.0 else (sigma,)
+    ell = _plane_ellipse_table(name, token, i, j, space, sigmas)
     kde = _plane_kde(name, token, i, j, space, None, 128)
     over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
     fig = Figure(figsize=(5.6, 5.0))
     ax = fig.add_subplot()
     axis = "z" if space == "latent" else "PCA "
-    plot_plane(ax, data_pts, kde=kde, ellipses=ell, overlay=over[:n_over], overlay_label=label,
+    plot_plane(ax, data_pts, kde=kde, ellipses=ell, sigmas=sigmas, overlay=over[:n_over], overlay_label=label,
                max_points=5000, labels=(f"{axis}{i}", f"{axis}{j}"))
     ax.get_legend().remove()
     mean2, cov2 = _plane_moments(name, token, i, j, space)
-    inside = measured_coverage(over, mean2, cov2, 2.0)
-    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
+    inside = measured_coverage(over, mean2, cov2, sigma)
+    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's {sigma:g}σ ellipse", fontsize=12)
     ax.tick_params(labelsize=10)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
     return figure_png(fig, dpi=95, tight=False)
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _plane_overlays(name, token, drawn, n, seed, space, i, j, n_over, labels):
+def _plane_overlays(name, token, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
     from core.ellipses import measured_coverage, plane_coordinates
     from core.planefigs import plane_overlay_pngs
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
     mean2, cov2 = _plane_moments(name, token, i, j, space)
+    sigmas = (1.0, 2.0, 3.0) if sigma == 2.0 else (sigma,)
     overs, titles = [], []
     for (sampler, params), label in zip(drawn, labels):
         over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
         overs.append(over[:n_over])
-        titles.append(f"{label}: {measured_coverage(over, mean2, cov2, 2.0):.0%} of its vectors\n"
-                      "inside the data's 2σ ellipse")
+        titles.append(f"{label}: {measured_coverage(over, mean2, cov2, sigma):.0%} of its vectors\n"
+                      f"inside the data's {sigma:g}σ ellipse")
     axis = "z" if space == "latent" else "PCA "
     return plane_overlay_pngs(_plane(name, token, i, j, space), overs, titles,
                               kde=_plane_kde(name, token, i, j, space, None, 128),
-                              ellipses=_plane_ellipse_table(name, token, i, j, space),
+                              ellipses=_plane_ellipse_table(name, token, i, j, space, sigmas), sigmas=sigmas,
                               labels=(f"{axis}{i}", f"{axis}{j}"), max_points=5000, dpi=95)
 
 
-def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels):
+def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
     """PNG bytes, one per drawn sampler: its vectors (the first ``n_over`` of the
-    cached draw) over the data's plane (i, j) with its KDE contours and 1-3
-    sigma ellipses.
+    cached draw) over the data's plane (i, j) with its KDE contours and
+    sigma ellipses (1, 2, 3 for ``sigma`` 2, else that level alone).
 
     ``drawn`` is a list of ``(sampler, params dict)``, ``labels`` one title
     label each.  The data's plane is drawn once for all samplers
     (:mod:`core.planefigs`) and the PNGs are cached per (draw, plane,
-    ``n_over``), so a plane seen before costs only the transfer.  ValueError
-    for a bad pair, space or ``n_over``.
+    ``n_over``, sigma), so a plane seen before costs only the transfer.
+    ValueError for a bad pair, space, ``n_over`` or sigma.
     """
+    from core.ellipses import check_sigmas
     from core.validation import check_int
 
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
+    (sigma,) = check_sigmas([sigma], "ellipse level σ")
     return _plane_overlays(run.name, _run_token(run.name), tuple((s, _items(p)) for s, p in drawn), int(n),
-                           int(seed), space, int(i), int(j), n_over, tuple(str(x) for x in labels))
+                           int(seed), space, int(i), int(j), n_over, tuple(str(x) for x in labels),
+                           float(sigma))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _plane_ellipse_table(name, token, i, j, space):
+def _plane_ellipse_table(name, token, i, j, space, sigmas=(1.0, 2.0, 3.0)):
     from core.ellipses import plane_ellipses
 
-    return plane_ellipses(_plane(name, token, i, j, space), (1.0, 2.0, 3.0))
+    return plane_ellipses(_plane(name, token, i, j, space), sigmas)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -801,7 +807,7 @@ def _plane_moments(name, token, i, j, space):
     return pts.mean(axis=0), np.cov(pts, rowvar=False)
 
 
-def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **params):
+def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2.0, **params):
     """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
     the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses.
 
@@ -811,9 +817,12 @@ def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **param
     """
     from core.validation import check_int
 
+    from core.ellipses import check_sigmas
+
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
+    (sigma,) = check_sigmas([sigma], "ellipse level σ")
     return _plane_overlay(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                          space, int(i), int(j), n_over, str(label))
+                          space, int(i), int(j), n_over, str(label), float(sigma))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -828,16 +837,6 @@ def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
     """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
     return _decoded_grid(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
                          int(m), int(n_cols))
-
-
-def _tsne_embedding(X, perplexity, seed, n_jobs):
-    # openTSNE (FFT/Barnes-Hut gradients on all cores) is several times faster
-    # than sklearn's TSNE on 3,000 points; the disk cache makes a repeat
-    # (another session, a server restart) instant.
-    from openTSNE import TSNE
-
-    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed,
-                           n_jobs=n_jobs, verbose=False).fit(X), dtype=np.float64)
 
 
 def holdout_expectation(run, k_sigma=(2, 3)):
@@ -855,37 +854,24 @@ def holdout_expectation(run, k_sigma=(2, 3)):
         return {}
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _tsne(name, token, n, space, n_dims, perplexity, seed):
-    from core.cache import cached
-
-    Z = _load_run(name, token).latents
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(Z.shape[0], min(n, Z.shape[0]), replace=False))
-    X = np.asarray(Z[rows], dtype=np.float64)
-    if space == "pca":
-        X = _statistics(name, token, 0.25).pca.transform(X, n_dims)
-    n_jobs = max(1, min(4, os.cpu_count() or 1))
-    return rows, cached(_tsne_embedding, np.ascontiguousarray(X), float(perplexity), int(seed), n_jobs)
-
-
-def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
+def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, early_exaggeration=12.0,
+         progress=None):
     """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
 
+    ``core.tsne.tsne_of_latents`` (openTSNE), cached on disk by the content
+    of the input and the parameters (not in ``st.cache_data``, so that
+    ``progress(fraction, text)`` can drive a bar during a fit).
     ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
-    2, 4 or 10 leading components).  ValueError for n outside [10, 3000],
-    n_dims outside [2, z_dim] or a perplexity not below the sample size.
+    2, 4 or 10 leading components).  ValueError for n outside
+    [10, ``core.tsne.MAX_TSNE_POINTS``], n_dims outside [2, z_dim], a
+    perplexity not below a third of the sample size, an exaggeration below 1.
     """
-    from core.validation import check_float, check_int
+    from core.tsne import tsne_of_latents
 
-    n = min(check_int(n, "n", 10, 3000), run.latents.shape[0])
-    if space not in ("latent", "pca"):
-        raise ValueError(f"space must be 'latent' or 'pca', got {space!r}")
-    n_dims = run.z_dim if n_dims is None else check_int(n_dims, "n_dims", 2, run.z_dim)
-    perplexity = check_float(perplexity, "perplexity", low=1.0)
-    if perplexity >= n:
-        raise ValueError(f"perplexity must be below the number of points ({n}), got {perplexity:g}")
-    return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
+    pca = statistics(run).pca if space == "pca" else None
+    n_dims = run.z_dim if (n_dims is None and space == "latent") else n_dims
+    return tsne_of_latents(run.latents, n, space=space, n_dims=n_dims, pca=pca, perplexity=perplexity,
+                           early_exaggeration=early_exaggeration, seed=seed, progress=progress)
 
 
 @st.cache_data(show_spinner="Fitting the attribute's direction (logistic regression)…", max_entries=64)
@@ -977,6 +963,11 @@ def sampler_param_widgets(name, z_dim, key, where=None):
                                 help=f"1 … z_dim = {z_dim}; the other directions are one independent Gaussian"))
         p["pca_components"] = k if reduced else None
         return p
+    if name == "shell":
+        c1, c2 = w.columns(2)
+        return {"k_inner": c1.number_input("inner k σ", value=3.0, step=0.5, key=f"{key}_kin",
+                                           help="The shell starts outside the data's k-σ-mass ellipsoid (MND post: 3)"),
+                "k_outer": c2.number_input("outer k σ", value=4.0, step=0.5, key=f"{key}_kout")}
     raise ValueError(f"unknown sampler {name!r}")
 
 
@@ -1133,3 +1124,94 @@ def attribute_table(run, progress=None, compute=True):
         if key not in store:
             store[key] = table(run.latents, run.attributes, pca=statistics(run).pca, progress=progress)
     return store[key]
+
+# ---------------------------------------------------------------- query parameters and the Tour (issue 11)
+
+def query_value(name, default, cast=str):
+    """``cast(st.query_params[name])``, or ``default`` when absent or not castable.
+
+    Pages use it for widget defaults, so a link (the Tour's "explore this")
+    opens them with given settings; a widget the user already changed keeps
+    its value.
+    """
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw)
+    except (TypeError, ValueError):
+        return default
+
+
+def query_list(name, default, cast=str, allowed=None):
+    """A comma-separated query parameter as a list (``default`` when absent or
+    when any item is not castable or not in ``allowed``)."""
+    raw = st.query_params.get(name)
+    if not raw:
+        return list(default)
+    try:
+        items = [cast(x) for x in str(raw).split(",") if x.strip()]
+    except (TypeError, ValueError):
+        return list(default)
+    if allowed is not None and any(x not in allowed for x in items):
+        return list(default)
+    return items
+
+
+def _tour_scoreboard(run):
+    from core import tour
+
+    return tour.scoreboard_table(run.latents)
+
+
+def _tour_step(run, key, mark=None):
+    from core import tour
+
+    table = run_cached(_tour_scoreboard, run, shared=True) if key == "scoreboard" else None
+    step = tour.make_step(key, run.latents, statistics(run), decoder_fn(run), scoreboard=table,
+                          mark=None if mark is None else np.asarray(mark, dtype=np.float32))
+    return {"key": step.key, "title": step.title, "text": step.text, "page": step.page,
+            "query": {k: str(v) for k, v in step.query.items()},
+            "png": figure_png(step.figure, dpi=100, tight=False)}
+
+
+def tour_step(run, key, mark=None):
+    """One step of ``core.tour`` as a dict (title, text, png, page, query), cached per run.
+
+    ``mark``: a z-point (tuple of floats) to mark in the plane figures, or None.
+    """
+    return run_cached(_tour_step, run, str(key), mark=None if mark is None else tuple(map(float, mark)))
+
+
+# ---------------------------------------------------------------- your own image (issue 11)
+
+USER_Z_KEY = "user_z"
+
+
+def _user_image(run, data, name, k):
+    from core.user_image import encode_user_image, prepare_user_image
+
+    image = prepare_user_image(data, run.image_size, run.channels, crop=run.config.get("crop"), name=name)
+    res = encode_user_image(image, encoder_fn(run), decoder_fn(run), run.latents, k=k)
+    neighbours = decoder_fn(run)(np.asarray(run.latents[np.sort(res.neighbours)], np.float32))
+    order = np.argsort(np.argsort(res.neighbours))  # back to distance order after the sorted read
+    return {"image": res.image, "z": res.z, "reconstruction": res.reconstruction,
+            "neighbours": res.neighbours, "distances": res.distances, "neighbour_images": neighbours[order]}
+
+
+def user_image(run, data, name, k=8):
+    """An uploaded image through the run (``core.user_image``), cached by its bytes.
+
+    Returns a dict: ``image, z, reconstruction, neighbours, distances,
+    neighbour_images`` (decoded z-points of the neighbours). ValueError for a
+    bad upload (the message names the file and the reason).
+    """
+    return run_cached(_user_image, run, bytes(data), str(name), int(k))
+
+
+def user_mark(run):
+    """The z-point of the image uploaded on the Your image page for this run, or None."""
+    got = st.session_state.get(USER_Z_KEY)
+    if got and got[0] == run.name and len(got[1]) == run.z_dim:
+        return tuple(got[1])
+    return None

@@ -11,7 +11,8 @@ from tests.cdp import Browser, StreamlitServer, chromium_path
 from tests.dashboard_fixtures import tiny_run_root  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = ["", "Train", "Components", "Coordinate_planes", "Samplers", "Decode", "Encoder_maps", "Compare", "Attributes"]
+PAGES = ["", "Tour", "Train", "Components", "Coordinate_planes", "Samplers", "Decode", "Encoder_maps",
+         "Your_image", "Compare", "Attributes"]
 
 pytestmark = pytest.mark.browser
 

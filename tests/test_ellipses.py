@@ -5,6 +5,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.transforms as transforms  # noqa: E402
+import re  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
@@ -153,3 +155,40 @@ def test_flat_pair_is_refused_not_given_a_1d_coverage():
         plane_ellipses(np.column_stack([x, 2 * x + 1]))
     with pytest.raises(ValueError, match="first coordinate is constant"):
         measured_coverage(np.column_stack([np.ones(1000), x]), [1, 0], np.diag([0.0, 1.0]), 2)
+
+
+# ---------------------------------------------------------------- issue 11: empty slices, typed sigma levels
+
+def test_slice_mask_allow_empty_returns_all_false_instead_of_raising():
+    from core.ellipses import slice_mask
+
+    Z = np.random.default_rng(0).normal(size=(200, 10)).astype(np.float32)
+    with pytest.raises(ValueError, match="t=1e-06"):
+        slice_mask(Z, 0, 1, 1e-6)
+    mask = slice_mask(Z, 0, 1, 1e-6, allow_empty=True)
+    assert mask.shape == (200,) and not mask.any()
+    ref = np.all(np.abs(Z[:, 2:]) <= 1.5, axis=1)
+    np.testing.assert_array_equal(slice_mask(Z, 0, 1, 1.5, allow_empty=True), ref)
+
+
+def test_check_sigmas_parses_typed_levels_and_names_bad_ones():
+    from core.ellipses import check_sigmas
+
+    assert check_sigmas([3, "2.2", 1.0, "2,2", "1 σ"]) == (1.0, 2.2, 3.0)
+    for bad in ["0", -1, float("nan"), "inf", "abc", None]:
+        with pytest.raises(ValueError, match=re.escape(repr(bad))):
+            check_sigmas([1.0, bad])
+
+
+def test_plot_empty_slice_draws_overlay_and_zero_count():
+    from matplotlib.figure import Figure
+
+    from core.plotting import plot_empty_slice
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(500, 2))
+    over = rng.uniform(-1.5, 1.5, size=(40, 2))
+    ax = Figure().add_subplot()
+    out = plot_empty_slice(ax, ref, 500, 1.5, overlay=over, overlay_label="uniform")
+    assert out["text"].get_text().startswith("0 of 500 points")
+    np.testing.assert_allclose(out["overlay"].get_offsets(), over)

@@ -11,7 +11,7 @@ from scipy import stats
 from tests.dashboard_fixtures import TINY_Z_DIM, app_env, app_test, tiny_run_root  # noqa: F401
 
 PAGE = "pages/2_Components.py"
-TABS = ["All histograms", "Selected components", "Component table", "Radius", "Correlation", "MND check"]
+TABS = ["All histograms", "Selected components", "Component table", "Radius", "Correlation", "MND check", "PCA"]
 
 
 @pytest.fixture
@@ -122,3 +122,28 @@ def test_tiny_bin_width_is_refused_with_core_message(page):
     at.sidebar.number_input[0].set_value(1e-7).run()
     assert not at.exception
     assert at.error and "bin_width" in at.error[0].value
+
+
+# ---------------------------------------------------------------- issue 11
+
+def test_pca_tab_counts_components_like_sklearn(page, Z):
+    from sklearn.decomposition import PCA
+
+    at = _open(page, "PCA")
+    assert len(at.get("image")) == 1
+    cum = np.cumsum(PCA().fit(Z).explained_variance_ratio_)
+    need90 = int(np.searchsorted(cum, 0.9) + 1)
+    assert any(f"**90 %**: {need90}" in m.value for m in at.markdown)
+    at.number_input(key="pca_kmax").set_value(TINY_Z_DIM + 1).run()
+    assert any(f"got {TINY_Z_DIM + 1}" in e.value for e in at.error)
+
+
+def test_radius_bin_width_and_gaussian_shell(page):
+    at = _open(page, "Radius")
+    at.number_input(key="radius_bw").set_value(0.02).run()
+    assert not at.exception and not at.error and len(at.get("image")) == 1
+    at.number_input(key="radius_bw").set_value(0.0).run()
+    assert any("bin width must be greater than 0, got 0" in e.value for e in at.error)
+    at.number_input(key="radius_bw").set_value(1e-9).run()
+    assert not at.exception
+    assert any("choose a wider bin" in e.value for e in at.error)

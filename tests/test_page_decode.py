@@ -22,8 +22,9 @@ def brute_force_neighbours(Z, q, k):
 
 def test_decode_renders_strips_and_neighbours_of_the_centre(app_env):
     at = start()
-    # path strip, slider image, neighbours strip
-    assert len(at.get("image")) == 3
+    # path strip, the path over the cloud, slider image, neighbours strip, images by distance from the
+    # centre, reconstruction from K components (issue 11)
+    assert len(at.get("image")) == 6
     Z = np.load(app_env / TINY_RUN / "latents.npy")
     # Sliders at 0: the generated vector is the data mean; its neighbours by brute force.
     idx, dist = brute_force_neighbours(Z, Z.astype(np.float64).mean(axis=0), 6)
@@ -35,7 +36,7 @@ def test_decode_renders_strips_and_neighbours_of_the_centre(app_env):
         at.radio(key="dec_kind").set_value(kind).run()
         assert not at.exception, (kind, at.exception)
         assert not at.error, (kind, [e.value for e in at.error])
-        assert len(at.get("image")) == 3
+        assert len(at.get("image")) == 6
     at.selectbox(key="dec_attr").set_value("glasses").run()
     assert not at.exception and not at.error
 
@@ -71,3 +72,25 @@ def test_decode_bad_choices_show_messages(app_env):
     at.radio(key="dec_q").set_value("a sampler's vector").run()
     assert not at.exception
     assert at.dataframe  # a sampler's vector still has neighbours
+
+
+# ---------------------------------------------------------------- issue 11
+
+def test_decode_path_plane_distance_order_and_k_components(app_env):
+    from tests.dashboard_fixtures import app_test
+
+    at = app_test("pages/5_Decode.py", timeout=180).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    n_images = len(at.get("image"))
+    at.radio(key="dec_centre").set_value("histogram").run()
+    assert not at.exception and not at.error
+    at.radio(key="dec_kind").set_value("line through the centre").run()
+    assert not at.exception and not at.error
+    assert any("own plane (z0, z1)" in c.value for c in at.caption)
+    at.radio(key="dec_ord_metric").set_value("mahalanobis").run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) == n_images
+    at.text_input(key="dec_k_list").set_value("1, 99").run()
+    assert any("K (PCA components kept)" in e.value and "99" in e.value for e in at.error)
+    at.text_input(key="dec_k_list").set_value("1, x").run()
+    assert any("'1, x'" in e.value for e in at.error)

@@ -1,6 +1,7 @@
 """AppTest of the Coordinate planes page (dashboard/pages/3_Coordinate_planes.py)."""
 
 import numpy as np
+import pytest
 
 from tests.dashboard_fixtures import TINY_RUN, app_env, app_test, tiny_run_root  # noqa: F401
 
@@ -59,9 +60,12 @@ def test_planes_bad_choices_show_messages(app_env):
     at.checkbox(key="planes_slice").check().run()
     at.number_input(key="planes_t").set_value(1e-9).run()
     assert not at.exception
-    assert any("t=1e-09" in e.value for e in at.error)
-    assert any("None of the 300 z-points" in i.value for i in at.info)
-    assert not at.get("image")
+    assert not at.error, [e.value for e in at.error]
+    # An empty slice is a result (issue 11): the plane is drawn with "0 of 300".
+    assert any("0 of 300 z-points" in i.value for i in at.info)
+    assert len(at.get("image")) == 1
+    at.number_input(key="planes_t").set_value(-1.0).run()
+    assert any("t" in e.value and "-1" in e.value for e in at.error)
 
     Z = latents(app_env)
     t = float(np.quantile(np.abs(Z[:, 2:]), 0.9))
@@ -138,3 +142,92 @@ def test_flat_pair_gives_a_message_not_a_coverage(tiny_run_root, tmp_path, monke
         assert not any("measured %" in d.value.columns for d in at.dataframe)
     finally:
         st.cache_data.clear()
+
+
+# ---------------------------------------------------------------- issue 11
+
+def test_planes_empty_slice_is_a_result_with_its_overlay(app_env):
+    at = start(app_env)
+    at.checkbox(key="planes_slice").check().run()
+    at.number_input(key="planes_t").set_value(1e-9)
+    at.selectbox(key="planes_ov").set_value("uniform").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("0 of 300 z-points" in i.value for i in at.info)
+    assert len(at.get("image")) == 1
+    assert at.metric[0].value == "0"
+    # Box vectors (|z| <= 1.5) never all lie within 1e-9 of 0: the overlay is empty, said so.
+    assert any("None of the 200 uniform vectors" in w.value for w in at.warning)
+    at.number_input(key="planes_t").set_value(1.5).run()
+    assert not at.exception and not at.error
+
+
+def test_planes_typed_sigma_level_and_bad_levels(app_env):
+    at = start(app_env)
+    at.multiselect(key="planes_sigmas").set_value([1.0, "2.2"]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tab = coverage_table(at)
+    assert tab["sigma"].tolist() == [1.0, 2.2]
+    assert tab["theory %"].iloc[1] == pytest.approx(100 * (1 - np.exp(-2.2 ** 2 / 2)))
+    Z = latents(app_env)
+    np.testing.assert_allclose(tab["measured %"], 100 * coverage_independent(Z[:, [0, 1]], [1, 2.2]))
+    for bad in ["-1", "nan", "abc", "0"]:
+        at.multiselect(key="planes_sigmas").set_value([1.0, bad]).run()
+        assert not at.exception
+        assert any(f"got '{bad}" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_planes_open_with_query_parameters(app_env):
+    from tests.dashboard_fixtures import app_test
+
+    at = app_test(PAGE, timeout=90)
+    at.query_params["i"] = "2"
+    at.query_params["j"] = "5"
+    at.query_params["sigmas"] = "1,2"
+    at.run()
+    assert not at.exception and not at.error
+    Z = latents(app_env)
+    tab = coverage_table(at)
+    assert tab["sigma"].tolist() == [1.0, 2.0]
+    np.testing.assert_allclose(tab["measured %"], 100 * coverage_independent(Z[:, [2, 5]], [1, 2]))
+
+
+def test_planes_absolute_zoom_window(app_env):
+    at = start(app_env)
+    at.checkbox(key="planes_zoom").check().run()
+    at.radio(key="planes_zabs").set_value("absolute coordinates").run()
+    assert not at.exception and not at.error
+    Z = latents(app_env)
+    c = Z[:, [0, 1]].mean(axis=0)
+    at.number_input(key="planes_zax").set_value(float(c[0]))
+    at.number_input(key="planes_zay").set_value(float(c[1]))
+    at.number_input(key="planes_zaw").set_value(0.01).run()
+    inside = np.all(np.abs(Z[:, [0, 1]] - c) <= 0.01, axis=1).sum()
+    assert any(f"{inside:,} points drawn" in c.value for c in at.caption)
+    at.number_input(key="planes_zaw").set_value(0.0).run()
+    assert any("half-width must be greater than 0, got 0" in e.value for e in at.error)
+
+
+def test_planes_4x4_grid_of_top_pairs_with_overlay_and_marked_image(app_env):
+    at = start(app_env)
+    at.selectbox(key="planes_ov").set_value("mvn").run()
+    at.checkbox(key="planes_grid").check().run()
+    at.radio(key="planes_grid_layout").set_value("16 top-correlated pairs (4 × 4, seed III)")
+    at.number_input(key="planes_grid_mark").set_value(3).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 2
+    at.number_input(key="planes_grid_mark").set_value(300).run()
+    assert any("got 300" in e.value for e in at.error)
+
+
+def test_planes_tsne_cap_and_exaggeration(app_env):
+    at = start(app_env)
+    at.number_input(key="tsne_n").set_value(60_000).run()
+    at.button(key="tsne_go").click().run()
+    assert not at.exception
+    assert any("capped at 50,000" in e.value and "60,000" in e.value for e in at.error)
+    at.number_input(key="tsne_n").set_value(100).run()
+    at.number_input(key="tsne_ex").set_value(0.5).run()
+    at.button(key="tsne_go").click().run()
+    assert any("early exaggeration" in e.value and "0.5" in e.value for e in at.error)

@@ -111,3 +111,34 @@ def test_samplers_gmm_states_its_fit_and_a_stopped_draw_keeps_finished_rows(app_
     assert any("stopped" in m and "1 of 2" in m and "gmm" in m for m in msgs), msgs
     assert at.dataframe[0].value.index.tolist() == ["mvn"]
     assert len(at.get("image")) == 2  # its plane and its decoded grid
+
+
+# ---------------------------------------------------------------- issue 11
+
+def test_samplers_projection_sigma_level_and_shell_sampler(app_env):
+    at = start()
+    at.multiselect(key="smp_chosen").set_value(["uniform", "shell"])
+    at = draw(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "shell" in at.dataframe[0].value.index
+    # The shell lies outside the 3-sigma region of the fit (the scoreboard's region is estimated
+    # from the same 270 points, so a few vectors fall just inside its 3-sigma bound; none inside 2 sigma).
+    assert at.dataframe[0].value.loc["shell", "inside 2σ-mass"] == 0.0
+    assert at.dataframe[0].value.loc["shell", "inside 3σ-mass"] < 0.2
+    at.number_input(key="smp_sigma").set_value(2.2).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.number_input(key="smp_sigma").set_value(0.0).run()
+    assert any("ellipse level σ" in e.value and "0" in e.value for e in at.error)
+
+
+def test_samplers_open_with_query_parameter(app_env):
+    from tests.dashboard_fixtures import app_test
+
+    at = app_test(PAGE, timeout=120)
+    at.query_params["samplers"] = "per-component,pca-ellipse"
+    at.run()
+    assert at.multiselect(key="smp_chosen").value == ["per-component", "pca-ellipse"]
+    at = app_test(PAGE, timeout=120)
+    at.query_params["samplers"] = "nonsense"
+    at.run()
+    assert at.multiselect(key="smp_chosen").value == DEFAULTS

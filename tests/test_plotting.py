@@ -83,3 +83,41 @@ def test_radius_heatmap_qq_marginals(ax, Z):
     plt.close(fig2)
     with pytest.raises(ValueError, match="columns must be <= 3, got 7"):
         plotting.plot_marginals(ax, Z, columns=[7])
+
+
+# ---------------------------------------------------------------- issue 11
+
+def test_plot_radius_bin_width_and_both_shells():
+    from matplotlib.figure import Figure
+
+    from core.components import gaussian_shell, uniform_box_shell
+    from core.plotting import plot_radius
+
+    r = np.random.default_rng(0).normal(16, 0.7, 5000)
+    ax = Figure().add_subplot()
+    out = plot_radius(ax, r, shell=uniform_box_shell(1.5, 256), bin_width=0.25, gaussian=gaussian_shell(256))
+    widths = {round(p.get_width(), 9) for p in out["bars"]}
+    assert widths == {0.25}
+    edges = [p.get_x() for p in out["bars"]]
+    np.testing.assert_allclose(np.array(edges) / 0.25, np.round(np.array(edges) / 0.25), atol=1e-9)
+    assert out["gaussian"] is not None and out["shell"] is not None
+    with pytest.raises(ValueError, match="bin_width"):
+        plot_radius(Figure().add_subplot(), r, bin_width=0)
+
+
+def test_plot_explained_variance_counts_match_sklearn():
+    from matplotlib.figure import Figure
+    from sklearn.decomposition import PCA
+
+    from core.pca import LatentPCA
+    from core.plotting import plot_explained_variance
+
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(2000, 12)) * np.linspace(3, 0.2, 12)
+    cum = np.cumsum(PCA().fit(Z).explained_variance_ratio_)
+    out = plot_explained_variance(Figure().add_subplot(), LatentPCA().fit(Z), k_max=10)
+    for f, k in out["counts"].items():
+        assert k == int(np.searchsorted(cum, f) + 1)
+    np.testing.assert_allclose(out["cumulative"].get_ydata(), 100 * cum[:10], rtol=1e-6)
+    with pytest.raises(ValueError, match="k_max"):
+        plot_explained_variance(Figure().add_subplot(), LatentPCA().fit(Z), k_max=13)

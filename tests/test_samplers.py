@@ -45,6 +45,7 @@ FAST = {
     "pca-ellipse": {"n_components": 6},
     "mvn": {"truncate_k": 2.0},
     "gmm": {"n_components": 2, "max_iter": 20, "max_fit_samples": 3000},
+    "shell": {},
 }
 
 

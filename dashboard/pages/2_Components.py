@@ -8,10 +8,10 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import lab
-from core.components import dominant_components, uniform_box_shell, unresolved_hw_message
+from core.components import dominant_components, gaussian_shell, uniform_box_shell, unresolved_hw_message
 from core.correlation import top_pairs
 from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
-                           plot_qq, plot_radius)
+                           plot_explained_variance, plot_qq, plot_radius)
 
 st.set_page_config(page_title="Components · latent-lab", page_icon="🧭", layout="wide")
 st.title("Components")
@@ -120,18 +120,32 @@ def component_table():
 def radius_view():
     b = st.slider("Box half-width b of a uniform sampler", 0.1, 5.0, 1.5, step=0.1,
                   help="Vectors with every component uniform in [-b, b] (seed IV/V: b = 1.5).")
+    r1, r2 = st.columns(2)
+    rbw = r1.number_input("Radius histogram bin width", value=0.1, step=0.05, format="%.3f", key="radius_bw",
+                          help="Width of the radius bins (same units as |z|).")
+    show_gauss = r2.checkbox("Also the unit Gaussian shell √d", value=True, key="radius_gauss",
+                             help="Radii of vectors with independent N(0, 1) components: a chi distribution "
+                                  "with mean ≈ √(d − ½) and spread ≈ 1/√2.")
+    if not rbw > 0:
+        st.error(f"Radius histogram bin width must be greater than 0, got {rbw:g}.")
+        return
     radii = lab.radii(run)
     shell = uniform_box_shell(b, z_dim)
+    gauss = gaussian_shell(z_dim) if show_gauss else None
     left, right = st.columns([3, 2])
     with left:
         def draw_radius():
             fig = Figure(figsize=(8, 4))
             ax = fig.subplots()
-            plot_radius(ax, radii, shell=shell)
+            plot_radius(ax, radii, shell=shell, bin_width=rbw, gaussian=gauss)
             ax.grid(alpha=0.3)
             return fig
 
-        png = lab.cached_figure(run, "radius", (float(b),), draw_radius)
+        try:
+            png = lab.cached_figure(run, "radius", (float(b), float(rbw), bool(show_gauss)), draw_radius)
+        except ValueError as exc:
+            lab.show_error(exc)
+            return
         lab.show_png(png, f"{run.name}_radius.png", "dl_radius", width="stretch")
     with right:
         st.metric("Data radius (median)", f"{pd.Series(radii).median():.2f}",
@@ -218,10 +232,36 @@ def mnd_check():
                        f"p = {summary['ks_pvalue']:.3g}.")
 
 
+# ---------------------------------------------------------------- (g) PCA explained variance (issue 11)
+def pca_view():
+    k_max = int(st.number_input("components shown", value=min(120, z_dim), step=10, key="pca_kmax",
+                                help=f"1 … {z_dim}"))
+    if not 1 <= k_max <= z_dim:
+        st.error(f"components shown must be in 1 … {z_dim}, got {k_max}")
+        return
+
+    def draw_pca():
+        fig = Figure(figsize=(10, 4.2))
+        ax = fig.subplots()
+        plot_explained_variance(ax, stats.pca, k_max=k_max)
+        ax.set_title(f"PCA of the {n:,} z-points: explained variance")
+        return fig
+
+    png = lab.cached_figure(run, "pca_variance", (int(k_max),), draw_pca)
+    lab.show_png(png, f"{run.name}_pca_variance.png", "dl_pca_var", width="stretch")
+    ratio = stats.pca.explained_variance_ratio_
+    cum = ratio.cumsum()
+    df = pd.DataFrame({"component": range(1, len(ratio) + 1), "ratio": ratio, "cumulative": cum})
+    need = {f: int((cum < f - 1e-12).sum() + 1) for f in (0.5, 0.9, 0.95, 0.99)}
+    st.markdown("Components needed for " + ", ".join(f"**{100 * f:g} %**: {k}" for f, k in need.items())
+                + " of the variance (seed X keeps 50–120 for the PCA-ellipse sampler).")
+    lab.csv_download(df, f"{run.name}_pca_variance.csv", key="dl_pca_csv")
+
+
 # ---------------------------------------------------------------- layout
 SECTIONS = {"All histograms": all_histograms, "Selected components": selected_components,
             "Component table": component_table, "Radius": radius_view, "Correlation": correlation_view,
-            "MND check": mnd_check}
+            "MND check": mnd_check, "PCA": pca_view}
 # Only the open tab runs; its name is in the URL (?view=Radius), so a view can be shared.
 for tab, section in zip(st.tabs(list(SECTIONS), key="view", bind="query-params"), SECTIONS.values()):
     with tab:

@@ -12,9 +12,10 @@ import streamlit as st
 
 import lab
 from core.correlation import top_pairs
-from core.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
-from core.plotting import plot_plane
+from core.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
+from core.plotting import plot_empty_slice, plot_plane
 from core.samplers import SAMPLERS
+from core.tsne import MAX_TSNE_POINTS
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Coordinate planes")
@@ -33,6 +34,8 @@ run = lab.select_run()
 stats = lab.statistics(run)
 d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
+# Measured with docs/time_tsne.py on the default run (2 busy cores).
+TSNE_30K_NOTE = "9 min for 30,000 points on 2 CPU cores shared with other jobs, load average 8–23"
 
 
 def enlarge(ax, size=13):
@@ -55,6 +58,7 @@ def axis_label(space, k):
 
 c1, c2, c3 = st.columns([1, 2, 2])
 space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
+                 index=1 if lab.query_value("space", "latent") == "pca" else 0,
                  format_func=lambda s: {"latent": "latent z", "pca": "PCA"}[s],
                  help="PCA: coordinates along the principal axes (0 = largest variance)")
 source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
@@ -68,10 +72,18 @@ if space == "latent" and source == "top-correlated pair":
     i, j = int(options[pick].i), int(options[pick].j)
 else:
     ci, cj = c2.columns(2)
-    i = int(ci.number_input("i", value=0, step=1, key="planes_i", help=f"0 … {d - 1}"))
-    j = int(cj.number_input("j", value=1, step=1, key="planes_j", help=f"0 … {d - 1}"))
-sigmas = c3.multiselect("Sigma levels", SIGMA_CHOICES, default=[1.0, 2.0, 3.0], key="planes_sigmas",
-                        format_func=lambda s: f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)")
+    i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
+    j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
+sigmas = c3.multiselect("Sigma levels (type any, e.g. 2.2)", SIGMA_CHOICES, key="planes_sigmas",
+                        default=lab.query_list("sigmas", [1.0, 2.0, 3.0], float, allowed=SIGMA_CHOICES),
+                        accept_new_options=True,
+                        format_func=lambda s: (f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)"
+                                               if isinstance(s, float) else f"{s} σ"))
+try:
+    sigmas = list(check_sigmas(sigmas))
+except ValueError as exc:
+    lab.show_error(exc)
+    st.stop()
 show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
 
 with st.expander("Slice, sampler overlay, zoom", expanded=False):
@@ -88,9 +100,23 @@ with st.expander("Slice, sampler overlay, zoom", expanded=False):
         overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
     zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
                        help="Look for filaments and voids: all points inside the window are drawn.")
-    zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx", disabled=not zoom)
-    zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy", disabled=not zoom)
-    zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
+    zabs = e3.radio("window in", ["σ from the centre", "absolute coordinates"], key="planes_zabs",
+                    horizontal=True, disabled=not zoom,
+                    help="Absolute: a fixed square such as ±0.25 around a point (the 'curse' post's zooms).")
+    if zabs == "absolute coordinates":
+        za1, za2, za3 = e3.columns(3)
+        zx = za1.number_input("centre x", value=0.0, step=0.25, key="planes_zax", disabled=not zoom)
+        zy = za2.number_input("centre y", value=0.0, step=0.25, key="planes_zay", disabled=not zoom)
+        zw = za3.number_input("half-width", value=0.25, step=0.05, key="planes_zaw", disabled=not zoom)
+        if zoom and not zw > 0:
+            st.error(f"zoom half-width must be greater than 0, got {zw:g}")
+            st.stop()
+    else:
+        zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx",
+                       disabled=not zoom)
+        zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy",
+                       disabled=not zoom)
+        zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
 
 # ---------------------------------------------------------------- the plane
 
@@ -101,18 +127,23 @@ except ValueError as exc:
     st.stop()
 n_all = points.shape[0]
 t_used = None
+empty_slice = False
 if use_slice:
     try:
-        mask = lab.slice_mask(run, i, j, t, space)
+        mask = lab.slice_mask(run, i, j, t, space, allow_empty=True)
     except ValueError as exc:
         lab.show_error(exc)
-        st.info(f"None of the {n_all:,} z-points has all its other {d - 2} coordinates within "
-                f"±{t:g}. With many dimensions a slice empties fast (the seed post found 2 of 5,000 "
-                "CelebA points at t = 1.5): increase t or switch the slice off.")
         st.stop()
+    reference = points
     points = points[mask]
     t_used = float(t)
-    if points.shape[0] < 3:
+    empty_slice = not len(points)
+    if empty_slice:
+        # Seed IV's finding: no z-point is left, yet box vectors fill the slab.
+        st.info(f"0 of {n_all:,} z-points have all their other {d - 2} coordinates within ±{t:g}: "
+                "with many dimensions a slice empties fast (the seed post found 2 of 5,000 CelebA points "
+                "at t = 1.5). Overlay a sampler to see which vectors still lie in it.")
+    elif points.shape[0] < 3:
         st.warning(f"Only {points.shape[0]} point(s) left in the slice (t = {t:g}): too few for "
                    "ellipses and contours. Increase t.")
         st.stop()
@@ -120,13 +151,13 @@ if use_slice:
 if not sigmas:
     st.warning("Choose at least one sigma level to draw ellipses and contours.")
 table = []
-if sigmas:
+if sigmas and not empty_slice:
     try:
         table = plane_ellipses(points, sigmas)
     except ValueError as exc:  # a flat pair: a message, not a 1-D coverage
         lab.show_error(exc)
 kde = None
-if show_kde and sigmas:
+if show_kde and sigmas and not empty_slice:
     try:
         kde = lab.plane_kde(run, i, j, space, t=t_used)
     except ValueError as exc:
@@ -139,8 +170,10 @@ if overlay_name != "none":
             V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
         pca = stats.pca if space == "pca" else None
         if t_used is not None:
-            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca)]
-        overlay = plane_coordinates(V, i, j, space=space, pca=pca)
+            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
+            if not len(V):
+                st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+        overlay = plane_coordinates(V, i, j, space=space, pca=pca) if len(V) else np.empty((0, 2))
         overlay_label = f"{overlay_name}: {len(overlay):,} vectors" + (" in the slice" if t_used else "")
     except ValueError as exc:
         if t_used is not None and "leaves no point" in str(exc):
@@ -148,85 +181,128 @@ if overlay_name != "none":
         else:
             lab.show_error(exc)
 
-mean2 = points.mean(axis=0)
-std2 = points.std(axis=0)
-xlim = ylim = None
-shown = points
-if zoom:
-    xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
-    ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
-    inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
-              & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
-    shown = points[inside]
-    if not len(shown):
-        st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
-
-fig, ax = plt.subplots(figsize=(6.6, 7.0))
-art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
-                 overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
-                 labels=(axis_label(space, i), axis_label(space, j)))
-# Denser dots than plot_plane's default so that filaments and voids show.
-art["scatter"].set_alpha(0.5)
-art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
-if zoom:
-    # plot_plane's centre marker would use the window's points; mark the plane's centre.
-    ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
-what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
-ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
-# The legend goes below the axes, where it hides no point.
-leg = ax.get_legend()
-ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
-          bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-enlarge(ax)
-# Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
-fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-png = lab.figure_png(fig, dpi=115, tight=False)
-
-left, right = st.columns([5, 3])
-with left:
-    lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
-with right:
-    m1, m2 = st.columns(2)
-    m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
-    m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+if empty_slice:
+    fig, ax = plt.subplots(figsize=(6.6, 6.2))
+    plot_empty_slice(ax, reference, n_all, t_used, overlay=overlay, overlay_label=overlay_label,
+                     labels=(axis_label(space, i), axis_label(space, j)))
+    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — "
+                 f"slice |others| ≤ {t_used:g}: 0 of {n_all:,} points")
+    enlarge(ax)
+    left, right = st.columns([5, 3])
+    with left:
+        lab.show_png(lab.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
+                     key="planes_dl_main")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("points in the slice", "0")
+        m2.metric("sampler vectors in the slice", "—" if overlay is None else f"{len(overlay):,}")
+    st.divider()
+else:
+    mean2 = points.mean(axis=0)
+    std2 = points.std(axis=0)
+    xlim = ylim = None
+    shown = points
     if zoom:
-        st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
-    if len(table):
-        cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
-                            "measured %": 100 * table["measured"],
-                            "measured − theory": 100 * (table["measured"] - table["theory"])})
-        st.markdown("**Coverage of the confidence ellipses**")
-        st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
-                                       "measured − theory": "{:+.1f}"}), hide_index=True)
-        lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
-    st.markdown(
-        "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
-        "contours at the highest-density levels holding the same masses (same colour). "
-        "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
-        "20,000 are drawn."
-    )
-    if t_used:
-        st.caption("In a slice the ellipses and contours describe the points left in the slice.")
+        if zabs == "absolute coordinates":
+            xlim, ylim = (zx - zw, zx + zw), (zy - zw, zy + zw)
+        else:
+            xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
+            ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
+        inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
+                  & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
+        shown = points[inside]
+        if not len(shown):
+            st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
+
+    fig, ax = plt.subplots(figsize=(6.6, 7.0))
+    art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
+                     overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
+                     labels=(axis_label(space, i), axis_label(space, j)))
+    # Denser dots than plot_plane's default so that filaments and voids show.
+    art["scatter"].set_alpha(0.5)
+    art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
+    if zoom:
+        # plot_plane's centre marker would use the window's points; mark the plane's centre.
+        ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
+    mark = lab.user_mark(run)
+    if mark is not None:  # an image uploaded on the Your image page
+        m2 = plane_coordinates(np.asarray(mark, np.float32)[None], i, j, space=space,
+                               pca=stats.pca if space == "pca" else None)[0]
+        (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10)
+    what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
+    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
+    # The legend goes below the axes, where it hides no point.
+    leg = ax.get_legend()
+    handles, texts = list(leg.legend_handles), [t.get_text() for t in leg.get_texts()]
+    if mark is not None:
+        handles.append(star)
+        texts.append("your image")
+    ax.legend(handles, texts, loc="upper center",
+              bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    enlarge(ax)
+    # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
+    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
+    png = lab.figure_png(fig, dpi=115, tight=False)
+
+    left, right = st.columns([5, 3])
+    with left:
+        lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
+        m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+        if zoom:
+            st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
+        if len(table):
+            cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
+                                "measured %": 100 * table["measured"],
+                                "measured − theory": 100 * (table["measured"] - table["theory"])})
+            st.markdown("**Coverage of the confidence ellipses**")
+            st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
+                                           "measured − theory": "{:+.1f}"}), hide_index=True)
+            lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
+        st.markdown(
+            "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
+            "contours at the highest-density levels holding the same masses (same colour). "
+            "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
+            "20,000 are drawn."
+        )
+        if t_used:
+            st.caption("In a slice the ellipses and contours describe the points left in the slice.")
 
 # ---------------------------------------------------------------- grid of planes
 
 st.divider()
 st.subheader("Grid of planes")
-if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
+if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
     g1, g2, g3 = st.columns(3)
     choices = ["consecutive pairs (k, k+1), (k+2, k+3), …", "component k against the next ones"]
     if space == "latent":
-        choices.append("six top-correlated pairs")
+        choices += ["six top-correlated pairs", "16 top-correlated pairs (4 × 4, seed III)"]
     layout = g1.radio("Pairs", choices, key="planes_grid_layout")
     k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
     grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
+    mark_row = int(g3.number_input(f"mark the z-point of image (row 0 … {n_all - 1}; −1: none)", value=-1,
+                                   step=1, key="planes_grid_mark",
+                                   help="Seed III marks one image's z-point in every plane. An image uploaded on "
+                                        "the Your image page is marked too (★)."))
+    if not -1 <= mark_row < n_all:
+        st.error(f"image row must be in −1 … {n_all - 1}, got {mark_row}")
+        st.stop()
     if layout.startswith("consecutive"):
         pairs = [(k0 + 2 * m, k0 + 2 * m + 1) for m in range(6)]
     elif layout.startswith("component"):
         pairs = [(k0, k0 + m) for m in range(1, 7)]
     else:
-        tp = top_pairs(stats.correlation, threshold=0.0, n=6)
+        n_pairs = 16 if layout.startswith("16") else 6
+        tp = top_pairs(stats.correlation, threshold=0.0, n=min(n_pairs, d * (d - 1) // 2))
         pairs = [(int(r.i), int(r.j)) for r in tp.itertuples(index=False)]
+    grid_shape = (4, 4) if layout.startswith("16") else (2, 3)
+    marks = []
+    if mark_row >= 0:
+        marks.append((np.asarray(run.latents[mark_row], np.float32), f"image {mark_row}", "o"))
+    if lab.user_mark(run) is not None:
+        marks.append((np.asarray(lab.user_mark(run), np.float32), "your image", "*"))
     bad = [p for p in pairs if not (0 <= p[0] < d and 0 <= p[1] < d)]
     pairs = [p for p in pairs if p not in bad]
     if grid_points < 1:
@@ -236,10 +312,10 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
     else:
         if bad:
             st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig, axes = plt.subplots(2, 3, figsize=(13, 8.4))
+        fig, axes = plt.subplots(*grid_shape, figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
         for ax in axes.ravel()[len(pairs):]:
             ax.set_visible(False)
-        with st.spinner("Drawing six planes…"):
+        with st.spinner(f"Drawing {len(pairs)} planes…"):
             for ax, (a, b) in zip(axes.ravel(), pairs):
                 pts = lab.plane(run, a, b, space)
                 try:
@@ -251,8 +327,15 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                     ax.set_xticks([])
                     ax.set_yticks([])
                     continue
-                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points,
-                                 labels=(axis_label(space, a), axis_label(space, b)))
+                ov = None
+                if overlay is not None and len(overlay) and overlay_name != "none":
+                    ov = plane_coordinates(V, a, b, space=space, pca=stats.pca if space == "pca" else None)
+                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
+                                 overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
+                for zm, mlabel, marker in marks:
+                    mp = plane_coordinates(zm[None], a, b, space=space, pca=stats.pca if space == "pca" else None)[0]
+                    ax.plot([mp[0]], [mp[1]], marker, ms=14 if marker == "*" else 9, color="#ffd700", mec="k",
+                            mew=1.2, zorder=10)
                 art["scatter"].set_alpha(0.5)
                 art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
                 ax.get_legend().remove()
@@ -260,8 +343,11 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
                                     for r in tab.itertuples()) if len(tab) else ""
                 ax.set_title(f"({a}, {b})  {cov_txt}")
                 enlarge(ax, 12)
+            extra = "".join(f"; {m[1]} marked {'★' if m[2] == '*' else '●'}" for m in marks)
+            if overlay is not None and overlay_name != "none":
+                extra += f"; green ×: {overlay_name}"
             fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
-                         "ellipse coverage measured/theory per σ level", fontsize=12)
+                         f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
             fig.tight_layout()
             png = lab.figure_png(fig, dpi=90)
         lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
@@ -270,43 +356,55 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
 
 st.divider()
 st.subheader("t-SNE map")
-st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II'). "
-           "Distances in it are not latent-space distances; clusters, filaments and voids that "
-           "persist over subsamples and perplexities are the signal.")
+st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II': 20,000 points, "
+           f"early exaggeration 16, perplexity 10). openTSNE, FFT gradients, 250 + 500 iterations; at most "
+           f"{MAX_TSNE_POINTS:,} points (about {TSNE_30K_NOTE}). Distances in it are not latent-space distances; "
+           "clusters, filaments and voids that persist over subsamples and perplexities are the signal. "
+           "Cached on disk by content: a second look is instant.")
 t1, t2, t3, t4 = st.columns(4)
-tsne_n = int(t1.number_input("points (≤ 3,000)", value=min(1000, run.latents.shape[0]), step=250, key="tsne_n"))
+tsne_n = int(t1.number_input(f"points (≤ {MAX_TSNE_POINTS:,})", value=min(1000, run.latents.shape[0]), step=1000,
+                             key="tsne_n"))
+tsne_ex = t1.number_input("early exaggeration", value=12.0, step=1.0, key="tsne_ex",
+                          help="Seed: 16. Pulls clusters apart during the first 250 iterations.")
 tsne_space = t2.radio("input", ["latent", "pca"], key="tsne_space",
                       format_func=lambda s: {"latent": "all latent components",
                                              "pca": "leading PCA components"}[s])
 tsne_dims = int(t2.number_input("PCA components", value=min(4, d), step=1, key="tsne_dims",
                                 disabled=tsne_space != "pca"))
-tsne_perp = t3.number_input("perplexity", value=30.0, step=5.0, key="tsne_perp")
+tsne_perp = t3.number_input("perplexity", value=30.0, step=5.0, key="tsne_perp", help="Seed: 10.")
 tsne_seed = int(t3.number_input("seed", value=0, step=1, key="tsne_seed"))
 colour_by = "none"
 if run.attributes is not None and len(run.attributes) == run.latents.shape[0]:
     colour_by = t4.selectbox("colour by attribute", ["none"] + list(run.attributes.columns), key="tsne_colour")
+if t4.button("Seed values (20,000 · 16 · 10)", key="tsne_seedvals"):
+    st.session_state["tsne_request"] = (run.name, min(20_000, run.latents.shape[0]), "latent", None, 10.0, 0, 16.0)
 if t4.button("Compute t-SNE", key="tsne_go"):
     st.session_state["tsne_request"] = (run.name, tsne_n, tsne_space,
-                                        tsne_dims if tsne_space == "pca" else None, tsne_perp, tsne_seed)
+                                        tsne_dims if tsne_space == "pca" else None, tsne_perp, tsne_seed, tsne_ex)
 req = st.session_state.get("tsne_request")
 if req and req[0] == run.name:
+    bar = st.progress(0.0, text=f"t-SNE of {req[1]:,} points…")
     try:
-        with st.spinner(f"t-SNE of {req[1]:,} points (openTSNE; a few seconds for 3,000)…"):
-            rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
+        rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5],
+                           early_exaggeration=req[6], progress=lambda f, text: bar.progress(f, text=text))
+        bar.empty()
         fig, ax = plt.subplots(figsize=(6.6, 5.8))
+        size = float(np.clip(3000.0 / len(rows), 0.3, 5.0))
         if colour_by != "none":
             c = run.attributes[colour_by].to_numpy()[rows]
-            sc = ax.scatter(Y[:, 0], Y[:, 1], s=5, c=c, cmap="viridis", lw=0)
+            sc = ax.scatter(Y[:, 0], Y[:, 1], s=size, c=c, cmap="viridis", lw=0, rasterized=True)
             fig.colorbar(sc, ax=ax, label=colour_by)
         else:
-            ax.scatter(Y[:, 0], Y[:, 1], s=5, c="#4a6fa5", lw=0)
+            ax.scatter(Y[:, 0], Y[:, 1], s=size, c="#4a6fa5", lw=0, rasterized=True)
         inp = "latent z" if req[2] == "latent" else f"{req[3]} leading PCA components"
-        ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g})", fontsize=11)
+        ax.set_title(f"t-SNE of {len(rows):,} z-points ({inp}, perplexity {req[4]:g}, exaggeration {req[6]:g})",
+                     fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         enlarge(ax)
         lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
+        bar.empty()
         lab.show_error(exc)
 else:
-    st.info("Choose the options and press **Compute t-SNE** (cached: a second look is instant).")
+    st.info("Choose the options and press **Compute t-SNE**, or take the seed's values.")

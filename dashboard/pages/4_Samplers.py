@@ -25,6 +25,7 @@ DESCRIPTIONS = {
     "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (seed X)",
     "mvn": "full-covariance multivariate normal N(mu, Σ), optionally truncated",
     "gmm": "Gaussian mixture with full covariances (ex-post density estimation)",
+    "shell": "multivariate normal restricted to a shell outside the 3σ region (MND post): background-dominated",
 }
 METRICS = [
     ("inside_2sigma", "inside 2σ-mass", "fraction inside the data's 2σ-mass ellipsoid: the Mahalanobis "
@@ -79,7 +80,8 @@ d = run.z_dim
 
 # ---------------------------------------------------------------- choices
 
-chosen = st.multiselect("Samplers", list(SAMPLERS), default=DEFAULTS, key="smp_chosen",
+chosen = st.multiselect("Samplers", list(SAMPLERS), key="smp_chosen",
+                        default=lab.query_list("samplers", DEFAULTS, allowed=SAMPLERS),
                         format_func=lambda s: f"{s} — {DESCRIPTIONS.get(s, '')}")
 if "gmm" in chosen:
     st.caption("**gmm** is fitted in the full latent space on a fixed 10,000-point subsample with "
@@ -222,15 +224,17 @@ def projections():
     pi = int(p2.number_input("i", value=0, step=1, key="smp_pi"))
     pj = int(p3.number_input("j", value=1, step=1, key="smp_pj"))
     n_over = int(p4.number_input("vectors drawn per plot", value=500, step=100, key="smp_pn"))
+    sigma = p4.number_input("ellipse level σ (any > 0; seed X: 2.2)", value=2.0, step=0.1, key="smp_sigma",
+                            help="2 draws the data's 1, 2, 3 σ ellipses; any other level draws that ellipse alone.")
     try:
         pngs = lab.plane_overlay_pngs(run, drawn, n, seed, space, pi, pj, n_over,
-                                      [label_of(k) for k in range(len(drawn))])
+                                      [label_of(k) for k in range(len(drawn))], sigma)
         cols = st.columns(min(2, len(drawn)))
         for k, ((name, p), png) in enumerate(zip(drawn, pngs)):
             with cols[k % len(cols)]:
                 lab.show_png(png, f"{run.name}_{name}_plane_{space}_{pi}_{pj}.png", key=f"smp_dl_plane_{k}")
         st.caption("Blue: data z-points; green crosses: the sampler's vectors; red/orange/purple: "
-                   "the data's 1, 2, 3 σ ellipses (solid) and KDE contours (dashed). A sampler can look "
+                   "the data's 1, 2, 3 σ ellipses (or the level you chose; solid) and KDE contours of the same masses (dashed). A sampler can look "
                    "right in every plane and still miss the data in the full space: compare the "
                    "percentages here with the scoreboard's 'inside 2σ-mass' column.")
     except ValueError as exc:

@@ -13,8 +13,12 @@ import streamlit as st
 import lab
 from core import paths
 from core.components import dominant_components
+from core.correlation import top_pairs
+from core.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
+from core.ellipses import plane_ellipses
 from core.images import make_grid, png_bytes
 from core.neighbours import nearest_neighbours
+from core.plotting import plot_path_over_plane
 from core.samplers import SAMPLERS
 from core.validation import check_int
 
@@ -57,21 +61,55 @@ def full_cov():
     return (pca.components_.T * pca.explained_variance_) @ pca.components_
 
 
+def path_plane(P, fixed_ij=None):
+    """The path's points over the cloud in a plane (seed VI), beside its strip."""
+    from matplotlib.figure import Figure
+
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**The path over the cloud**")
+        if fixed_ij is None:
+            top = top_pairs(stats.correlation, threshold=0.0, n=1)
+            q1, q2 = st.columns(2)
+            pi = int(q1.number_input("plane i", value=int(top.iloc[0]["i"]), step=1, key="dec_pp_i"))
+            pj = int(q2.number_input("plane j", value=int(top.iloc[0]["j"]), step=1, key="dec_pp_j"))
+        else:
+            pi, pj = fixed_ij
+            st.caption(f"The line's own plane (z{pi}, z{pj}).")
+        st.caption("Green: the path's points in order (1 = first image of the strip); blue: the data's "
+                   "z-points; solid ellipses 1, 2, 3 σ, dashed KDE contours of the same masses; + origin.")
+    pts = lab.plane(run, pi, pj)
+    fig = Figure(figsize=(6.4, 5.2))
+    ax = fig.add_subplot()
+    plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=lab.plane_kde(run, pi, pj),
+                         ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
+    ax.get_legend().remove()
+    ax.set_title(f"path in the plane (z{pi}, z{pj})")
+    with right:
+        lab.show_png(lab.figure_png(fig, dpi=100), f"{run.name}_path_plane_{pi}_{pj}.png", key="dec_dl_pplane")
+
+
 # ---------------------------------------------------------------- paths
 
 st.header("Paths")
 kinds = ["origin → centre", "line through the centre", "interpolation between two images"]
 if run.attributes is not None and len(run.attributes) == N:
     kinds.append("attribute walk")
-c1, c2 = st.columns([2, 1])
+c1, c2, c3 = st.columns([4, 2, 2])
 kind = c1.radio("Path", kinds, horizontal=True, key="dec_kind")
 n_points = int(c2.slider("points on the path", 2, 16, 9, key="dec_np"))
+centre_kind = c3.radio("centre", ["mean", "histogram"], horizontal=True, key="dec_centre",
+                       format_func={"mean": "component means", "histogram": "histogram peaks μ"}.get,
+                       help="Where the paths' centre lies: the mean of every component, or the peak μ of "
+                            "each component's histogram (bin width 0.25), as read off the seed's histograms.")
+centre = centre_vector(stats, centre_kind)
+plane_ij = None
 try:
     if kind == "origin → centre":
         st.caption("From the origin of the latent space (the centre of a unit Gaussian or a "
                    "symmetric box) to the centre of the data: the origin lies at the border of the "
                    "region the encoder fills, so its image is not a face (seed VI).")
-        P = paths.origin_to_centre(mean, n_points)
+        P = paths.origin_to_centre(centre, n_points)
         cap = f"origin → centre, {n_points} points"
     elif kind == "line through the centre":
         l1, l2, l3, l4 = st.columns(4)
@@ -79,7 +117,8 @@ try:
         lj = int(l2.number_input("j", value=1, step=1, key="dec_lj"))
         angle = l3.slider("angle towards j (degrees)", 0, 180, 45, key="dec_angle")
         extent = l4.slider("extent (σ along the line)", 0.5, 5.0, 3.0, 0.5, key="dec_extent")
-        P = paths.line_through_centre(mean, full_cov(), li, lj, angle, extent, n_points)
+        P = paths.line_through_centre(centre, full_cov(), li, lj, angle, extent, n_points)
+        plane_ij = (li, lj)
         cap = f"line through the centre in plane (z{li}, z{lj}) at {angle}°, ±{extent:g} σ"
     elif kind == "interpolation between two images":
         i1, i2 = st.columns(2)
@@ -101,7 +140,7 @@ try:
             row = int(a2.number_input(f"image (row 0 … {N - 1})", value=0, step=1, key="dec_attr_row"))
             z0 = latent_row(row, "image")
         else:
-            z0 = mean
+            z0 = centre
         lo, hi = a3.slider("alpha range", -3.0, 3.0, (-1.5, 1.5), 0.25, key="dec_alpha")
         direction = lab.attribute_direction(run, column, split)
         P = paths.attribute_walk(z0, direction, np.linspace(lo, hi, n_points))
@@ -111,6 +150,7 @@ try:
         imgs = lab.decode(run, P)
     show_strip(imgs, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
     lab.vector_downloads(P, f"{run.name}_path", key="dec_dl_path_vec")
+    path_plane(P, plane_ij)
 except ValueError as exc:
     lab.show_error(exc)
 
@@ -209,3 +249,44 @@ def live():
 
 
 live()
+
+
+# ---------------------------------------------------------------- issue 11: distance from the centre, K components
+
+st.divider()
+st.header("Images ordered by distance from the centre")
+st.caption("Seed VII: z-points at evenly spaced quantiles of their distance from the centre (nearest first, "
+           "farthest last), decoded. Far from the centre the faces lose their typical look.")
+o1, o2 = st.columns(2)
+n_order = int(o1.slider("images", 4, 16, 10, key="dec_ord_n"))
+metric = o2.radio("distance", ["euclidean", "mahalanobis"], horizontal=True, key="dec_ord_metric")
+try:
+    rows, dists, _ = lab.run_cached(lambda r, c, m, k: rows_by_distance(r.latents, np.asarray(c), k, m, cov=full_cov()),
+                                    run, tuple(centre_vector(stats, centre_kind)), metric, n_order)
+    imgs = lab.decode(run, np.asarray(run.latents[np.sort(rows)], np.float32))[np.argsort(np.argsort(rows))]
+    show_strip(imgs, f"{run.name}_by_distance.png", key="dec_dl_order",
+               caption=f"{metric} distance from the centre ({centre_kind}): "
+                       + ", ".join(f"{x:.1f}" for x in dists) + f"  (rows {', '.join(map(str, rows))})")
+except ValueError as exc:
+    lab.show_error(exc)
+
+st.divider()
+st.header("Reconstruction from K PCA components")
+st.caption("One z-point kept to its first K principal components, decoded: how many directions carry a face?")
+k1, k2 = st.columns([1, 3])
+k_row = int(k1.number_input(f"image (row 0 … {N - 1})", value=0, step=1, key="dec_k_row"))
+k_text = k2.text_input("K values (comma-separated)", value=", ".join(
+    str(k) for k in sorted({min(k, d) for k in (2, 5, 10, 25, 50, 100, d)})), key="dec_k_list",
+    help=f"Each K in 1 … z_dim = {d}; the last one equal to z_dim gives the original z-point.")
+try:
+    try:
+        ks = [int(x) for x in k_text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"K values must be whole numbers separated by commas, got {k_text!r}") from None
+    if not ks:
+        raise ValueError("give at least one K")
+    V = pca_reconstructions(pca, latent_row(k_row, "image"), ks)
+    show_strip(lab.decode(run, V), f"{run.name}_pca_K.png", key="dec_dl_k",
+               caption="K = " + ", ".join(map(str, ks)))
+except ValueError as exc:
+    lab.show_error(exc)
