@@ -10,12 +10,15 @@ free of pickles.  The cache holds only what this machine computed itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import shutil
 from pathlib import Path
 
+import joblib
 import numpy as np
 
-from core.runs import REPO_ROOT
+from core.runs.runs import REPO_ROOT, atomic_write_bytes
 
 
 def cache_dir():
@@ -59,10 +62,6 @@ def cached(func, Z, *args, key=None, **kwargs):
         Further arguments; their ``repr`` is part of the key, so pass plain
         values (numbers, strings, tuples).
     """
-    import joblib
-
-    from core.runs import atomic_write_bytes
-
     key = key or content_key(Z)
     name = f"{func.__module__}.{func.__qualname__}"
     digest = hashlib.sha256(f"{name}|{key}|{args!r}|{sorted(kwargs.items())!r}".encode()).hexdigest()
@@ -73,7 +72,6 @@ def cached(func, Z, *args, key=None, **kwargs):
         except Exception:  # a damaged cache entry is recomputed, never fatal
             path.unlink(missing_ok=True)
     result = func(Z, *args, **kwargs)
-    import io
 
     buf = io.BytesIO()
     joblib.dump(result, buf)
@@ -83,6 +81,4 @@ def cached(func, Z, *args, key=None, **kwargs):
 
 def clear():
     """Remove every cached result."""
-    import shutil
-
     shutil.rmtree(cache_dir(), ignore_errors=True)

@@ -15,7 +15,34 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from core.tfenv import import_tensorflow_quietly  # noqa: E402
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from core.bench import suite as bench
+from core.data.images import make_grid, png_bytes
+from core.model import featuremaps
+from core.model.config import ModelConfig, TrainConfig
+from core.model.encoding import encode_run
+from core.model.featuremaps import DEFAULT_LIMIT, DEFAULTS
+from core.model.network import CompiledModel, decode
+from core.model.tfenv import import_tensorflow_quietly  # noqa: E402
+from core.model.training import TrainingError, configure_logical_cpus, read_progress, train_run
+from core.runs import runs
+from core.sampling.samplers import SAMPLERS, make_sampler
+from core.sampling.scoreboard import compare_samplers
+from core.stats.components import (
+    dominant_components,
+    full_statistics,
+    gaussian_shell,
+    radius_distribution,
+    uniform_box_shell,
+    unresolved_hw_message,
+)
+from core.stats.correlation import top_pairs
+from core.stats.mnd import mnd_summary
+from core.validation import check_float, check_int, check_latents, check_n_samples, check_positive
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,10 +94,6 @@ def _add_train(sub):
 
 
 def _cmd_train(args):
-    from core import runs
-    from core.model import ModelConfig
-    from core.training import TrainConfig, configure_logical_cpus, train_run
-
     out = runs.resolve_path(args.out)
     if args.logical_cpus:
         import_tensorflow_quietly()
@@ -111,7 +134,6 @@ def _cmd_train(args):
     if path is None:
         print("worker done (the chief writes the run folder)", flush=True)
         return 0
-    from core.training import read_progress
 
     state = read_progress(path).get("state")
     print(f"run {path} {state}", flush=True)
@@ -132,9 +154,6 @@ def _add_encode(sub):
 
 
 def _cmd_encode(args):
-    from core import runs
-    from core.encoding import encode_run
-
     path = runs.resolve_path(args.run)
     if not (path / "encoder.keras").exists():
         raise ValueError(f"run {args.run!r} has no encoder.keras")
@@ -202,9 +221,6 @@ def _params_dict(pairs, what="--param"):
 
 def _jsonable(o):
     """numpy/pandas -> plain JSON types; NaN and infinities -> None."""
-    import numpy as np
-    import pandas as pd
-
     if isinstance(o, pd.DataFrame):
         return [_jsonable(r) for r in o.to_dict(orient="records")]
     if isinstance(o, dict):
@@ -230,8 +246,6 @@ def _dumps(obj):
 
 
 def _check_seed(seed):
-    from core.validation import check_int
-
     return check_int(seed, "--seed", low=0, high=2**32 - 1)
 
 
@@ -271,15 +285,6 @@ def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
     pca_k : int or None   PCA components listed (1..z_dim)
     box_b : float > 0   half-width of the uniform box for the shell comparison
     """
-    import numpy as np
-    import pandas as pd
-
-    from core.components import (dominant_components, full_statistics, gaussian_shell,
-                                 radius_distribution, uniform_box_shell, unresolved_hw_message)
-    from core.correlation import top_pairs
-    from core.mnd import mnd_summary
-    from core.validation import check_float, check_int, check_latents, check_positive
-
     Z = check_latents(Z, min_rows=2)
     n, d = Z.shape
     bin_width = check_positive(bin_width, "--bin-width")
@@ -361,8 +366,6 @@ def _stats_summary(res, label):
 
 
 def _write_stats(out, res):
-    from core import runs
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a folder")
@@ -389,8 +392,6 @@ def _stats_json(res, label):
 
 
 def _cmd_stats(args):
-    from core import runs
-
     if args.run is not None:
         run = runs.Run(runs.resolve_path(args.run))
         Z, label = run.latents, f"run {run.name}"
@@ -411,8 +412,6 @@ def _cmd_stats(args):
 # ---------------------------------------------------------------- sample
 
 def _add_sample(sub):
-    from core.samplers import SAMPLERS
-
     p = sub.add_parser(
         "sample", help="draw latent vectors with a sampler (and decode a grid)",
         description=_wrap("Fit a sampler on a run's latents, draw N vectors, write PREFIX.npy (float32, "
@@ -443,10 +442,6 @@ def _out_prefix(text):
 
 
 def _cmd_sample(args):
-    from core import runs
-    from core.samplers import make_sampler
-    from core.validation import check_int, check_n_samples
-
     n = check_n_samples(args.n, "--n")
     seed = _check_seed(args.seed)
     grid = check_int(args.grid, "--grid", 1, 1024)
@@ -461,9 +456,6 @@ def _cmd_sample(args):
     npy = runs.atomic_save_npy(prefix.with_name(prefix.name + ".npy"), V)
     print(f"wrote {npy}  ({V.shape[0]} x {V.shape[1]} float32, {sampler!r})")
     if not args.no_images:
-        from core.images import make_grid, png_bytes
-        from core.model import decode
-
         import_tensorflow_quietly()
         images = decode(run.decoder, V[:grid])
         png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"),
@@ -475,8 +467,6 @@ def _cmd_sample(args):
 # ---------------------------------------------------------------- compare
 
 def _add_compare(sub):
-    from core.samplers import SAMPLERS
-
     p = sub.add_parser(
         "compare", help="score several samplers against the data",
         description=_wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
@@ -512,13 +502,6 @@ def check_sampler_spec(name, params, z_dim, n_fit):
     ------
     ValueError naming the sampler, parameter and value.
     """
-    import warnings
-
-    import numpy as np
-
-    from core.samplers import make_sampler
-    from core.validation import check_int
-
     sampler = make_sampler(name, **params)
     dummy = np.random.default_rng(0).standard_normal((max(2 * z_dim + 2, 64), z_dim)).astype(np.float32)
     try:
@@ -546,14 +529,6 @@ def sampler_params(name, params, z_dim):
 
 
 def _cmd_compare(args):
-    import numpy as np
-    import pandas as pd
-
-    from core import runs
-    from core.samplers import SAMPLERS
-    from core.scoreboard import compare_samplers
-    from core.validation import check_n_samples
-
     names = [s.strip() for s in args.samplers.split(",")]
     if not names or any(not s for s in names):
         raise ValueError(f"--samplers must be comma-separated names, got {args.samplers!r}")
@@ -581,8 +556,6 @@ def _cmd_compare(args):
         check_sampler_spec(s, params[s], Z.shape[1], n_fit)
     score_kw = {}
     if args.decoder_metrics:
-        from core.model import CompiledModel
-
         import_tensorflow_quietly()
         score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
         score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
@@ -619,8 +592,6 @@ def _add_bench(sub):
 
 
 def _cmd_bench(args):
-    from core import bench
-
     rows = None if args.rows is None else [r.strip() for r in args.rows.split(",")]
     if rows is not None:
         bench.check_rows(rows)
@@ -640,8 +611,6 @@ def _cmd_bench(args):
 # ---------------------------------------------------------------- maps (encoder feature maps)
 
 def _add_maps(sub):
-    from core.featuremaps import DEFAULT_LIMIT, DEFAULTS
-
     p = sub.add_parser(
         "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
         description=_wrap("For every map of one convolutional layer of a run's encoder (default: the "
@@ -667,11 +636,6 @@ def _add_maps(sub):
 
 
 def _cmd_maps(args):
-    import numpy as np
-
-    from core import featuremaps, runs
-    from core.validation import check_int
-
     # Everything is checked before the (slow) computation starts.
     check_int(args.steps, "--steps", low=1, high=100_000)
     check_int(args.top_k, "--top-k", low=1, high=64)
@@ -724,8 +688,6 @@ _EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps]
 
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 training failed, 2 bad input, 130 interrupted)."""
-    from core.training import TrainingError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

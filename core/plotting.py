@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from core.ellipses import params_from_row, plane_ellipses, theoretical_coverage
+from core.stats.ellipses import params_from_row, plane_ellipses, theoretical_coverage
 from core.validation import check_int, check_positive, check_random_state
 
 #: One colour per sigma level (1, 2, 3, then cycling).
@@ -27,7 +27,7 @@ def plot_component_histograms(ax, hist, components=None, density=True, linewidth
     Parameters
     ----------
     ax : matplotlib Axes
-    hist : core.components.ComponentHistograms
+    hist : core.stats.components.ComponentHistograms
     components : sequence of int or None
         Latent indices to draw (must be in ``hist.components``); default all.
     density : bool
@@ -75,7 +75,7 @@ def plot_component_fit(ax, z_col, row, bin_width=0.25):
     z_col : ndarray of shape (n_samples,)
         The component's values.
     row : mapping
-        Its row of :func:`core.components.component_table` (``fit_*``,
+        Its row of :func:`core.stats.components.component_table` (``fit_*``,
         ``mu``, ``hw``, ``component``).
     bin_width : float
         Must match the table's bin width so the fitted amplitude (counts per
@@ -118,7 +118,7 @@ def plot_radius(ax, radii, shell=None, bins=100):
     ax : matplotlib Axes
     radii : ndarray of shape (n_samples,)
     shell : dict or None
-        Output of :func:`core.components.uniform_box_shell` (or
+        Output of :func:`core.stats.components.uniform_box_shell` (or
         ``gaussian_shell``): a band mean +- std is drawn.
 
     Returns
@@ -175,7 +175,7 @@ def plot_qq(ax, qq):
     Parameters
     ----------
     qq : dict
-        Output of :func:`core.mnd.reference_qq` (or ``chi2_qq``); the x axis
+        Output of :func:`core.stats.mnd.reference_qq` (or ``chi2_qq``); the x axis
         names its reference law.
 
     Returns
@@ -208,13 +208,13 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     ----------
     ax : matplotlib Axes
     points : ndarray of shape (n_samples, 2)
-        Projected z-points (:func:`core.ellipses.plane_coordinates`).
-    kde : core.kde.KDEResult or None
+        Projected z-points (:func:`core.stats.ellipses.plane_coordinates`).
+    kde : core.stats.kde.KDEResult or None
         Contours are drawn at the highest-density levels holding the masses
         ``1 - exp(-s^2/2)`` of the sigma levels, so each contour pairs with
         the ellipse of the same colour.
     ellipses : pandas.DataFrame or None
-        Output of :func:`core.ellipses.plane_ellipses`; computed from
+        Output of :func:`core.stats.ellipses.plane_ellipses`; computed from
         ``points`` and ``sigmas`` when None.  Pass an empty list to skip.
     sigmas : sequence of float > 0
     origin, centre : bool

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import streamlit as st
 
-from core import runs
+from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,7 +44,7 @@ def _load_run(name, token):
 
 
 def get_run(name):
-    """The loaded :class:`core.runs.Run` (shared by all sessions)."""
+    """The loaded :class:`core.runs.runs.Run` (shared by all sessions)."""
     return _load_run(name, _run_token(name))
 
 
@@ -120,14 +120,14 @@ def run_cached(fn, run, *args, shared=False, **kwargs):
 
 @st.cache_resource(show_spinner="Compiling decoder…", max_entries=8)
 def _decoder_fn(name, token, batch_size):
-    from core.model import CompiledModel
+    from core.model.network import CompiledModel
 
     return CompiledModel(_load_run(name, token).decoder, batch_size)
 
 
 @st.cache_resource(show_spinner="Compiling encoder…", max_entries=8)
 def _encoder_fn(name, token, batch_size):
-    from core.model import CompiledModel
+    from core.model.network import CompiledModel
 
     return CompiledModel(_load_run(name, token).encoder, batch_size)
 
@@ -154,19 +154,19 @@ def decode(run, Z):
 
 @st.cache_resource(show_spinner="Computing statistics (components, correlation, PCA)…", max_entries=8)
 def _statistics(name, token, bin_width):
-    from core.components import full_statistics
+    from core.stats.components import full_statistics
 
     return full_statistics(_load_run(name, token).latents, bin_width=bin_width)
 
 
 def statistics(run, bin_width=0.25):
-    """``core.components.full_statistics`` of the run's latents (read-only, shared)."""
+    """``core.stats.components.full_statistics`` of the run's latents (read-only, shared)."""
     return _statistics(run.name, _run_token(run.name), float(bin_width))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plane(name, token, i, j, space):
-    from core.ellipses import plane_coordinates
+    from core.stats.ellipses import plane_coordinates
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
     return plane_coordinates(_load_run(name, token).latents, i, j, space=space, pca=pca)
@@ -179,13 +179,13 @@ def plane(run, i, j, space="latent"):
 
 @st.cache_resource(show_spinner="Computing Mahalanobis distances…", max_entries=8)
 def _mnd(name, token):
-    from core.mnd import mnd_summary
+    from core.stats.mnd import mnd_summary
 
     return mnd_summary(_load_run(name, token).latents)
 
 
 def mnd(run):
-    """``core.mnd.mnd_summary`` of the run's latents."""
+    """``core.stats.mnd.mnd_summary`` of the run's latents."""
     return _mnd(run.name, _run_token(run.name))
 
 
@@ -200,13 +200,13 @@ def _fitted_sampler(name, token, sampler, params):
 
 
 def _fit_sampler(Z, sampler, params):
-    from core.samplers import make_sampler
+    from core.sampling.samplers import make_sampler
 
     return make_sampler(sampler, **dict(params)).fit(Z)
 
 
 def fitted_sampler(run, sampler, **params):
-    """A sampler from ``core.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
+    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
     return _fitted_sampler(run.name, _run_token(run.name), sampler, tuple(sorted(params.items())))
 
 
@@ -263,13 +263,13 @@ def run_images(run, n=8, held_out=False):
 
 @st.cache_data(show_spinner="Computing radii…", max_entries=8)
 def _radii(name, token):
-    from core.components import radius_distribution
+    from core.stats.components import radius_distribution
 
     return radius_distribution(_load_run(name, token).latents)
 
 
 def radii(run):
-    """``core.components.radius_distribution`` of the run's latents, shape (n,)."""
+    """``core.stats.components.radius_distribution`` of the run's latents, shape (n,)."""
     return _radii(run.name, _run_token(run.name))
 
 
@@ -294,7 +294,7 @@ UPLOAD_CAP_MB = 200
 def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
     """Save uploaded zip bytes under ``artifacts/.uploads/`` (atomically); return the path.
 
-    The name is sanitised by :func:`core.runs.safe_upload_path`; ``ValueError``
+    The name is sanitised by :func:`core.runs.runs.safe_upload_path`; ``ValueError``
     when the upload is larger than ``cap_mb`` MB, not named ``.zip`` or not a
     zip archive.
     """
@@ -360,7 +360,7 @@ def vector_downloads(V, stem, key):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _slice_mask(name, token, i, j, space, t):
-    from core.ellipses import slice_mask as _mask
+    from core.stats.ellipses import slice_mask as _mask
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
     return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca)
@@ -373,7 +373,7 @@ def slice_mask(run, i, j, t, space="latent"):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _plane_kde(name, token, i, j, space, t, gridsize):
-    from core.kde import kde2d
+    from core.stats.kde import kde2d
 
     pts = _plane(name, token, i, j, space)
     if t is not None:
@@ -382,7 +382,7 @@ def _plane_kde(name, token, i, j, space, t, gridsize):
 
 
 def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
-    """``core.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
+    """``core.stats.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
     return _plane_kde(run.name, _run_token(run.name), int(i), int(j), space,
                       None if t is None else float(t), int(gridsize))
 
@@ -478,7 +478,7 @@ def _score_store():
 
 
 def _score(name, token, sampler, params, n, seed, max_points, reencode, progress=None):
-    from core.scoreboard import score_samples
+    from core.sampling.scoreboard import score_samples
 
     key = ("sampler", name, token, sampler, params, n, seed, max_points, reencode)
     hit = _score_store().get(key)
@@ -497,7 +497,7 @@ def _score(name, token, sampler, params, n, seed, max_points, reencode, progress
 
 
 def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
-    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
+    """``core.sampling.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
 
     Cached for all sessions by every argument but ``progress``, a callable
     ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
@@ -509,7 +509,7 @@ def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None
 
 def score_holdout(run, max_points=2000, reencode=True, progress=None):
     """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
-    from core.scoreboard import score_samples
+    from core.sampling.scoreboard import score_samples
 
     name, token = run.name, _run_token(run.name)
     key = ("holdout", name, token, int(max_points), bool(reencode))
@@ -591,8 +591,8 @@ class DrawProgress:
 def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label):
     from matplotlib.figure import Figure
 
-    from core.ellipses import measured_coverage, plane_coordinates
     from core.plotting import plot_plane
+    from core.stats.ellipses import measured_coverage, plane_coordinates
 
     data_pts = _plane(name, token, i, j, space)
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
@@ -615,7 +615,7 @@ def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, l
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plane_ellipse_table(name, token, i, j, space):
-    from core.ellipses import plane_ellipses
+    from core.stats.ellipses import plane_ellipses
 
     return plane_ellipses(_plane(name, token, i, j, space), (1.0, 2.0, 3.0))
 
@@ -643,7 +643,7 @@ def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **param
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _decoded_grid(name, token, sampler, params, n, seed, m, n_cols):
-    from core.images import make_grid
+    from core.data.images import make_grid
 
     V = _sample(name, token, sampler, params, n, seed)[:m]
     return make_grid(_decoder_fn(name, token, 16)(np.asarray(V, np.float32)), n_cols=n_cols)
@@ -670,7 +670,7 @@ def holdout_expectation(run, k_sigma=(2, 3)):
 
     Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
     """
-    from core.scoreboard import holdout_expectation as expectation
+    from core.sampling.scoreboard import holdout_expectation as expectation
 
     n, d = run.latents.shape
     n_fit = n - max(2, int(round(n * HOLDOUT_FRACTION)))
@@ -715,7 +715,7 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _attribute_direction(name, token, column, split):
-    from core.paths import attribute_direction
+    from core.sampling.paths import attribute_direction
 
     run = _load_run(name, token)
     values = run.attributes[column].to_numpy(dtype=np.float64)
@@ -787,7 +787,7 @@ def sampler_param_widgets(name, z_dim, key, where=None):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _typical_nn_distance(name, token, m):
-    from core.neighbours import nearest_neighbours
+    from core.stats.neighbours import nearest_neighbours
 
     Z = _load_run(name, token).latents
     rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
@@ -821,7 +821,7 @@ def attribute_columns(run):
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _encoder_layers(name, token):
-    from core.featuremaps import conv_layer_names, feature_model
+    from core.model.featuremaps import conv_layer_names, feature_model
 
     enc = _load_run(name, token).encoder
     return [(n, tuple(int(d) for d in feature_model(enc, n).output_shape[1:])) for n in conv_layer_names(enc)]
@@ -851,7 +851,7 @@ def _map_slot(name, token, layer, limit, params):
 
 
 def _map_value(name, token, layer, limit, params, progress=None):
-    from core.featuremaps import run_map_report
+    from core.model.featuremaps import run_map_report
 
     slot = _map_slot(name, token, layer, limit, params)
     with slot.lock:
@@ -862,7 +862,7 @@ def _map_value(name, token, layer, limit, params, progress=None):
 
 
 def map_report(run, layer=None, limit=None, progress=None, **params):
-    """``core.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
+    """``core.model.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
 
     ``progress(stage, done, total)`` is called while a new report is computed
     (not on a cache hit).  ValueError for a bad layer or parameter (nothing cached).
@@ -873,7 +873,7 @@ def map_report(run, layer=None, limit=None, progress=None, **params):
 
 @st.cache_data(show_spinner="Drawing the pattern grid…", max_entries=32)
 def _map_grid_png(name, token, layer, limit, params, n_cols):
-    from core.featuremaps import pattern_grid_figure
+    from core.model.featuremaps import pattern_grid_figure
 
     return figure_png(pattern_grid_figure(_map_value(name, token, layer, limit, params), n_cols=n_cols))
 

@@ -1,4 +1,4 @@
-"""Tests for core.ellipses, including a comparison with matplotlib's
+"""Tests for core.stats.ellipses, including a comparison with matplotlib's
 gallery ``confidence_ellipse`` construction."""
 
 import matplotlib
@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from core.ellipses import (  # noqa: E402
+from core.stats.ellipses import (  # noqa: E402
     confidence_ellipse,
     ellipse_params,
     ellipse_points,
@@ -19,7 +19,7 @@ from core.ellipses import (  # noqa: E402
     slice_mask,
     theoretical_coverage,
 )
-from core.pca import LatentPCA  # noqa: E402
+from core.stats.pca import LatentPCA  # noqa: E402
 
 
 def gallery_path(x, y, n_std):

@@ -1,10 +1,10 @@
-"""Tests for core.neighbours against scikit-learn's exact search."""
+"""Tests for core.stats.neighbours against scikit-learn's exact search."""
 
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from core.neighbours import nearest_neighbours
+from core.stats.neighbours import nearest_neighbours
 
 
 @pytest.fixture(scope="module")

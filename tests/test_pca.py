@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from core.moments import mean_and_cov
-from core.pca import LatentPCA
+from core.stats.moments import mean_and_cov
+from core.stats.pca import LatentPCA
 
 
 @pytest.fixture

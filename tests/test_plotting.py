@@ -9,10 +9,10 @@ import pytest  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
 from core import plotting  # noqa: E402
-from core.components import component_histograms, component_table, uniform_box_shell  # noqa: E402
-from core.ellipses import plane_ellipses  # noqa: E402
-from core.kde import kde2d  # noqa: E402
-from core.mnd import mnd_summary  # noqa: E402
+from core.stats.components import component_histograms, component_table, uniform_box_shell  # noqa: E402
+from core.stats.ellipses import plane_ellipses  # noqa: E402
+from core.stats.kde import kde2d  # noqa: E402
+from core.stats.mnd import mnd_summary  # noqa: E402
 
 
 @pytest.fixture(scope="module")

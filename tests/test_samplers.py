@@ -1,4 +1,4 @@
-"""Tests of core.samplers: counts, moments, bounds, and the PCA-ellipse
+"""Tests of core.sampling.samplers: counts, moments, bounds, and the PCA-ellipse
 sampler against a plain per-vector implementation of the seed-X loop."""
 
 import math
@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-import core.samplers as samplers_mod
-from core.pca import LatentPCA
-from core.samplers import (
+import core.sampling.samplers as samplers_mod
+from core.sampling.samplers import (
     SAMPLERS,
     MultivariateNormalSampler,
     PCAEllipseSampler,
@@ -24,7 +23,8 @@ from core.samplers import (
     histogram_peak_and_hwhm,
     make_sampler,
 )
-from core.mnd import k_sigma_threshold
+from core.stats.mnd import k_sigma_threshold
+from core.stats.pca import LatentPCA
 from core.validation import MAX_SAMPLES
 
 
@@ -291,7 +291,7 @@ def test_numba_kernel_is_cached_on_disk():
     # kernel from the disk cache instead of compiling it again.
     V = np.zeros((1, 4))
     _ellipse_constrain(V, np.ones(4), np.zeros(1, np.uint32), "leading", backend="numba")
-    code = ("import numpy as np; from core._ellipse_kernel import constrain_rows as k; "
+    code = ("import numpy as np; from core.sampling._ellipse_kernel import constrain_rows as k; "
             "k(np.zeros((1, 4)), np.ones(4), np.zeros(1, np.uint32), False, 0, 1); "
             "print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,11 +1,11 @@
-"""Tests of core.scoreboard against closed forms and independent implementations."""
+"""Tests of core.sampling.scoreboard against closed forms and independent implementations."""
 
 import numpy as np
 import pytest
 from scipy import special, stats
 from sklearn.neighbors import NearestNeighbors
 
-from core.scoreboard import (
+from core.sampling.scoreboard import (
     compare_samplers,
     frechet_distance,
     holdout_expectation,
@@ -188,7 +188,7 @@ def test_mmd_on_row_ordered_data_is_near_zero():
 
 
 def test_subsample_is_uniform_in_random_order():
-    from core.scoreboard import _subsample
+    from core.sampling.scoreboard import _subsample
 
     Z = np.arange(1000.0)[:, None]
     A = _subsample(Z, 100, np.random.default_rng(0))

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from core import runs
-from core.model import ModelConfig
-from core.training import TrainConfig, read_progress, request_cancel, train_run
+from core.model.config import ModelConfig, TrainConfig
+from core.model.training import read_progress, request_cancel, train_run
+from core.runs import runs
 
 TINY = ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4))
 

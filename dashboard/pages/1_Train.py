@@ -4,13 +4,14 @@ watch its progress, cancel or resume it."""
 import time
 
 import altair as alt
+import lab
 import pandas as pd
 import streamlit as st
 
-import lab
-from core import runs, training
-from core.data import open_source
-from core.model import ACTIVATIONS, ModelConfig
+from core.data.sources import open_config_source
+from core.model import training
+from core.model.config import ACTIVATIONS, ModelConfig, TrainConfig
+from core.runs import runs
 
 st.set_page_config(page_title="Train · latent-lab", page_icon="🧭", layout="wide")
 st.title("Train")
@@ -88,7 +89,7 @@ if start:
                             encoder_filters=parse_filters(enc, "encoder filters"),
                             decoder_filters=parse_filters(dec, "decoder filters"),
                             activation=activation, batch_norm=bool(batch_norm))
-        config = training.TrainConfig(dataset=dataset, limit=int(limit) or None, crop=int(crop) or None,
+        config = TrainConfig(dataset=dataset, limit=int(limit) or None, crop=int(crop) or None,
                                       val_fraction=float(val_fraction), epochs=int(epochs),
                                       batch_size=int(batch_size), learning_rate=float(learning_rate),
                                       seed=int(seed), model=model).validate()
@@ -99,8 +100,7 @@ if start:
             raise ValueError(f"run {name!r} already exists in {path.parent}; choose another name "
                              "(or resume it below if it is unfinished)")
         with st.spinner("Checking the data source…"):
-            source = open_source(dataset, size=model.image_size, channels=model.channels,
-                                 limit=config.limit, seed=config.data_seed, crop=config.crop)
+            source = open_config_source(config)
             training.check_resources(source, config, path)
         training.launch(config, path)
     except ValueError as exc:
@@ -170,7 +170,7 @@ def show_run(info):
                                                        "the start, in place, in a background process."))
                 if c2.button(label, key=f"resume_{info.name}", help=tip):
                     try:
-                        training.launch(training.TrainConfig(epochs=int(more)), path, resume=True)
+                        training.launch(TrainConfig(epochs=int(more)), path, resume=True)
                     except ValueError as exc:
                         lab.show_error(exc)
                     else:

@@ -3,15 +3,14 @@ correlations and the multivariate-normal check (seeds II, IV, VIII; MND post).""
 
 import math
 
+import lab
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-import lab
-from core.components import dominant_components, uniform_box_shell, unresolved_hw_message
-from core.correlation import top_pairs
-from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
-                           plot_qq, plot_radius)
+from core.plotting import plot_component_fit, plot_component_histograms, plot_correlation_heatmap, plot_qq, plot_radius
+from core.stats.components import dominant_components, uniform_box_shell, unresolved_hw_message
+from core.stats.correlation import top_pairs
 
 st.set_page_config(page_title="Components · latent-lab", page_icon="🧭", layout="wide")
 st.title("Components")

@@ -5,16 +5,16 @@ Seed post VIII (contours vs confidence ellipses, grids of planes) and
 filaments and voids, t-SNE).
 """
 
+import lab
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-import lab
-from core.correlation import top_pairs
-from core.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 from core.plotting import plot_plane
-from core.samplers import SAMPLERS
+from core.sampling.samplers import SAMPLERS
+from core.stats.correlation import top_pairs
+from core.stats.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Coordinate planes")

@@ -5,15 +5,15 @@ ex-post density estimators (multivariate normal, Gaussian mixture) of Ghosh
 et al., ICLR 2020.
 """
 
+import lab
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-import lab
-from core.images import png_bytes
+from core.data.images import png_bytes
 from core.plotting import plot_marginals, plot_plane
-from core.samplers import SAMPLERS
+from core.sampling.samplers import SAMPLERS
 
 MAX_N = 20_000
 RESULT_KEY = "samplers_result"

@@ -6,16 +6,16 @@ between two images, CelebA-style attribute arithmetic.
 
 import time
 
+import lab
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-import lab
-from core import paths
-from core.components import dominant_components
-from core.images import make_grid, png_bytes
-from core.neighbours import nearest_neighbours
-from core.samplers import SAMPLERS
+from core.data.images import make_grid, png_bytes
+from core.sampling import paths
+from core.sampling.samplers import SAMPLERS
+from core.stats.components import dominant_components
+from core.stats.neighbours import nearest_neighbours
 from core.validation import check_int
 
 st.set_page_config(page_title="Decode · latent-lab", layout="wide", initial_sidebar_state="expanded")

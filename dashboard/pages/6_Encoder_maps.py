@@ -4,15 +4,15 @@ Activation maximisation per map, the real images that excite each map most,
 and each map's correlation with the latent components.
 """
 
+import lab
 import numpy as np
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-import lab
-from core import featuremaps as fm
-from core.components import dominant_components
-from core.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes
+from core.model import featuremaps as fm
+from core.stats.components import dominant_components
 
 st.set_page_config(page_title="Encoder maps · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Encoder maps")

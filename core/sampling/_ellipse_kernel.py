@@ -1,6 +1,6 @@
 """Compiled (numba) pair loop of the PCA-ellipse sampler (seed X).
 
-Imported lazily by :mod:`core.samplers` (importing numba costs a few hundred
+Imported lazily by :mod:`core.sampling.samplers` (importing numba costs a few hundred
 ms, and numba is optional: without it the NumPy implementation runs).  The
 kernel gives the same output, bit for bit, as the plain per-vector loop of
 the seed method for the same random stream; see ``constrain_rows``.
@@ -38,7 +38,7 @@ _MAX_BUCKETS = 1 << _MAX_BITS
 
 @njit(inline="always", nogil=True)
 def _mix32(x):
-    # Same "lowbias32" hash as core.samplers._mix32, on a uint64 holding 32 bits.
+    # Same "lowbias32" hash as core.sampling.samplers._mix32, on a uint64 holding 32 bits.
     x = x ^ (x >> _S16)
     x = (x * _C1) & _MASK32
     x = x ^ (x >> _S15)
@@ -75,7 +75,7 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     For each vector the pairs (i < j) are visited in the order of their keys
     ``mix32(g_i + g_j)`` (ties by i*K + j), and v_j is redrawn uniformly in
     [-c, c], c = fa_j sqrt(1 - (v_i / fa_i)^2), only when |v_j| > c -- the
-    rule of ``core.samplers.PCAEllipseSampler``.  A redraw only shrinks
+    rule of ``core.sampling.samplers.PCAEllipseSampler``.  A redraw only shrinks
     |v_j|, so a pair that satisfies its condition once satisfies it for
     ever.  Hence:
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.stats.pca import LatentPCA
 from core.validation import check_latents, check_pair, check_positive
 
 CHUNK_ROWS = 65536
@@ -251,7 +252,6 @@ def _check_space(space):
 
 def _pca_for(Z, pca):
     if pca is None:
-        from core.pca import LatentPCA
         pca = LatentPCA().fit(Z)
     if not hasattr(pca, "components_"):
         raise ValueError("pca is not fitted; call fit(Z) first")
@@ -273,7 +273,7 @@ def plane_coordinates(Z, i, j, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
         Different axis indices: latent components, or PCA components
         (0 = leading) when ``space="pca"``.
     space : {"latent", "pca"}
-    pca : core.pca.LatentPCA or None
+    pca : core.stats.pca.LatentPCA or None
         Fitted PCA for ``space="pca"``; fitted on Z when None.
 
     Returns
@@ -323,7 +323,7 @@ def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
     space : {"latent", "pca"}
         In "pca", the other coordinates are all the fitted PCA coordinates
         other than i and j.
-    pca : core.pca.LatentPCA or None
+    pca : core.stats.pca.LatentPCA or None
 
     Returns
     -------

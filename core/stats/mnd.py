@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from core.moments import mean_and_cov
+from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents, check_positive
 
 CHUNK_ROWS = 65536

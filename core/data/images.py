@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from PIL import Image
 
 
 def to_uint8(images):
@@ -46,8 +47,6 @@ def make_grid(images, n_cols=8, pad=2, pad_value=1.0):
 
 def png_bytes(image):
     """Encode one float image (h, w, c) in [0, 1] or uint8 as PNG bytes."""
-    from PIL import Image
-
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = to_uint8(arr)

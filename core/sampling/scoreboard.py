@@ -46,9 +46,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from core.moments import mean_and_cov
-from core.mnd import k_sigma_threshold, reference_law, whitened_sq_norms, whitening_matrix
-from core.samplers import make_sampler
+from core.sampling.samplers import make_sampler
+from core.stats.mnd import k_sigma_threshold, reference_law, whitened_sq_norms, whitening_matrix
+from core.stats.moments import mean_and_cov
 from core.validation import (
     check_int,
     check_latents,

@@ -5,7 +5,7 @@ that yields float32 images in [0, 1] of shape (b, size, size, channels) in
 batches, together with the rows of an optional attribute table and the image
 indices.  Sources:
 
-* ``"synthfaces"`` -- the procedural faces of :mod:`core.synthfaces`
+* ``"synthfaces"`` -- the procedural faces of :mod:`core.data.synthfaces`
   (30,000 images unless ``limit``), attributes = the generating factors;
 * ``"digits"`` -- scikit-learn's 1,797 bundled 8x8 digits, upscaled
   bilinearly, attribute ``digit``;
@@ -51,7 +51,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+from PIL import Image
+from sklearn.datasets import load_digits
 
+from core.data import synthfaces
 from core.validation import check_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -118,8 +121,6 @@ def decode_image(data, size, channels=3, crop=None, name="image"):
         Transparent images are composited on white; 16-bit images are scaled
         by 65535; palette, CMYK and 1-bit images are converted.
     """
-    from PIL import Image
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -137,8 +138,6 @@ def decode_image(data, size, channels=3, crop=None, name="image"):
 
 
 def _to_array(img, size, channels, crop):
-    from PIL import Image
-
     mode = img.mode
     if mode.startswith("I;16") or mode == "I":
         # 16-bit greyscale PNG: keep the precision, scale by 65535.
@@ -177,8 +176,6 @@ def _centre_crop(img, crop):
 
 def _resize_arrays(batch, size):
     """Resize float images (b, h, w, c) to (b, size, size, c), bilinear, antialiased."""
-    from PIL import Image
-
     b, h, w, c = batch.shape
     if (h, w) == (size, size):
         return batch
@@ -316,13 +313,11 @@ class ImageSource:
 
 
 class SynthFacesSource(ImageSource):
-    """:func:`core.synthfaces.generate` as a source; attributes = the factors."""
+    """:func:`core.data.synthfaces.generate` as a source; attributes = the factors."""
 
     kind = "synthfaces"
 
     def __init__(self, n_images, size, channels, seed=0):
-        from core import synthfaces
-
         if not synthfaces.MIN_SIZE <= size <= synthfaces.MAX_SIZE:
             raise ValueError(f"size must be between {synthfaces.MIN_SIZE} and "
                              f"{synthfaces.MAX_SIZE} for synthfaces, got {size}")
@@ -334,8 +329,6 @@ class SynthFacesSource(ImageSource):
         return None     # produced together with the images in _read
 
     def iter_batches(self, batch_size=256, start=0, stop=None):
-        from core import synthfaces
-
         batch_size, start, stop = self._check_range(batch_size, start, stop)
         for lo in range(start, stop, batch_size):
             hi = min(lo + batch_size, stop)
@@ -345,8 +338,6 @@ class SynthFacesSource(ImageSource):
             yield images, attrs, np.arange(lo, hi, dtype=np.int64)
 
     def describe(self):
-        from core import synthfaces
-
         d = super().describe()
         d["seed"] = self.seed
         d["factors"] = synthfaces.factor_table().to_dict("records")
@@ -475,6 +466,33 @@ class FileSource(ImageSource):
 # opening
 
 
+def open_config_source(config, dataset=None, limit=None):
+    """Open the data source a run's configuration names.
+
+    The one place that maps a train config to :func:`open_source`: training,
+    re-encoding, a loaded run and the Train page all go through it.
+
+    Parameters
+    ----------
+    config : TrainConfig or dict
+        A :class:`core.model.config.TrainConfig` or its ``to_dict()`` form
+        (a run's ``config.json``).
+    dataset : str, optional
+        Another dataset to open at the run's image size (re-encoding).
+    limit : int, optional
+        Overrides the config's ``limit``.
+
+    Returns
+    -------
+    ImageSource
+    """
+    d = config.to_dict() if hasattr(config, "to_dict") else config
+    m = d["model"]
+    return open_source(dataset or d["dataset"], size=int(m["image_size"]), channels=int(m["channels"]),
+                       limit=limit if limit is not None else d.get("limit"),
+                       seed=d.get("data_seed", 0), crop=d.get("crop"))
+
+
 def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
     """Open a data source.
 
@@ -531,8 +549,6 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
 
 
 def _open_digits(size, channels, limit):
-    from sklearn.datasets import load_digits
-
     digits = load_digits()
     data = digits.images[:, :, :, None]                 # (1797, 8, 8, 1), values 0..16
     target = digits.target

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import platform
+import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from core import runs
+from core.data.sources import open_config_source
+from core.model.config import TrainConfig
+from core.model.network import CompiledModel
+from core.runs import runs
 
 
 def encode_array(encoder, images, batch_size=256, progress=None):
@@ -22,8 +28,6 @@ def encode_array(encoder, images, batch_size=256, progress=None):
     -------
     latents : ndarray of shape (n, z_dim), float32
     """
-    from core.model import CompiledModel
-
     fn = CompiledModel(encoder, batch_size)
     n = images.shape[0]
     out = np.empty((n, int(encoder.output_shape[-1])), np.float32)
@@ -46,10 +50,6 @@ def encode_source(encoder, source, batch_size=256, progress=None):
     index : ndarray of shape (n,), int64
     attributes : pandas.DataFrame or None
     """
-    import pandas as pd
-
-    from core.model import CompiledModel
-
     fn = CompiledModel(encoder, batch_size)
     parts, idx, attrs, done = [], [], [], 0
     for images, a, index in source.iter_batches(batch_size):
@@ -103,24 +103,16 @@ def write_latents(out, latents, index, attributes=None, metadata=None):
 
 def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
     """Re-encode a run's data (or another dataset) with its encoder; rewrites latents."""
-    from core.data import open_source
-    from core.training import TrainConfig
-
     path = runs.resolve_run(run) if not isinstance(run, Path) else run
     # Every writer of a run folder takes its lock: encoding while a trainer
     # resumes would leave latents of one model next to another's files.
     with runs.RunLock(path):
         config = TrainConfig.from_dict(runs.read_json(path / "config.json"))
         encoder = runs.load_model(path / "encoder.keras")
-        m = config.model
-        source = open_source(dataset or config.dataset, size=m.image_size, channels=m.channels,
-                             limit=limit if limit is not None else config.limit,
-                             seed=config.data_seed, crop=config.crop)
+        source = open_config_source(config.to_dict(), dataset=dataset, limit=limit)
         latents, index, attributes = encode_source(encoder, source, batch_size, progress)
         old = next((p for p in (path / "metadata.json", path / "metadata.json.saved") if p.exists()), None)
         if old is None:
-            from core.training import write_metadata
-
             write_latents(path, latents, index, attributes)
             write_metadata(path, config, n_images=latents.shape[0], source=source)
         else:
@@ -130,3 +122,25 @@ def encode_run(run, dataset=None, limit=None, batch_size=256, progress=None):
             # a kill anywhere never leaves old n_images next to new latents.
             write_latents(path, latents, index, attributes, metadata=meta)
     return path
+
+
+def write_metadata(out, config, n_images, source=None, **extra):
+    """Write metadata.json last (marks the run complete)."""
+    import keras
+    import tensorflow as tf
+
+    hist = runs.read_json(Path(out) / "history.json") if (Path(out) / "history.json").exists() else {}
+    meta = {
+        "dataset": config.dataset,
+        "dataset_description": source.describe() if source is not None and hasattr(source, "describe") else None,
+        "image_size": config.model.image_size, "channels": config.model.channels,
+        "z_dim": config.model.z_dim, "n_images": int(n_images),
+        "final_loss": (hist.get("loss") or [None])[-1],
+        "final_val_loss": (hist.get("val_loss") or [None])[-1],
+        "epochs_trained": len(hist.get("loss", [])),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+    }
+    meta.update(extra)
+    runs.atomic_write_json(Path(out) / "metadata.json", meta)

@@ -24,10 +24,14 @@ TensorFlow is imported inside the functions that need it only.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
+from core.data.images import make_grid
 from core.validation import check_float, check_int, check_positive
 
 #: Layer types whose output belongs to the preceding convolution's maps.
@@ -289,7 +293,7 @@ def scan_dataset(encoder, source, layer=None, k=9, limit=None, batch_size=128, p
     Parameters
     ----------
     encoder : keras.Model
-    source : core.data.ImageSource
+    source : core.data.sources.ImageSource
         Images of the encoder's input shape.
     layer : str or None
         Convolutional layer (None: the innermost).
@@ -430,8 +434,6 @@ class MapReport:
         ``component_1, r_1, ...`` for the ``top_components`` latent
         components with the largest |r|.
         """
-        import pandas as pd
-
         s = self.scan
         rows = []
         for rank, m in enumerate(self.order, start=1):
@@ -478,7 +480,7 @@ def feeders_of(correlation, components, n=3):
     ----------
     correlation : ndarray of shape (n_maps, z_dim)
     components : sequence of int
-        e.g. the dominant components of ``core.components.dominant_components``.
+        e.g. the dominant components of ``core.stats.components.dominant_components``.
     n : int >= 1
         Maps listed per component.
 
@@ -487,8 +489,6 @@ def feeders_of(correlation, components, n=3):
     pandas.DataFrame with columns ``component, rank, map, r`` (``n`` rows
     per component, largest |r| first; ties: lower map first).
     """
-    import pandas as pd
-
     C = np.asarray(correlation, np.float64)
     n = check_int(n, "n", low=1, high=C.shape[0])
     rows = []
@@ -514,8 +514,6 @@ def attribute_correlation(scan, attributes):
     pandas.DataFrame of shape (n_maps, n_numeric_attributes), indexed by map;
     NaN where an attribute is constant or missing over the scanned images.
     """
-    import pandas as pd
-
     if int(scan.index.max()) >= len(attributes):
         raise ValueError(f"the attribute table has {len(attributes)} rows but image {int(scan.index.max())} "
                          "was scanned")
@@ -574,7 +572,7 @@ def map_report(encoder, source, layer=None, steps=DEFAULTS["steps"], step_size=D
 
 
 def run_map_report(run, layer=None, limit=DEFAULT_LIMIT, progress=None, **params):
-    """:func:`map_report` for a loaded run (``core.runs.Run``): its encoder and data source.
+    """:func:`map_report` for a loaded run (``core.runs.runs.Run``): its encoder and data source.
 
     ``limit``: images scanned (None: the run's whole dataset).  ``params``:
     ``steps, step_size, seed, k, noise, jitter, blur_sigma, blur_every, batch_size``.
@@ -599,10 +597,6 @@ def pattern_grid_figure(report, n_cols=8, maps=None, tile_inches=1.15):
     maps : sequence of int or None
         Maps to show, in that order (None: all, ranked).
     """
-    from matplotlib.figure import Figure
-
-    from core.images import make_grid
-
     maps = [int(m) for m in (report.order if maps is None else maps)]
     n_cols = max(1, min(int(n_cols), len(maps)))
     n_rows = -(-len(maps) // n_cols)
@@ -666,8 +660,6 @@ def plot_map_correlation(ax, r, n_label=5, dominant=None):
 
 def figure_png(fig, dpi=110):
     """PNG bytes of a matplotlib Figure."""
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

@@ -18,6 +18,8 @@ loaded with ``safe_mode=True``.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import io
 import json
 import os
 import re
@@ -29,8 +31,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from core.data.sources import open_config_source
+from core.validation import check_int
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUN = "default"
 REQUIRED_FILES = ("config.json", "encoder.keras", "decoder.keras", "history.json",
                   "latents.npy", "index.npy", "metadata.json")
@@ -477,7 +483,6 @@ def run_status(path):
         model = config.get("model")
         if not isinstance(model, dict):
             raise ValueError(f"config.json: model must be a JSON object, got {model!r:.60}")
-        from core.validation import check_int
 
         z_dim = check_int(model.get("z_dim"), "config.json: z_dim", 1, 1_000_000, strict=True)
         for key in ("image_size", "channels"):
@@ -539,8 +544,6 @@ def list_runs(root=None):
 
 def is_locked(path):
     """True when a training process holds the run folder's lock."""
-    import fcntl
-
     lock = Path(path) / "run.lock"
     if not lock.exists():
         return False
@@ -565,8 +568,6 @@ class RunLock:
         self._fh = None
 
     def __enter__(self):
-        import fcntl
-
         self.path.mkdir(parents=True, exist_ok=True)
         # O_NONBLOCK: opening a FIFO planted as run.lock must not hang.
         fd = os.open(self.path / "run.lock", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
@@ -582,8 +583,6 @@ class RunLock:
         return self
 
     def __exit__(self, *exc):
-        import fcntl
-
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
 
@@ -620,13 +619,10 @@ class Run:
         self.index = np.asarray(load_npy(self.path / "index.npy"))
         self.attributes = None
         if (self.path / "attributes.csv").exists():
-            import pandas as pd
-
             with open_regular(self.path / "attributes.csv") as fh:
                 raw = fh.read(MAX_ATTRIBUTES_BYTES + 1)
             if len(raw) > MAX_ATTRIBUTES_BYTES:
                 raise ValueError(f"attributes.csv is larger than {MAX_ATTRIBUTES_BYTES:,} bytes")
-            import io
 
             try:
                 self.attributes = pd.read_csv(io.BytesIO(raw))
@@ -664,11 +660,7 @@ class Run:
 
     def source(self, limit=None):
         """Re-open the run's data source (for originals and reconstructions)."""
-        from core.data import open_source
-
-        d = self.config
-        return open_source(d["dataset"], size=self.image_size, channels=self.channels,
-                           limit=limit or d.get("limit"), seed=d.get("data_seed", 0), crop=d.get("crop"))
+        return open_config_source(self.config, limit=limit or None)
 
 
 def load_run(spec, root=None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.moments import mean_and_cov
+from core.stats.moments import mean_and_cov
 from core.validation import check_float, check_int
 
 DEFAULT_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
@@ -48,7 +48,7 @@ def correlation_matrix(Z):
     Parameters
     ----------
     Z : array-like of shape (n_samples, z_dim)
-        Read in chunks (memmap-safe) through :func:`core.moments.mean_and_cov`.
+        Read in chunks (memmap-safe) through :func:`core.stats.moments.mean_and_cov`.
 
     Returns
     -------

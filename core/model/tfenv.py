@@ -8,6 +8,7 @@ them.  The command line's ``error: ...`` must stay the only line on stderr.
 
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,7 +24,6 @@ def import_tensorflow_quietly():
     an ``error: ...`` line stays the only line on stderr."""
     if "tensorflow" in sys.modules:
         return
-    import tempfile
 
     sys.stderr.flush()
     saved = os.dup(2)

@@ -8,13 +8,13 @@ linearly; the row's ``notes`` say how.
 
 Rows
 ----
-kde          ``core.kde.kde2d`` vs ``scipy.stats.gaussian_kde`` (200,000 points, 128 x 128)
-statistics   ``core.components.full_statistics`` on a 200,000 x 256 float32 memmap vs
+kde          ``core.stats.kde.kde2d`` vs ``scipy.stats.gaussian_kde`` (200,000 points, 128 x 128)
+statistics   ``core.stats.components.full_statistics`` on a 200,000 x 256 float32 memmap vs
              scikit-learn ``PCA(svd_solver="full")`` + per-column loops
 pca_ellipse  ``PCAEllipseSampler(n_components=256)``, 10,000 vectors vs the plain
              per-vector pair loop of seed X (:func:`reference_ellipse_loop`)
-decode       16 vectors to 64 x 64 images: ``core.model.CompiledModel`` vs ``model.predict``
-training     images/s of ``core.training.train_run`` (tf.data pipeline, progress,
+decode       16 vectors to 64 x 64 images: ``core.model.network.CompiledModel`` vs ``model.predict``
+training     images/s of ``core.model.training.train_run`` (tf.data pipeline, progress,
              checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model
 maps         the Encoder maps view of the default run's innermost layer, cold: load the encoder,
              scan 5,000 images, activation maximisation of every map, grid PNG (budget 60 s)
@@ -39,6 +39,23 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
+
+from core.bench._reference import reference_ellipse_loop, reference_statistics
+from core.data.images import to_uint8
+from core.data.sources import open_source
+from core.model import featuremaps
+from core.model.config import ModelConfig, TrainConfig
+from core.model.network import CompiledModel, build_cae, decode
+from core.model.training import train_run
+from core.runs import runs
+from core.sampling.samplers import (
+    PCAEllipseSampler,
+    _ellipse_stream,
+    make_sampler,
+)
+from core.stats.components import full_statistics
+from core.stats.kde import kde2d
 
 ROWS = ("kde", "statistics", "pca_ellipse", "decode", "training", "maps", "memory")
 
@@ -118,10 +135,6 @@ def make_latent_memmap(path, n, d, seed=0, chunk_rows=16384):
 
 def bench_kde(quick=False, **_):
     """kde2d vs gaussian_kde on the same points and grid nodes."""
-    from scipy import stats
-
-    from core.kde import kde2d
-
     S = SIZES[quick]
     rng = np.random.default_rng(1)
     cov = np.array([[1.0, 0.85 * 0.6], [0.85 * 0.6, 0.36]])
@@ -153,55 +166,8 @@ def bench_kde(quick=False, **_):
 
 # --------------------------------------------------------------- statistics
 
-def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0):
-    """Per-column loops + scikit-learn PCA: the straightforward way (§6 reference).
-
-    ``X`` is read into memory, PCA(svd_solver="full") gives the covariance
-    (and from it the correlation), and every column gets its own
-    ``np.histogram`` on multiples of ``bin_width``, a ``curve_fit`` of a
-    Gaussian, skewness, kurtosis and a normality test.
-
-    Returns
-    -------
-    rows : ndarray of shape (z_dim, 9)
-        mean, std (ddof 1), histogram peak mu, fit amplitude, centre, sigma,
-        skewness, excess kurtosis, normality p-value.
-    R : ndarray of shape (z_dim, z_dim)   correlation matrix
-    pca : sklearn.decomposition.PCA
-    """
-    from scipy import optimize, stats
-    from sklearn.decomposition import PCA
-
-    X = np.array(X, dtype=np.float32)
-    pca = PCA(svd_solver="full").fit(X)
-    cov = pca.get_covariance()
-    sd = np.sqrt(np.diag(cov))
-    R = cov / np.outer(sd, sd)
-    rng = np.random.default_rng(random_state)
-    sub = rng.choice(X.shape[0], size=min(normality_max_n, X.shape[0]), replace=False)
-    rows = []
-    for j in range(X.shape[1]):
-        col = X[:, j].astype(np.float64)
-        lo = math.floor(col.min() / bin_width - 0.5)
-        hi = math.ceil(col.max() / bin_width + 0.5)
-        counts, edges = np.histogram(col, bins=np.arange(lo, hi + 1) * bin_width + bin_width / 2)
-        centres = (edges[:-1] + edges[1:]) / 2
-        k = int(np.argmax(counts))
-        try:
-            popt, _ = optimize.curve_fit(lambda x, a, c, s: a * np.exp(-0.5 * ((x - c) / s) ** 2),
-                                         centres, counts, p0=(counts[k], col.mean(), col.std(ddof=1) + 1e-12),
-                                         maxfev=2000)
-        except RuntimeError:
-            popt = (np.nan,) * 3
-        rows.append((col.mean(), col.std(ddof=1), centres[k], *popt, stats.skew(col), stats.kurtosis(col),
-                     stats.normaltest(col[sub]).pvalue))
-    return np.array(rows), R, pca
-
-
 def bench_statistics(quick=False, Z=None, **_):
     """full_statistics on the memmap vs PCA + per-column loops; tracemalloc peak."""
-    from core.components import full_statistics
-
     S = SIZES[quick]
     full_statistics(Z)  # warm the page cache and the code paths
     t = _median_time(lambda: full_statistics(Z), repeats=S["stat_repeats"], warmup=0)
@@ -223,54 +189,8 @@ def bench_statistics(quick=False, Z=None, **_):
 
 # -------------------------------------------------------------- pca_ellipse
 
-def reference_ellipse_loop(U, seeds, fa, fixed="leading"):
-    """The seed-X pair loop, one vector at a time, one pair at a time.
-
-    Same random stream as :class:`core.samplers.PCAEllipseSampler`: the
-    pair order of a vector is its pairs sorted by the counter-based keys,
-    and the pair's coin and redraw come from the same hash, so the output
-    must equal the vectorised sampler's bit for bit.
-
-    Parameters
-    ----------
-    U : ndarray of shape (n, K)   uniforms in [0, 1): initial v = (2U - 1) fa
-    seeds : ndarray of shape (n,), uint32
-    fa : ndarray of shape (K,)    f * a_k
-    fixed : "leading" or "random"
-
-    Returns
-    -------
-    V : ndarray of shape (n, K)
-    """
-    from core.samplers import _component_codes, _pair_coin_and_redraw, _pair_keys
-
-    n, K = U.shape
-    ii, jj = np.triu_indices(K, 1)
-    pk = ii * K + jj
-    G = _component_codes(np.asarray(seeds, np.uint32), K)
-    fa = [float(v) for v in fa]
-    out = np.empty((n, K))
-    for b in range(n):
-        v = [(2.0 * float(U[b, k]) - 1.0) * fa[k] for k in range(K)]
-        keys = _pair_keys(G[b, ii], G[b, jj])
-        coin, r = _pair_coin_and_redraw(keys)
-        order = np.lexsort((pk, keys))
-        for s, i, j, c_, r_ in zip(order.tolist(), ii[order].tolist(), jj[order].tolist(),
-                                   coin[order].tolist(), r[order].tolist()):
-            if fixed == "random" and c_:
-                i, j = j, i
-            t = v[i] / fa[i]
-            c = fa[j] * math.sqrt(max(0.0, 1.0 - t * t))
-            if abs(v[j]) > c:  # redraw only on violation
-                v[j] = (2.0 * r_ - 1.0) * c
-        out[b] = v
-    return out
-
-
 def bench_pca_ellipse(quick=False, Z=None, **_):
     """PCAEllipseSampler(K).sample(n) vs the plain per-vector loop (extrapolated)."""
-    from core.samplers import PCAEllipseSampler, _ellipse_stream
-
     S = SIZES[quick]
     K, n, m = min(S["ell_k"], Z.shape[1]), S["ell_n"], S["ell_ref"]
     t0 = time.perf_counter()
@@ -299,9 +219,6 @@ def bench_pca_ellipse(quick=False, Z=None, **_):
 
 def _bench_decoder(quick):
     """The default run's decoder if complete and 64 px, else a fresh seed decoder."""
-    from core import runs
-    from core.model import ModelConfig, build_cae
-
     S = SIZES[quick]
     if not quick:
         try:
@@ -321,9 +238,7 @@ def _bench_decoder(quick):
 
 
 def bench_decode(quick=False, **_):
-    """16 vectors: CompiledModel (core.model.decode) vs keras model.predict."""
-    from core.model import CompiledModel, decode
-
+    """16 vectors: CompiledModel (core.model.network.decode) vs keras model.predict."""
     S = SIZES[quick]
     decoder, what = _bench_decoder(quick)
     z = np.random.default_rng(0).standard_normal((16, int(decoder.input_shape[-1]))).astype(np.float32)
@@ -341,11 +256,8 @@ def bench_decode(quick=False, **_):
 # ----------------------------------------------------------------- training
 
 def bench_training(quick=False, **_):
-    """Images/s of core.training.train_run vs plain model.fit on NumPy arrays."""
+    """Images/s of core.model.training.train_run vs plain model.fit on NumPy arrays."""
     import keras
-
-    from core.model import ModelConfig, build_cae
-    from core.training import TrainConfig, train_run
 
     S = SIZES[quick]
     epochs = S["train_epochs"] + 1  # the first epoch (tracing) is a warm-up on both sides
@@ -356,9 +268,6 @@ def bench_training(quick=False, **_):
     with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
         out = Path(tmp) / "bench_train"
         # The same images as train_run will materialise (synthfaces is deterministic).
-        from core.data import open_source
-
-        from core.images import to_uint8
 
         images = open_source("synthfaces", size=model.image_size, channels=3, limit=cfg.limit,
                              seed=cfg.data_seed).load()[0]
@@ -444,10 +353,6 @@ def memory_probe(kinds, path, n_sample=10_000):
     path : str    a .npy latent matrix (opened with mmap_mode="r")
     n_sample : int   vectors drawn by the sampler probes
     """
-    from core.components import full_statistics
-    from core.kde import kde2d
-    from core.samplers import make_sampler
-
     Z = np.load(path, mmap_mode="r")
     for kind in kinds.split(","):
         gc.collect()
@@ -519,13 +424,8 @@ MAPS_BUDGET_S = 60.0
 
 def bench_maps(quick=False, **_):
     """Cold compute of the Encoder maps view (innermost layer) against a 60 s budget."""
-    from core import featuremaps, runs
-
     t0 = time.perf_counter()
     if quick:
-        from core.data import open_source
-        from core.model import ModelConfig, build_cae
-
         S = SIZES[True]
         enc, _, _ = build_cae(ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
                                           encoder_filters=S["train_enc"], decoder_filters=S["train_dec"]))
@@ -634,5 +534,4 @@ def format_table(results):
     return "\n".join(text)
 
 
-__all__ = ["ROWS", "run_benchmarks", "format_table", "check_rows", "make_latent_memmap",
-           "reference_statistics", "reference_ellipse_loop", "memory_probe"]
+__all__ = ["ROWS", "run_benchmarks", "format_table", "check_rows", "make_latent_memmap", "memory_probe"]

@@ -1,7 +1,7 @@
 """Training a CAE into a run folder (§3 F3): config, pipeline, progress,
 checkpoints every epoch, resume, cancel, and distribution strategies.
 
-Layout written under the run folder (see :mod:`core.runs`)::
+Layout written under the run folder (see :mod:`core.runs.runs`)::
 
     config.json, progress.json, history.json
     checkpoints/epoch-NNNN.keras  autoencoder + optimizer state after epoch NNNN
@@ -16,126 +16,31 @@ Layout written under the run folder (see :mod:`core.runs`)::
 
 from __future__ import annotations
 
-import dataclasses
+import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import weakref
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from core import runs
-from core.model import ModelConfig
-from core.validation import check_float, check_int
+from core.data.sources import open_config_source
+from core.model.config import STRATEGIES, TrainConfig
+from core.model.encoding import encode_array, write_latents, write_metadata
+from core.model.network import build_cae
+from core.model.tfenv import import_tensorflow_quietly
+from core.runs import runs
 
-STRATEGIES = ("default", "mirrored", "multiworker")
 CANCEL_FILE = "cancel"
 #: Files that may already be in a new run folder (written by :func:`launch`).
 LAUNCH_FILES = ("run.lock", "requested_config.json", "train.log")
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that defines a run; round-trips through JSON.
-
-    Attributes
-    ----------
-    dataset : str
-        "synthfaces", "digits", or a path to a folder, zip or array file.
-    limit : int or None
-        Use only the first ``limit`` images (synthfaces: how many to draw).
-    data_seed : int
-        Seed of procedural data sources.
-    crop : int or None
-        Centre crop before resizing (CelebA convention 140).
-    val_fraction : float
-        Fraction of images held out for validation (the last ones).
-    epochs, batch_size : int
-    learning_rate : float
-        Adam step size.
-    seed : int
-        Seed for weights and shuffling.
-    strategy : str
-        "default", "mirrored" (all local devices) or "multiworker"
-        (``TF_CONFIG`` describes the cluster).
-    mixed_precision : bool
-        Compute in float16 on GPUs (bfloat16 on CPUs), variables in float32
-        (Keras mixed precision); the saved models are float32.
-    model : ModelConfig
-    """
-
-    dataset: str = "synthfaces"
-    limit: int | None = None
-    data_seed: int = 0
-    crop: int | None = None
-    val_fraction: float = 0.1
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    seed: int = 0
-    strategy: str = "default"
-    mixed_precision: bool = False
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-
-    def validate(self):
-        """Raise ``ValueError`` naming the first bad field."""
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a name or a path, got {self.dataset!r}")
-        # Strict types: bool is not int, 2.0 is not int (config files are untrusted).
-        if self.limit is not None:
-            check_int(self.limit, "limit", 2, strict=True)
-        if self.crop is not None:
-            check_int(self.crop, "crop", 8, 4096, strict=True)
-        check_int(self.data_seed, "data_seed", 0, 2**32 - 1, strict=True)
-        check_float(self.val_fraction, "val_fraction", 0.0, 0.5, low_inclusive=False)
-        check_int(self.epochs, "epochs", 1, 10_000, strict=True)
-        check_int(self.batch_size, "batch_size", 1, 4096, strict=True)
-        check_float(self.learning_rate, "learning_rate", 0.0, 1.0, low_inclusive=False)
-        check_int(self.seed, "seed", 0, 2**32 - 1, strict=True)
-        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if not isinstance(self.mixed_precision, bool):
-            raise ValueError(f"mixed_precision must be true or false, got {self.mixed_precision!r}")
-        if not isinstance(self.model, ModelConfig):
-            raise ValueError("model must be a ModelConfig")
-        self.model.validate()
-        return self
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["model"] = self.model.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        if not isinstance(d, dict):
-            raise ValueError(f"train config must be a JSON object, got {d!r:.80}")
-        d = dict(d)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown train config fields: {sorted(unknown)}")
-        model = d.pop("model", {})
-        model = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
-        return cls(model=model, **d).validate()
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text):
-        try:
-            data = json.loads(text, parse_float=runs._finite_float, parse_constant=runs._no_constant)
-        except RecursionError:
-            raise ValueError("train config is nested too deeply") from None
-        except ValueError as exc:  # JSONDecodeError, NaN/Infinity
-            raise ValueError(f"train config is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
 
 
 # ---------------------------------------------------------------- data
@@ -191,8 +96,6 @@ def materialise(source, folder, batch_size=512, progress=None):
     Skipped (unreadable) images are left out, so n may be smaller than the
     source's nominal count.
     """
-    import pandas as pd
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / "images_u8.npy"
@@ -236,8 +139,6 @@ def materialise(source, folder, batch_size=512, progress=None):
 
 def _shrink_npy(path, offset, shape):
     """Rewrite a uint8 ``.npy`` header for fewer rows and cut the file after them."""
-    import io
-
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, {"descr": "|u1", "fortran_order": False, "shape": shape})
     head = head.getvalue()
@@ -278,8 +179,6 @@ def _row_reader(images):
             if os.preadv(fd, [flat[k]], base + int(i) * row) != row:
                 raise ValueError(f"{filename} is truncated")
         return out
-
-    import weakref
 
     weakref.finalize(read, os.close, fd)
     return read
@@ -649,15 +548,6 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
         return _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source)
 
 
-def open_config_source(config):
-    """Open the data source a TrainConfig names (``ValueError`` for a bad one)."""
-    from core.data import open_source
-
-    m = config.model
-    return open_source(config.dataset, size=m.image_size, channels=m.channels,
-                       limit=config.limit, seed=config.data_seed, crop=config.crop)
-
-
 def remove_stale_temps(out):
     """Delete temporary files a killed writer left behind (``.NAME.*.tmp``/``.keras``).
 
@@ -685,8 +575,6 @@ class TrainingError(RuntimeError):
 
 def write_error_log(out, exc):
     """Write the full traceback of ``exc`` to ``out/error.log``; returns the path."""
-    import traceback
-
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return runs.atomic_write_bytes(Path(out) / "error.log", f"{stamp}\n{text}".encode("utf-8", "replace"))
@@ -749,11 +637,8 @@ def device_info(strategy):
 
 
 def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, chief=True):
-    from core.tfenv import import_tensorflow_quietly
-
     import_tensorflow_quietly()  # after the lock and the checks: a refused trainer stays fast
     import keras
-    import tensorflow as tf
 
     t_start = time.time()
     multiworker = config is None or config.strategy == "multiworker"
@@ -796,8 +681,6 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
                     # compile=True (default) restores the optimizer state; safe_mode refuses code.
                     ae = keras.models.load_model(_checkpoint_file(ckpt_dir, state), safe_mode=True)
                 else:
-                    from core.model import build_cae
-
                     _, _, ae = build_cae(m)
                     ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
             finally:
@@ -891,7 +774,6 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
         runs.atomic_write_json(out / "progress.json", {"state": "encoding", "epoch": config.epochs,
                                                         "epochs": config.epochs, "fraction": 1.0,
                                                         "history": history})
-        from core.encoding import encode_array, write_latents
 
         devices = device_info(strategy)
         latents = encode_array(encoder, images)
@@ -937,8 +819,6 @@ def precision_policy(config):
 
 
 def _float32_copies(model_config, encoder, decoder):
-    from core.model import build_cae
-
     enc, dec, _ = build_cae(model_config)
     enc.set_weights([np.asarray(w) for w in encoder.get_weights()])
     dec.set_weights([np.asarray(w) for w in decoder.get_weights()])
@@ -966,28 +846,6 @@ def make_worker_dataset(strategy, images_u8, rows, global_batch, shuffle, seed, 
         return ds.with_options(options)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def write_metadata(out, config, n_images, source=None, **extra):
-    """Write metadata.json last (marks the run complete)."""
-    import keras
-    import tensorflow as tf
-
-    hist = runs.read_json(Path(out) / "history.json") if (Path(out) / "history.json").exists() else {}
-    meta = {
-        "dataset": config.dataset,
-        "dataset_description": source.describe() if source is not None and hasattr(source, "describe") else None,
-        "image_size": config.model.image_size, "channels": config.model.channels,
-        "z_dim": config.model.z_dim, "n_images": int(n_images),
-        "final_loss": (hist.get("loss") or [None])[-1],
-        "final_val_loss": (hist.get("val_loss") or [None])[-1],
-        "epochs_trained": len(hist.get("loss", [])),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
-    }
-    meta.update(extra)
-    runs.atomic_write_json(Path(out) / "metadata.json", meta)
 
 
 def launch(config, out, resume=False, log_name="train.log"):

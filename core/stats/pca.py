@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.moments import mean_and_cov
+from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents
 
 

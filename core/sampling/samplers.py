@@ -11,7 +11,7 @@ draw comes from the one ``random_state`` argument of ``sample``.  Sampling
 and decoding are separate: samplers only produce latent vectors.
 
 The "k-sigma region" is defined the same way everywhere in this package (see
-also ``core.mnd``): the points whose squared Mahalanobis distance to the
+also ``core.stats.mnd``): the points whose squared Mahalanobis distance to the
 mean is below ``chi2.ppf(erf(k / sqrt 2), z_dim)``, i.e. the ellipsoid that a
 multivariate normal fills with the same probability as +-k sigma in one
 dimension (68.3 %, 95.4 %, 99.7 % for k = 1, 2, 3).
@@ -24,14 +24,14 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import special, stats
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
-from core.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
-from core.moments import mean_and_cov
-from core.pca import LatentPCA
+from core.stats.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
+from core.stats.moments import mean_and_cov
+from core.stats.pca import LatentPCA
 from core.validation import (
     MAX_SAMPLES,
-    check_float,
     check_float32_range,
     check_int,
     check_latents,
@@ -459,13 +459,13 @@ ELLIPSE_BACKENDS = ("numba", "numpy")
 
 @functools.lru_cache(maxsize=1)
 def _ellipse_kernel():
-    """The compiled pair loop (``core._ellipse_kernel.constrain_rows``) or None.
+    """The compiled pair loop (``core.sampling._ellipse_kernel.constrain_rows``) or None.
 
     Imported on first use, not with this module: importing numba takes a
     few hundred ms, and numba is optional (the NumPy loop is the fallback).
     """
     try:
-        from core._ellipse_kernel import constrain_rows
+        from core.sampling._ellipse_kernel import constrain_rows
     except ImportError:  # numba missing or broken: NumPy fallback
         return None
     return constrain_rows
@@ -488,7 +488,7 @@ def _ellipse_constrain(V, fa, seeds, fixed, backend=None):
 
     Both backends give output bit-identical to the plain per-vector loop
     (``tests/test_samplers.py::reference_ellipse``) for the same stream:
-    ``"numba"`` (``core._ellipse_kernel``, compiled once and cached on
+    ``"numba"`` (``core.sampling._ellipse_kernel``, compiled once and cached on
     disk, run on row blocks in threads since it releases the GIL) and
     ``"numpy"`` (:func:`_ellipse_constrain_numpy`, in row blocks).
 
@@ -564,7 +564,7 @@ class PCAEllipseSampler(BaseSampler):
     hash of (vector seed, pair) (see ``_pair_keys``), which lets the fast
     implementations touch only pairs that can violate; they give the same
     output as the plain per-vector loop for the same stream.  The pair loop
-    runs compiled (numba, ``core._ellipse_kernel``; about 25 us a vector
+    runs compiled (numba, ``core.sampling._ellipse_kernel``; about 25 us a vector
     at K = 256 on one core, compiled once and cached on disk) or, without
     numba, vectorised in NumPy (about 15 times slower); see
     :func:`ellipse_backend`.
@@ -775,7 +775,7 @@ class GaussianMixtureSampler(BaseSampler):
     ----------
     gmm_ : sklearn.mixture.GaussianMixture
         Fitted in PCA coordinates when ``pca_`` is not None.
-    pca_ : core.pca.LatentPCA or None
+    pca_ : core.stats.pca.LatentPCA or None
         All z_dim axes of the fit subsample (None: full-space fit).
     n_pca_components_ : int   mixture dimension (z_dim for a full-space fit)
     residual_std_ : ndarray of shape (z_dim - n_pca_components_,)
@@ -800,8 +800,6 @@ class GaussianMixtureSampler(BaseSampler):
         self.pca_components = pca_components
 
     def _fit(self, Z):
-        from sklearn.mixture import GaussianMixture
-
         n, d = Z.shape
         k = check_int(self.n_components, "n_components", low=1)
         if k > n:
@@ -831,7 +829,6 @@ class GaussianMixtureSampler(BaseSampler):
             self.n_pca_components_ = p
             self.residual_std_ = np.sqrt(self.pca_.explained_variance_[p:])
             Y = self.pca_.transform(X, p)
-        from threadpoolctl import threadpool_limits
 
         # EM makes thousands of small BLAS calls; multi-threaded BLAS spins
         # on them and, on a busy machine, was measured 25 times slower.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from core.validation import check_int
 
@@ -180,11 +181,6 @@ def generate(n, size=64, seed=0, start=0, channels=3):
 
 
 def _single_thread_blas():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        from contextlib import nullcontext
-        return nullcontext()
     return threadpool_limits(1, user_api="blas")
 
 

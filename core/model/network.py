@@ -9,119 +9,20 @@ Keras 3 models; the autoencoder chains them.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import numbers
 import os
 import threading
 
 import numpy as np
 
-from core.validation import check_float, check_int, check_latents, check_n_samples
+from core.model.config import ModelConfig
+from core.validation import check_latents, check_n_samples
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SIZES = (16, 32, 48, 64, 96, 128)
 # One lock for all tracing: two CompiledModels built at once on the same
 # Keras model (two browser sessions) would otherwise trace its layers
 # concurrently, and Keras layers are not re-entrant while tracing.
 _TRACE_LOCK = threading.Lock()
-ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "swish", "tanh")
-
-
-@dataclasses.dataclass
-class ModelConfig:
-    """Architecture of the CAE; round-trips through JSON.
-
-    Attributes
-    ----------
-    image_size : int
-        Side of the square input image; a multiple of 16 between 16 and 128
-        (the seed uses 96; 32/64/96/128 are the documented choices, 16 is for
-        tests).
-    channels : int
-        1 (greyscale) or 3 (RGB).
-    z_dim : int
-        Latent dimension (seed: 256).
-    encoder_filters, decoder_filters : tuple of 4 ints
-        Feature maps per conv layer (seed: 64,64,128,128 / 128,128,64,64).
-    kernel_size : int
-        Convolution kernel (seed: 3).
-    activation : str
-        One of ``ACTIVATIONS`` (seed: leaky_relu).
-    batch_norm : bool
-        Batch normalisation after each conv layer (seed runs: off).
-    dropout : float
-        Dropout rate after each encoder conv layer (0 = none).
-    """
-
-    image_size: int = 64
-    channels: int = 3
-    z_dim: int = 256
-    encoder_filters: tuple = (64, 64, 128, 128)
-    decoder_filters: tuple = (128, 128, 64, 64)
-    kernel_size: int = 3
-    activation: str = "leaky_relu"
-    batch_norm: bool = False
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        # Lists (JSON) become tuples; no int() here: it would turn 1.9 into 1
-        # silently.  validate() checks the elements.
-        for name in ("encoder_filters", "decoder_filters"):
-            value = getattr(self, name)
-            if isinstance(value, (list, tuple)):
-                setattr(self, name, tuple(value))
-
-    def validate(self):
-        """Raise ``ValueError`` naming the first bad field.
-
-        Types are strict (config files are untrusted): ``true`` is not an
-        int, ``2.0`` is not an int, ``null`` is not a number, and
-        ``batch_norm`` must be a boolean.
-        """
-        check_int(self.image_size, "image_size", 16, 128, strict=True)
-        if self.image_size % 16:
-            raise ValueError(f"image_size must be a multiple of 16 (4 stride-2 layers), got {self.image_size}")
-        if check_int(self.channels, "channels", strict=True) not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
-        check_int(self.z_dim, "z_dim", 2, 4096, strict=True)
-        for name in ("encoder_filters", "decoder_filters"):
-            filters = getattr(self, name)
-            if not isinstance(filters, tuple) or len(filters) != 4 or any(
-                    isinstance(f, bool) or not isinstance(f, numbers.Integral) or not 1 <= f <= 1024
-                    for f in filters):
-                raise ValueError(f"{name} must be 4 integers in 1..1024, got {filters!r}")
-        check_int(self.kernel_size, "kernel_size", 1, 7, strict=True)
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not isinstance(self.batch_norm, (bool, np.bool_)):
-            raise ValueError(f"batch_norm must be true or false, got {self.batch_norm!r}")
-        check_float(self.dropout, "dropout", 0.0, 1.0, high_inclusive=False)
-        return self
-
-    def to_dict(self):
-        d = dataclasses.asdict(self)
-        d["encoder_filters"] = list(self.encoder_filters)
-        d["decoder_filters"] = list(self.decoder_filters)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        if not isinstance(d, dict):
-            raise ValueError(f"model must be a JSON object of model fields, got {d!r:.80}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config fields: {sorted(unknown)}")
-        return cls(**d).validate()
-
-    def to_json(self):
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
 
 
 def _activation(keras, name):

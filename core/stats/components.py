@@ -8,7 +8,7 @@ From the histogram come the peak position ``mu``, the half-width at half
 maximum ``hw`` and a Gaussian fit (``scipy.optimize.curve_fit``).
 
 ``full_statistics`` bundles the component table, the correlation matrix,
-the threshold counts and a fitted :class:`core.pca.LatentPCA` (the §6 "full
+the threshold counts and a fitted :class:`core.stats.pca.LatentPCA` (the §6 "full
 statistics" row).
 """
 
@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from core.stats.correlation import correlation_from_cov, threshold_counts
+from core.stats.pca import LatentPCA
 from core.validation import (
     check_component,
     check_int,
@@ -484,8 +486,8 @@ class LatentStatistics:
     correlation : ndarray of shape (z_dim, z_dim)
         Pearson matrix.
     threshold_counts : pandas.DataFrame
-        See :func:`core.correlation.threshold_counts`.
-    pca : core.pca.LatentPCA
+        See :func:`core.stats.correlation.threshold_counts`.
+    pca : core.stats.pca.LatentPCA
         Fitted on all components.
     """
 
@@ -512,15 +514,12 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     bin_width, normality_max_n, random_state
         As in :func:`component_table`.
     thresholds : sequence of float
-        As in :func:`core.correlation.threshold_counts`.
+        As in :func:`core.stats.correlation.threshold_counts`.
 
     Returns
     -------
     LatentStatistics
     """
-    from core.correlation import correlation_from_cov, threshold_counts
-    from core.pca import LatentPCA
-
     Z, bin_width, normality_max_n = _check_table_args(Z, bin_width, normality_max_n)
     passed = _moments_and_histograms(Z, bin_width, None)
     table, hist = _table_from_pass(Z, *passed, bin_width, normality_max_n, random_state)
