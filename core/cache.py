@@ -18,6 +18,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from core.chunks import CHUNK_ROWS, row_blocks
 from core.runs.runs import REPO_ROOT, atomic_write_bytes
 
 
@@ -28,7 +29,7 @@ def cache_dir():
     return Path(env or REPO_ROOT / ".cache" / "latent-lab")
 
 
-def content_key(Z, chunk_rows=65536):
+def content_key(Z, chunk_rows=CHUNK_ROWS):
     """SHA-256 of an array's shape, dtype and bytes, read in chunks (memmap-safe).
 
     Parameters
@@ -42,8 +43,8 @@ def content_key(Z, chunk_rows=65536):
     Z = np.asarray(Z)
     h = hashlib.sha256(f"{Z.shape}|{Z.dtype.str}".encode())
     flat = Z.reshape(Z.shape[0], -1) if Z.ndim > 1 else Z.reshape(-1, 1)
-    for s in range(0, flat.shape[0], chunk_rows):
-        h.update(np.ascontiguousarray(flat[s:s + chunk_rows]).tobytes())
+    for _, block in row_blocks(flat, chunk_rows):
+        h.update(np.ascontiguousarray(block).tobytes())
     return h.hexdigest()
 
 

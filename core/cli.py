@@ -23,7 +23,7 @@ import pandas as pd
 from core.bench import suite as bench
 from core.data.images import make_grid, png_bytes
 from core.model import featuremaps
-from core.model.config import ModelConfig, TrainConfig
+from core.model.config import ModelConfig, TrainConfig, parse_filters
 from core.model.encoding import encode_run
 from core.model.featuremaps import DEFAULT_LIMIT, DEFAULTS
 from core.model.network import CompiledModel, decode
@@ -31,7 +31,7 @@ from core.model.tfenv import import_tensorflow_quietly  # noqa: E402
 from core.model.training import TrainingError, configure_logical_cpus, read_progress, train_run
 from core.runs import runs
 from core.sampling.samplers import SAMPLERS, make_sampler
-from core.sampling.scoreboard import compare_samplers
+from core.sampling.scoreboard import compare_samplers, holdout_split
 from core.stats.components import (
     dominant_components,
     full_statistics,
@@ -50,12 +50,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
-def _int_list(text):
+def _filters(text):
     try:
-        vals = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    return vals
+        return parse_filters(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- train
@@ -68,8 +67,8 @@ def _add_train(sub):
     p.add_argument("--size", type=int, default=64, help="image size (multiple of 16, 16..128)")
     p.add_argument("--channels", type=int, default=3, help="1 or 3")
     p.add_argument("--z-dim", type=int, default=256)
-    p.add_argument("--encoder-filters", type=_int_list, default=(64, 64, 128, 128))
-    p.add_argument("--decoder-filters", type=_int_list, default=(128, 128, 64, 64))
+    p.add_argument("--encoder-filters", type=_filters, default=(64, 64, 128, 128))
+    p.add_argument("--decoder-filters", type=_filters, default=(128, 128, 64, 64))
     p.add_argument("--activation", default="leaky_relu")
     p.add_argument("--batch-norm", action="store_true")
     p.add_argument("--epochs", type=int, default=10)
@@ -219,30 +218,8 @@ def _params_dict(pairs, what="--param"):
     return out
 
 
-def _jsonable(o):
-    """numpy/pandas -> plain JSON types; NaN and infinities -> None."""
-    if isinstance(o, pd.DataFrame):
-        return [_jsonable(r) for r in o.to_dict(orient="records")]
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, (np.bool_, bool)):
-        return bool(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        v = float(o)
-        return v if np.isfinite(v) else None
-    if isinstance(o, Path):
-        return str(o)
-    return o
-
-
 def _dumps(obj):
-    return json.dumps(_jsonable(obj), allow_nan=False)
+    return json.dumps(runs.json_clean(obj), allow_nan=False)
 
 
 def _check_seed(seed):
@@ -484,6 +461,8 @@ def _add_compare(sub):
                    help="a parameter of one sampler (repeatable)")
     p.add_argument("--n", type=int, default=5000, help="vectors drawn per sampler (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--max-points", type=int, default=2000,
+                   help="subsample used by the metrics (default 2000, as on the Samplers page)")
     p.add_argument("--decoder-metrics", action="store_true",
                    help="also decode and re-encode samples (needs the run's models; slower)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -550,7 +529,8 @@ def _cmd_compare(args):
     Z = run.latents
     if Z.shape[0] < 20:
         raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
-    n_fit = Z.shape[0] - max(2, int(round(Z.shape[0] * 0.1)))
+    max_points = check_int(args.max_points, "--max-points", low=10)
+    n_fit = holdout_split(Z)[0].shape[0]
     params = {s: sampler_params(s, params[s], Z.shape[1]) for s in names}
     for s in names:  # every parameter, before any fit on the data
         check_sampler_spec(s, params[s], Z.shape[1], n_fit)
@@ -559,11 +539,8 @@ def _cmd_compare(args):
         import_tensorflow_quietly()
         score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
         score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
-        rng = np.random.default_rng(seed)
-        m = min(Z.shape[0], 5000)
-        score_kw["real_codes"] = np.asarray(Z[np.sort(rng.choice(Z.shape[0], m, replace=False))])
     specs = {s: {"sampler": s, **params[s]} for s in names}
-    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, **score_kw)
+    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, max_points=max_points, **score_kw)
     if args.json:
         print(_dumps({"run": run.name, "n_samples": n, "seed": seed, "params": params,
                       "scores": table.to_dict(orient="index")}))

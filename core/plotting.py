@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from core.stats.ellipses import params_from_row, plane_ellipses, theoretical_coverage
+from core.stats.ellipses import measured_coverage, params_from_row, plane_ellipses, theoretical_coverage
 from core.validation import check_int, check_positive, check_random_state
 
 #: One colour per sigma level (1, 2, 3, then cycling).
@@ -306,6 +307,36 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     return out
 
 
+def sampler_overlay_figure(points, overlay, label, kde=None, ellipses=None, labels=("x", "y"),
+                           max_points=5000):
+    """A sampler's vectors over the data's plane, titled with the share inside the data's 2-sigma ellipse.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_data, 2)   the data projected on the plane
+    overlay : ndarray of shape (n_over, 2)  the sampler's vectors, same projection
+    label : str   the sampler's name in the title
+    kde : core.stats.kde.KDE2D or None
+    ellipses : DataFrame from :func:`core.stats.ellipses.plane_ellipses` or None
+    labels : (str, str)   axis labels
+
+    Returns
+    -------
+    matplotlib.figure.Figure   (no pyplot state; safe with several sessions)
+    """
+    points = np.asarray(points, dtype=np.float64)
+    fig = Figure(figsize=(5.6, 5.0))
+    ax = fig.add_subplot()
+    plot_plane(ax, points, kde=kde, ellipses=ellipses, overlay=overlay, overlay_label=label,
+               max_points=max_points, labels=labels)
+    ax.get_legend().remove()
+    inside = measured_coverage(overlay, points.mean(axis=0), np.cov(points, rowvar=False), 2.0)
+    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
+    ax.tick_params(labelsize=10)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
+    return fig
+
+
 def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
     """Histograms of several columns of V (e.g. a sampler's marginals).
 
@@ -342,4 +373,4 @@ def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
 
 __all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
            "plot_correlation_heatmap", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
-           "SIGMA_COLOURS"]
+           "sampler_overlay_figure", "SIGMA_COLOURS"]

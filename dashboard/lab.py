@@ -8,13 +8,35 @@ and tables (copied per call, so keep them small).
 
 from __future__ import annotations
 
+import collections
+import io
 import os
 import threading
+import time
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from core.cache import cached
+from core.data.images import make_grid
+from core.data.sources import attribute_kinds
+from core.model.featuremaps import conv_layer_names, feature_model, pattern_grid_figure, run_map_report
+from core.model.network import CompiledModel
+from core.plotting import sampler_overlay_figure
 from core.runs import runs
+from core.sampling.paths import attribute_direction as core_attribute_direction
+from core.sampling.samplers import make_sampler
+from core.sampling.scoreboard import holdout_expectation as core_holdout_expectation
+from core.sampling.scoreboard import holdout_split, real_code_sample, score_samples
+from core.stats.components import full_statistics, radius_distribution
+from core.stats.ellipses import plane_coordinates, plane_ellipses
+from core.stats.ellipses import slice_mask as core_slice_mask
+from core.stats.embedding import tsne_embedding, tsne_input
+from core.stats.kde import kde2d
+from core.stats.mnd import mnd_summary
+from core.stats.neighbours import nearest_neighbours
+from core.validation import check_component, check_int, check_latents
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -81,7 +103,7 @@ def _show_unusable(others, where):
                 st.markdown(f"**{i['name']}** — {i['status']}: {i['reason']}")
 
 
-# ---------------------------------------------------------------- the generic run-keyed cache
+# ---------------------------------------------------------------- the run-keyed cache
 
 def _fn_key(fn):
     # The line number tells apart two lambdas (or closures) of one function.
@@ -99,115 +121,29 @@ def _run_cached_resource(name, token, fn_key, args, kwargs, _fn):
     return _fn(_load_run(name, token), *args, **dict(kwargs))
 
 
-def run_cached(fn, run, *args, shared=False, **kwargs):
+def run_cached(fn, run, *args, shared=False, spinner=None, **kwargs):
     """``fn(run, *args, **kwargs)``, computed once per run version and arguments.
 
-    The one caching pattern for new dashboard computations: ``fn`` is a
-    plain function taking the loaded run first (best one from ``core``);
-    the cache key is the run's name and file version, ``fn``'s qualified
-    name and the (hashable) arguments, so a retrained run never shows stale
-    results.  ``shared=False`` copies the result per call
+    The one caching pattern of the dashboard: ``fn`` is a plain function
+    taking the loaded run first (best one from ``core``); the cache key is
+    the run's name and file version, ``fn``'s qualified name (and line, so
+    two lambdas differ) and the (hashable) arguments, so a retrained run
+    never shows stale results.  ``shared=False`` copies the result per call
     (``st.cache_data``: arrays, tables, PNG bytes); ``shared=True`` returns
     one read-only object for every session (``st.cache_resource``: fitted
-    models, large statistics).
+    models, large statistics).  ``spinner``: a message shown while a miss
+    takes longer than half a second (never inside another cached call).
     """
     store = _run_cached_resource if shared else _run_cached_data
-    return store(run.name, _run_token(run.name), _fn_key(fn), tuple(args),
-                 tuple(sorted(kwargs.items())), fn)
+    call = (run.name, _run_token(run.name), _fn_key(fn), tuple(args), tuple(sorted(kwargs.items())), fn)
+    if spinner is None:
+        return store(*call)
+    with st.spinner(spinner):
+        return store(*call)
 
 
-# ---------------------------------------------------------------- models
-
-@st.cache_resource(show_spinner="Compiling decoder…", max_entries=8)
-def _decoder_fn(name, token, batch_size):
-    from core.model.network import CompiledModel
-
-    return CompiledModel(_load_run(name, token).decoder, batch_size)
-
-
-@st.cache_resource(show_spinner="Compiling encoder…", max_entries=8)
-def _encoder_fn(name, token, batch_size):
-    from core.model.network import CompiledModel
-
-    return CompiledModel(_load_run(name, token).encoder, batch_size)
-
-
-def decoder_fn(run, batch_size=16):
-    """A traced, thread-safe decode function for the run: (n, z_dim) -> images."""
-    return _decoder_fn(run.name, _run_token(run.name), batch_size)
-
-
-def encoder_fn(run, batch_size=16):
-    """A traced, thread-safe encode function for the run: images -> (n, z_dim)."""
-    return _encoder_fn(run.name, _run_token(run.name), batch_size)
-
-
-def decode(run, Z):
-    """Decode latent vectors with the run's cached decoder; ValueError on bad input."""
-    from core.validation import check_latents
-
-    Z = check_latents(Z, z_dim=run.z_dim)
-    return decoder_fn(run)(Z)
-
-
-# ---------------------------------------------------------------- statistics
-
-@st.cache_resource(show_spinner="Computing statistics (components, correlation, PCA)…", max_entries=8)
-def _statistics(name, token, bin_width):
-    from core.stats.components import full_statistics
-
-    return full_statistics(_load_run(name, token).latents, bin_width=bin_width)
-
-
-def statistics(run, bin_width=0.25):
-    """``core.stats.components.full_statistics`` of the run's latents (read-only, shared)."""
-    return _statistics(run.name, _run_token(run.name), float(bin_width))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane(name, token, i, j, space):
-    from core.stats.ellipses import plane_coordinates
-
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return plane_coordinates(_load_run(name, token).latents, i, j, space=space, pca=pca)
-
-
-def plane(run, i, j, space="latent"):
-    """Projected points (n, 2) of the run's latents on plane (i, j)."""
-    return _plane(run.name, _run_token(run.name), int(i), int(j), space)
-
-
-@st.cache_resource(show_spinner="Computing Mahalanobis distances…", max_entries=8)
-def _mnd(name, token):
-    from core.stats.mnd import mnd_summary
-
-    return mnd_summary(_load_run(name, token).latents)
-
-
-def mnd(run):
-    """``core.stats.mnd.mnd_summary`` of the run's latents."""
-    return _mnd(run.name, _run_token(run.name))
-
-
-# ---------------------------------------------------------------- samplers
-
-@st.cache_resource(show_spinner="Fitting sampler…", max_entries=32)
-def _fitted_sampler(name, token, sampler, params):
-    from core.cache import cached
-
-    # On disk too: a 10-component mixture takes minutes to fit on a CPU.
-    return cached(_fit_sampler, _load_run(name, token).latents, sampler, params)
-
-
-def _fit_sampler(Z, sampler, params):
-    from core.sampling.samplers import make_sampler
-
-    return make_sampler(sampler, **dict(params)).fit(Z)
-
-
-def fitted_sampler(run, sampler, **params):
-    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
-    return _fitted_sampler(run.name, _run_token(run.name), sampler, tuple(sorted(params.items())))
+def _items(params):
+    return tuple(sorted(params.items()))
 
 
 def show_error(exc):
@@ -215,23 +151,139 @@ def show_error(exc):
     st.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-# ---------------------------------------------------------------- downloads (Home/Train/Components helper)
+# ---------------------------------------------------------------- models
 
-@st.cache_data(show_spinner="Drawing the figure…", max_entries=256)
-def _cached_figure(name, token, kind, params, dpi, _draw):
-    return figure_png(_draw(), dpi=dpi)
+def decoder_fn(run, batch_size=16):
+    """A traced, thread-safe decode function for the run: (n, z_dim) -> images."""
+    return run_cached(lambda r, b: CompiledModel(r.decoder, b), run, int(batch_size), shared=True,
+                      spinner="Compiling decoder…")
 
+
+def encoder_fn(run, batch_size=16):
+    """A traced, thread-safe encode function for the run: images -> (n, z_dim)."""
+    return run_cached(lambda r, b: CompiledModel(r.encoder, b), run, int(batch_size), shared=True,
+                      spinner="Compiling encoder…")
+
+
+def decode(run, Z):
+    """Decode latent vectors with the run's cached decoder; ValueError on bad input."""
+    return decoder_fn(run)(check_latents(Z, z_dim=run.z_dim))
+
+
+# ---------------------------------------------------------------- statistics and planes
+
+def statistics(run, bin_width=0.25, spinner="Computing statistics (components, correlation, PCA)…"):
+    """``core.stats.components.full_statistics`` of the run's latents (read-only, shared)."""
+    return run_cached(lambda r, w: full_statistics(r.latents, bin_width=w), run, float(bin_width),
+                      shared=True, spinner=spinner)
+
+
+def _pca(run, space):
+    return statistics(run, spinner=None).pca if space == "pca" else None
+
+
+def plane(run, i, j, space="latent"):
+    """Projected points (n, 2) of the run's latents on plane (i, j)."""
+    return run_cached(lambda r, i, j, space: plane_coordinates(r.latents, i, j, space=space, pca=_pca(r, space)),
+                      run, int(i), int(j), space)
+
+
+def slice_mask(run, i, j, t, space="latent"):
+    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j (ValueError when empty)."""
+    return run_cached(lambda r, i, j, space, t: core_slice_mask(r.latents, i, j, t, space=space, pca=_pca(r, space)),
+                      run, int(i), int(j), space, float(t))
+
+
+def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
+    """``core.stats.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
+    def compute(r, i, j, space, t, gridsize):
+        pts = plane(r, i, j, space)
+        return kde2d(pts if t is None else pts[slice_mask(r, i, j, t, space)], gridsize=gridsize)
+
+    return run_cached(compute, run, int(i), int(j), space, None if t is None else float(t), int(gridsize))
+
+
+def plane_ellipse_table(run, i, j, space="latent"):
+    """``core.stats.ellipses.plane_ellipses`` (1, 2, 3 sigma) of plane (i, j)."""
+    return run_cached(lambda r, i, j, space: plane_ellipses(plane(r, i, j, space), (1.0, 2.0, 3.0)),
+                      run, int(i), int(j), space)
+
+
+def mnd(run):
+    """``core.stats.mnd.mnd_summary`` of the run's latents."""
+    return run_cached(lambda r: mnd_summary(r.latents), run, shared=True, spinner="Computing Mahalanobis distances…")
+
+
+def radii(run):
+    """``core.stats.components.radius_distribution`` of the run's latents, shape (n,)."""
+    return run_cached(lambda r: radius_distribution(r.latents), run, spinner="Computing radii…")
+
+
+def component_column(run, component):
+    """One latent component over all z-points, shape (n,) (cached: a strided memmap read)."""
+    return run_cached(lambda r, c: np.asarray(r.latents[:, c], dtype=np.float32), run,
+                      check_component(component, run.z_dim))
+
+
+def typical_nn_distance(run, m=1000):
+    """Median distance of a real z-point to its nearest other one (fixed-seed subsample of m)."""
+    def compute(r, m):
+        Z = r.latents
+        rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
+        # k=2: the first neighbour of a real z-point is itself (distance 0).
+        _, dist = nearest_neighbours(Z, np.asarray(Z[rows]), k=2)
+        return float(np.median(dist[:, 1]))
+
+    return run_cached(compute, run, int(m))
+
+
+def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
+    """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
+
+    See :func:`core.stats.embedding.tsne_input` for the parameters and their
+    checks (ValueError); the embedding is also cached on disk.
+    """
+    def compute(r, n, space, n_dims, perplexity, seed):
+        rows, X = tsne_input(r.latents, n, space, _pca(r, space), n_dims, perplexity, seed)
+        return rows, cached(tsne_embedding, X, float(perplexity), int(seed))
+
+    return run_cached(compute, run, n, space, n_dims, perplexity, seed)
+
+
+def attribute_columns(run):
+    """(binary, continuous) attribute column names of the run, binary ones being 0/1 or -1/1."""
+    return run_cached(lambda r: attribute_kinds(r.attributes), run)
+
+
+def attribute_direction(run, column, split="positive"):
+    """Mean z with the attribute minus mean z without (``split="median"``: above vs below median)."""
+    if run.attributes is None or column not in run.attributes.columns:
+        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
+    if len(run.attributes) != run.latents.shape[0]:
+        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
+                         f"{run.latents.shape[0]} latents")
+
+    def compute(r, column, split):
+        values = r.attributes[column].to_numpy(dtype=np.float64)
+        if split == "median":
+            values = values > np.nanmedian(values)
+        return core_attribute_direction(r.latents, values, name=column)
+
+    return run_cached(compute, run, column, split)
+
+
+# ---------------------------------------------------------------- downloads and figures
 
 def cached_figure(run, kind, params, draw, dpi=110):
     """PNG bytes of a figure, drawn once per (run, ``kind``, ``params``) and cached.
 
-    ``draw()`` builds and returns a matplotlib Figure (best a
-    ``matplotlib.figure.Figure``, which needs no pyplot state and so is safe
-    with several sessions); ``params`` (hashable) must hold everything the
-    drawing depends on besides the run.  Warm page renders then only send
-    cached bytes.
+    ``draw()`` builds and returns a ``matplotlib.figure.Figure`` (no pyplot
+    state, so safe with several sessions); ``params`` (hashable) must hold
+    everything the drawing depends on besides the run.  Warm page renders
+    then only send cached bytes.
     """
-    return _cached_figure(run.name, _run_token(run.name), kind, params, dpi, draw)
+    return run_cached(lambda r, kind, params, dpi: figure_png(draw(), dpi=dpi), run, kind, params, dpi,
+                      spinner="Drawing the figure…")
 
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
@@ -240,49 +292,63 @@ def csv_download(df, file_name, key=None, label="Download CSV"):
                        mime="text/csv", key=key or f"dl_{file_name}", on_click="ignore")
 
 
+def figure_png(fig, dpi=110, tight=True):
+    """Render a ``matplotlib.figure.Figure`` ONCE to PNG bytes.
+
+    Pages show the bytes with ``st.image`` and offer the same bytes for
+    download, so a figure is never rasterised twice.  ``tight=False`` skips
+    ``bbox_inches="tight"`` (which draws the figure an extra time) for
+    figures whose margins are set by hand; fast zlib level.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                pil_kwargs={"compress_level": 1})
+    return buf.getvalue()
+
+
+def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
+    """Show PNG bytes with a download button for the same bytes."""
+    st.image(png, caption=caption, width=width)
+    st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore")
+
+
+def vector_downloads(V, stem, key):
+    """Vector downloads: ``.npy`` and ``.csv`` buttons for vectors (n, z_dim); built only when clicked."""
+    def npy():
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(V, dtype=np.float32), allow_pickle=False)
+        return buf.getvalue()
+
+    def csv():
+        cols = [f"z{k}" for k in range(np.shape(V)[1])]
+        return pd.DataFrame(np.asarray(V), columns=cols).to_csv(index=False, float_format="%.6g").encode()
+
+    c1, c2 = st.columns(2)
+    what = f"the {np.shape(V)[0]:,} vectors"
+    c1.download_button(".npy", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
+                       key=f"{key}_npy", on_click="ignore", icon=":material/download:",
+                       help=f"{what} as a NumPy file (float32, np.load)")
+    c2.download_button(".csv", csv, file_name=f"{stem}.csv", mime="text/csv",
+                       key=f"{key}_csv", on_click="ignore", icon=":material/download:",
+                       help=f"{what} as CSV, one row per vector")
+
+
 # ---------------------------------------------------------------- dataset images (Home helper)
-
-@st.cache_data(show_spinner="Reading images from the run's data source…", max_entries=16)
-def _run_images(name, token, n, held_out):
-    run = _load_run(name, token)
-    source = run.source()
-    if held_out:
-        start = max(0, source.n_images - n)
-        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
-        return images, index
-    images, _, index = source.load(n=min(n, source.n_images))
-    return images, index
-
 
 def run_images(run, n=8, held_out=False):
     """The first ``n`` images of the run's data source (or the last ``n``, which the
     training held out for validation): ``(images (n, s, s, c), index (n,))``.
     ``ValueError`` when the source cannot be opened (moved folder, …)."""
-    return _run_images(run.name, _run_token(run.name), int(n), bool(held_out))
+    def compute(r, n, held_out):
+        source = r.source()
+        if held_out:
+            start = max(0, source.n_images - n)
+            images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
+            return images, index
+        images, _, index = source.load(n=min(n, source.n_images))
+        return images, index
 
-
-@st.cache_data(show_spinner="Computing radii…", max_entries=8)
-def _radii(name, token):
-    from core.stats.components import radius_distribution
-
-    return radius_distribution(_load_run(name, token).latents)
-
-
-def radii(run):
-    """``core.stats.components.radius_distribution`` of the run's latents, shape (n,)."""
-    return _radii(run.name, _run_token(run.name))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _component_column(name, token, component):
-    return np.asarray(_load_run(name, token).latents[:, component], dtype=np.float32)
-
-
-def component_column(run, component):
-    """One latent component over all z-points, shape (n,) (cached: a strided memmap read)."""
-    from core.validation import check_component
-
-    return _component_column(run.name, _run_token(run.name), check_component(component, run.z_dim))
+    return run_cached(compute, run, int(n), bool(held_out), spinner="Reading images from the run's data source…")
 
 
 # ---------------------------------------------------------------- uploads (Train helper)
@@ -306,125 +372,72 @@ def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
     return path
 
 
-# ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
+# ---------------------------------------------------------------- samplers (pages 3-5)
 
-def figure_png(fig, dpi=110, tight=True):
-    """Render a matplotlib figure ONCE to PNG bytes and close it.
+def _fit_on_run(run, sampler, params):
+    # Fitted on the scoreboard's fit rows, like `python -m core compare`; on
+    # disk too: a 10-component mixture takes minutes to fit on a CPU.
+    return cached(_fit_sampler, holdout_split(run.latents)[0], sampler, params)
 
-    Pages show the bytes with ``st.image`` and offer the same bytes for
-    download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
-    ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
-    extra time) for figures whose margins are set by hand; fast zlib level.
+
+def _fit_sampler(Z, sampler, params):
+    return make_sampler(sampler, **dict(params)).fit(Z)
+
+
+def fitted_sampler(run, sampler, **params):
+    """A sampler from ``SAMPLERS`` fitted on the run's scoreboard fit rows (shared).
+
+    The fit rows are those of :func:`core.sampling.scoreboard.holdout_split`
+    (the last 10 % are held out), as in ``python -m core compare``.
     """
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
-                pil_kwargs={"compress_level": 1})
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
-    """Show PNG bytes with a download button for the same bytes."""
-    st.image(png, caption=caption, width=width)
-    st.download_button(label, png, file_name=file_name, mime="image/png", key=key, on_click="ignore")
-
-
-def vector_downloads(V, stem, key):
-    """Vector downloads: ``.npy`` and ``.csv`` buttons for vectors (n, z_dim); built only when clicked."""
-    import io
-
-    import pandas as pd
-
-    def npy():
-        buf = io.BytesIO()
-        np.save(buf, np.asarray(V, dtype=np.float32), allow_pickle=False)
-        return buf.getvalue()
-
-    def csv():
-        cols = [f"z{k}" for k in range(np.shape(V)[1])]
-        return pd.DataFrame(np.asarray(V), columns=cols).to_csv(index=False, float_format="%.6g").encode()
-
-    c1, c2 = st.columns(2)
-    what = f"the {np.shape(V)[0]:,} vectors"
-    c1.download_button(".npy", npy, file_name=f"{stem}.npy", mime="application/octet-stream",
-                       key=f"{key}_npy", on_click="ignore", icon=":material/download:",
-                       help=f"{what} as a NumPy file (float32, np.load)")
-    c2.download_button(".csv", csv, file_name=f"{stem}.csv", mime="text/csv",
-                       key=f"{key}_csv", on_click="ignore", icon=":material/download:",
-                       help=f"{what} as CSV, one row per vector")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _slice_mask(name, token, i, j, space, t):
-    from core.stats.ellipses import slice_mask as _mask
-
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca)
-
-
-def slice_mask(run, i, j, t, space="latent"):
-    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j (ValueError when empty)."""
-    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t))
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _plane_kde(name, token, i, j, space, t, gridsize):
-    from core.stats.kde import kde2d
-
-    pts = _plane(name, token, i, j, space)
-    if t is not None:
-        pts = pts[_slice_mask(name, token, i, j, space, t)]
-    return kde2d(pts, gridsize=gridsize)
-
-
-def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
-    """``core.stats.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
-    return _plane_kde(run.name, _run_token(run.name), int(i), int(j), space,
-                      None if t is None else float(t), int(gridsize))
-
-
-def _items(params):
-    return tuple(sorted(params.items()))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _sample(name, token, sampler, params, n, seed):
-    return _fitted_sampler(name, token, sampler, params).sample(n, random_state=seed)
+    return run_cached(_fit_on_run, run, sampler, _items(params), shared=True, spinner="Fitting sampler…")
 
 
 def sample(run, sampler, n, seed=0, **params):
     """``n`` vectors (n, z_dim) float32 from a fitted sampler, cached by all arguments."""
-    return _sample(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _sample_pca(name, token, params, n, seed):
-    return _fitted_sampler(name, token, "pca-ellipse", params).sample_pca(n, random_state=seed)
+    return run_cached(lambda r, s, p, n, seed: fitted_sampler(r, s, **dict(p)).sample(n, random_state=seed),
+                      run, sampler, _items(params), int(n), int(seed))
 
 
 def sample_pca(run, n, seed=0, **params):
     """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
-    return _sample_pca(run.name, _run_token(run.name), _items(params), int(n), int(seed))
+    return run_cached(lambda r, p, n, seed: fitted_sampler(r, "pca-ellipse", **dict(p)).sample_pca(n, random_state=seed),
+                      run, _items(params), int(n), int(seed))
 
 
-HOLDOUT_FRACTION = 0.1
+def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
+    """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
+    def compute(r, s, p, n, seed, m, n_cols):
+        V = sample(r, s, n, seed, **dict(p))[:m]
+        return make_grid(decoder_fn(r)(np.asarray(V, np.float32)), n_cols=n_cols)
+
+    return run_cached(compute, run, sampler, _items(params), int(n), int(seed), int(m), int(n_cols))
 
 
-def _holdout_split(Z):
-    n_hold = max(2, int(round(Z.shape[0] * HOLDOUT_FRACTION)))
-    return Z[:-n_hold], Z[-n_hold:]
+def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **params):
+    """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
+    the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses
+    (:func:`core.plotting.sampler_overlay_figure`).  ValueError for a bad pair or space.
+    """
+    n_over = check_int(n_over, "vectors drawn per plot", low=1)
+
+    def compute(r, s, p, n, seed, space, i, j, n_over, label):
+        V = sample(r, s, n, seed, **dict(p))
+        over = plane_coordinates(V, i, j, space=space, pca=_pca(r, space))[:n_over]
+        axis = "z" if space == "latent" else "PCA "
+        fig = sampler_overlay_figure(plane(r, i, j, space), over, label, kde=plane_kde(r, i, j, space),
+                                     ellipses=plane_ellipse_table(r, i, j, space),
+                                     labels=(f"{axis}{i}", f"{axis}{j}"))
+        return figure_png(fig, dpi=95, tight=False)
+
+    return run_cached(compute, run, sampler, _items(params), int(n), int(seed), space, int(i), int(j),
+                      n_over, str(label))
 
 
-def _score_kw(name, token, Z_fit, reencode, max_points, progress=None):
+def _score_kw(run, Z_fit, reencode, max_points, seed, progress=None):
     if not reencode:
         return {}
-    rng = np.random.default_rng(0)
-    rows = np.sort(rng.choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points), replace=False))
-    dec, enc = _decoder_fn(name, token, 16), _encoder_fn(name, token, 16)
+    dec, enc = decoder_fn(run), encoder_fn(run)
     if progress is not None:
         # score_samples decodes its subsample once, then re-encodes the images:
         # the two calls mark the last two stages of a draw.
@@ -437,7 +450,7 @@ def _score_kw(name, token, Z_fit, reencode, max_points, progress=None):
             return _f(x)
 
         dec, enc = dec_p, enc_p
-    return dict(decoder_fn=dec, encoder_fn=enc, real_codes=np.asarray(Z_fit[rows]))
+    return dict(decoder_fn=dec, encoder_fn=enc, real_codes=real_code_sample(Z_fit, max_points, seed))
 
 
 class _Store:
@@ -450,9 +463,6 @@ class _Store:
     """
 
     def __init__(self, max_entries):
-        import collections
-        import threading
-
         self.max_entries = int(max_entries)
         self._d = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -477,21 +487,17 @@ def _score_store():
     return _Store(128)
 
 
-def _score(name, token, sampler, params, n, seed, max_points, reencode, progress=None):
-    from core.sampling.scoreboard import score_samples
-
-    key = ("sampler", name, token, sampler, params, n, seed, max_points, reencode)
+def _stored_score(key, run, samples, max_points, reencode, seed, progress):
     hit = _score_store().get(key)
     if hit is None:
         if progress is not None:
             progress("score")
-        # The last 10 % of the latents are the hold-out reference (nn_ratio);
-        # samplers are fitted on all rows (shared fits), which a parametric
-        # sampler cannot memorise.
-        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-        V = _sample(name, token, sampler, params, n, seed)
-        hit = score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=0,
-                            **_score_kw(name, token, Z_fit, reencode, max_points, progress))
+        # The scoreboard's split, as in `python -m core compare`: same seed,
+        # same subsamples, so the same numbers.
+        Z_fit, Z_hold = holdout_split(run.latents)
+        V = samples() if callable(samples) else np.asarray(Z_hold)
+        hit = score_samples(V, Z_fit, Z_hold, max_points=max_points, random_state=seed,
+                            **_score_kw(run, Z_fit, reencode, max_points, seed, progress))
         _score_store().put(key, hit)
     return dict(hit)
 
@@ -499,29 +505,34 @@ def _score(name, token, sampler, params, n, seed, max_points, reencode, progress
 def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
     """``core.sampling.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
 
-    Cached for all sessions by every argument but ``progress``, a callable
-    ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
-    "re-encode" as the work reaches those stages; it is not called on a hit.
+    The same row as ``python -m core compare --seed SEED --max-points
+    MAX_POINTS`` prints for this sampler.  Cached for all sessions by every
+    argument but ``progress``, a callable ``progress(stage)`` told "score",
+    then (with ``reencode``) "decode" and "re-encode" as the work reaches
+    those stages; it is not called on a hit.
     """
-    return _score(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                  int(max_points), bool(reencode), progress)
+    key = ("sampler", run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
+           int(max_points), bool(reencode))
+    return _stored_score(key, run, lambda: sample(run, sampler, n, seed, **params), int(max_points),
+                         bool(reencode), int(seed), progress)
 
 
-def score_holdout(run, max_points=2000, reencode=True, progress=None):
+def score_holdout(run, max_points=2000, reencode=True, progress=None, seed=0):
     """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
-    from core.sampling.scoreboard import score_samples
+    key = ("holdout", run.name, _run_token(run.name), int(max_points), bool(reencode), int(seed))
+    return _stored_score(key, run, None, int(max_points), bool(reencode), int(seed), progress)
 
-    name, token = run.name, _run_token(run.name)
-    key = ("holdout", name, token, int(max_points), bool(reencode))
-    hit = _score_store().get(key)
-    if hit is None:
-        if progress is not None:
-            progress("score")
-        Z_fit, Z_hold = _holdout_split(_load_run(name, token).latents)
-        hit = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=int(max_points), random_state=0,
-                            **_score_kw(name, token, Z_fit, bool(reencode), int(max_points), progress))
-        _score_store().put(key, hit)
-    return dict(hit)
+
+def holdout_expectation(run, k_sigma=(2, 3)):
+    """``inside_{k}sigma`` an exact MND would give the held-out rows (Hotelling T²).
+
+    Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
+    """
+    n_fit, d = holdout_split(run.latents)[0].shape
+    try:
+        return core_holdout_expectation(n_fit, d, k_sigma)
+    except ValueError:
+        return {}
 
 
 #: Stages of one sampler in a Draw, in order (the last two only with decoder metrics).
@@ -538,8 +549,6 @@ class DrawProgress:
     """
 
     def __init__(self, names, reencode):
-        import time
-
         self._clock = time.perf_counter
         self.names = list(names)
         self.stages = DRAW_STAGES if reencode else DRAW_STAGES[:3]
@@ -570,8 +579,6 @@ class DrawProgress:
         self._show()
 
     def _show(self):
-        import pandas as pd
-
         rows = {}
         for nm in self.names:
             t = self.times[nm]
@@ -585,153 +592,6 @@ class DrawProgress:
     def clear(self):
         self.bar.empty()
         self.table.empty()
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label):
-    from matplotlib.figure import Figure
-
-    from core.plotting import plot_plane
-    from core.stats.ellipses import measured_coverage, plane_coordinates
-
-    data_pts = _plane(name, token, i, j, space)
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    ell = _plane_ellipse_table(name, token, i, j, space)
-    kde = _plane_kde(name, token, i, j, space, None, 128)
-    over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
-    fig = Figure(figsize=(5.6, 5.0))
-    ax = fig.add_subplot()
-    axis = "z" if space == "latent" else "PCA "
-    plot_plane(ax, data_pts, kde=kde, ellipses=ell, overlay=over[:n_over], overlay_label=label,
-               max_points=5000, labels=(f"{axis}{i}", f"{axis}{j}"))
-    ax.get_legend().remove()
-    mean2, cov2 = _plane_moments(name, token, i, j, space)
-    inside = measured_coverage(over, mean2, cov2, 2.0)
-    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
-    ax.tick_params(labelsize=10)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
-    return figure_png(fig, dpi=95, tight=False)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane_ellipse_table(name, token, i, j, space):
-    from core.stats.ellipses import plane_ellipses
-
-    return plane_ellipses(_plane(name, token, i, j, space), (1.0, 2.0, 3.0))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane_moments(name, token, i, j, space):
-    pts = _plane(name, token, i, j, space)
-    return pts.mean(axis=0), np.cov(pts, rowvar=False)
-
-
-def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, **params):
-    """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
-    the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses.
-
-    Reuses the drawn vectors, the fitted PCA and the plane's points, KDE and
-    ellipses; cached per (sampler, draw, plane, ``n_over``), so a plane seen
-    before costs only the transfer.  ValueError for a bad pair or space.
-    """
-    from core.validation import check_int
-
-    n_over = check_int(n_over, "vectors drawn per plot", low=1)
-    return _plane_overlay(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                          space, int(i), int(j), n_over, str(label))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _decoded_grid(name, token, sampler, params, n, seed, m, n_cols):
-    from core.data.images import make_grid
-
-    V = _sample(name, token, sampler, params, n, seed)[:m]
-    return make_grid(_decoder_fn(name, token, 16)(np.asarray(V, np.float32)), n_cols=n_cols)
-
-
-def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
-    """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
-    return _decoded_grid(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                         int(m), int(n_cols))
-
-
-def _tsne_embedding(X, perplexity, seed, n_jobs):
-    # openTSNE (FFT/Barnes-Hut gradients on all cores) is several times faster
-    # than sklearn's TSNE on 3,000 points; the disk cache makes a repeat
-    # (another session, a server restart) instant.
-    from openTSNE import TSNE
-
-    return np.asarray(TSNE(n_components=2, perplexity=perplexity, initialization="pca", random_state=seed,
-                           n_jobs=n_jobs, verbose=False).fit(X), dtype=np.float64)
-
-
-def holdout_expectation(run, k_sigma=(2, 3)):
-    """``inside_{k}sigma`` an exact MND would give the held-out rows (Hotelling T²).
-
-    Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
-    """
-    from core.sampling.scoreboard import holdout_expectation as expectation
-
-    n, d = run.latents.shape
-    n_fit = n - max(2, int(round(n * HOLDOUT_FRACTION)))
-    try:
-        return expectation(n_fit, d, k_sigma)
-    except ValueError:
-        return {}
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _tsne(name, token, n, space, n_dims, perplexity, seed):
-    from core.cache import cached
-
-    Z = _load_run(name, token).latents
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.choice(Z.shape[0], min(n, Z.shape[0]), replace=False))
-    X = np.asarray(Z[rows], dtype=np.float64)
-    if space == "pca":
-        X = _statistics(name, token, 0.25).pca.transform(X, n_dims)
-    n_jobs = max(1, min(4, os.cpu_count() or 1))
-    return rows, cached(_tsne_embedding, np.ascontiguousarray(X), float(perplexity), int(seed), n_jobs)
-
-
-def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0):
-    """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
-
-    ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
-    2, 4 or 10 leading components).  ValueError for n outside [10, 3000],
-    n_dims outside [2, z_dim] or a perplexity not below the sample size.
-    """
-    from core.validation import check_float, check_int
-
-    n = min(check_int(n, "n", 10, 3000), run.latents.shape[0])
-    if space not in ("latent", "pca"):
-        raise ValueError(f"space must be 'latent' or 'pca', got {space!r}")
-    n_dims = run.z_dim if n_dims is None else check_int(n_dims, "n_dims", 2, run.z_dim)
-    perplexity = check_float(perplexity, "perplexity", low=1.0)
-    if perplexity >= n:
-        raise ValueError(f"perplexity must be below the number of points ({n}), got {perplexity:g}")
-    return _tsne(run.name, _run_token(run.name), int(n), space, int(n_dims), float(perplexity), int(seed))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _attribute_direction(name, token, column, split):
-    from core.sampling.paths import attribute_direction
-
-    run = _load_run(name, token)
-    values = run.attributes[column].to_numpy(dtype=np.float64)
-    if split == "median":
-        values = values > np.nanmedian(values)
-    return attribute_direction(run.latents, values, name=column)
-
-
-def attribute_direction(run, column, split="positive"):
-    """Mean z with the attribute minus mean z without (``split="median"``: above vs below median)."""
-    if run.attributes is None or column not in run.attributes.columns:
-        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
-    if len(run.attributes) != run.latents.shape[0]:
-        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
-                         f"{run.latents.shape[0]} latents")
-    return _attribute_direction(run.name, _run_token(run.name), column, split)
 
 
 def sampler_param_widgets(name, z_dim, key, where=None):
@@ -785,51 +645,12 @@ def sampler_param_widgets(name, z_dim, key, where=None):
     raise ValueError(f"unknown sampler {name!r}")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _typical_nn_distance(name, token, m):
-    from core.stats.neighbours import nearest_neighbours
-
-    Z = _load_run(name, token).latents
-    rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
-    # k=2: the first neighbour of a real z-point is itself (distance 0).
-    _, dist = nearest_neighbours(Z, np.asarray(Z[rows]), k=2)
-    return float(np.median(dist[:, 1]))
-
-
-def typical_nn_distance(run, m=1000):
-    """Median distance of a real z-point to its nearest other one (fixed-seed subsample of m)."""
-    return _typical_nn_distance(run.name, _run_token(run.name), int(m))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _attribute_columns(name, token):
-    attrs = _load_run(name, token).attributes
-    if attrs is None:
-        return [], []
-    binary = [c for c in attrs.columns
-              if set(np.unique(np.asarray(attrs[c].dropna(), dtype=np.float64)).tolist()) <= {0.0, 1.0, -1.0}]
-    return binary, [c for c in attrs.columns if c not in binary]
-
-
-def attribute_columns(run):
-    """(binary, continuous) attribute column names of the run, binary ones being 0/1 or -1/1."""
-    return _attribute_columns(run.name, _run_token(run.name))
-
-
-
 # ---------------------------------------------------------------- encoder maps (page 6)
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _encoder_layers(name, token):
-    from core.model.featuremaps import conv_layer_names, feature_model
-
-    enc = _load_run(name, token).encoder
-    return [(n, tuple(int(d) for d in feature_model(enc, n).output_shape[1:])) for n in conv_layer_names(enc)]
-
 
 def encoder_layers(run):
     """The encoder's convolutional layers as ``[(name, (h, w, n_maps)), ...]``, input side first."""
-    return _encoder_layers(run.name, _run_token(run.name))
+    return run_cached(lambda r: [(n, tuple(int(d) for d in feature_model(r.encoder, n).output_shape[1:]))
+                                 for n in conv_layer_names(r.encoder)], run, shared=True)
 
 
 class _Slot:
@@ -845,19 +666,11 @@ class _Slot:
 # calls on outside blocks inside a cached function.  The cache holds one slot
 # per (run, layer, limit, parameters); its lock makes a second session with
 # the same request wait for the first one's result instead of recomputing.
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _map_slot(name, token, layer, limit, params):
-    return _Slot()
-
-
-def _map_value(name, token, layer, limit, params, progress=None):
-    from core.model.featuremaps import run_map_report
-
-    slot = _map_slot(name, token, layer, limit, params)
+def _map_value(run, layer, limit, params, progress=None):
+    slot = run_cached(lambda r, layer, limit, params: _Slot(), run, layer, limit, params, shared=True)
     with slot.lock:
         if slot.value is None:
-            slot.value = run_map_report(_load_run(name, token), layer=layer, limit=limit, progress=progress,
-                                        **dict(params))
+            slot.value = run_map_report(run, layer=layer, limit=limit, progress=progress, **dict(params))
         return slot.value
 
 
@@ -867,18 +680,12 @@ def map_report(run, layer=None, limit=None, progress=None, **params):
     ``progress(stage, done, total)`` is called while a new report is computed
     (not on a cache hit).  ValueError for a bad layer or parameter (nothing cached).
     """
-    return _map_value(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
-                      _items(params), progress)
-
-
-@st.cache_data(show_spinner="Drawing the pattern grid…", max_entries=32)
-def _map_grid_png(name, token, layer, limit, params, n_cols):
-    from core.model.featuremaps import pattern_grid_figure
-
-    return figure_png(pattern_grid_figure(_map_value(name, token, layer, limit, params), n_cols=n_cols))
+    return _map_value(run, layer, None if limit is None else int(limit), _items(params), progress)
 
 
 def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
     """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
-    return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
-                         _items(params), int(n_cols))
+    return run_cached(lambda r, layer, limit, params, n_cols: figure_png(
+        pattern_grid_figure(_map_value(r, layer, limit, params), n_cols=n_cols)),
+        run, layer, None if limit is None else int(limit), _items(params), int(n_cols),
+        spinner="Drawing the pattern grid…")

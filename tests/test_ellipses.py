@@ -133,7 +133,7 @@ def test_bad_parameters(Z):
     with pytest.raises(ValueError, match="i = j = 2"):
         plane_coordinates(Z, 2, 2)
     with pytest.raises(ValueError, match="j must be <= 1, got 3"):
-        plane_coordinates(Z, 0, 3, space="pca", pca=LatentPCA(2).fit(Z))
+        plane_coordinates(Z, 0, 3, space="pca", pca=LatentPCA(n_components=2).fit(Z))
     with pytest.raises(ValueError, match="'polar'"):
         plane_coordinates(Z, 0, 1, space="polar")
     with pytest.raises(ValueError, match="sigma must be > 0.0, got 0"):

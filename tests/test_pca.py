@@ -14,7 +14,7 @@ def Z():
 
 
 def test_matches_sklearn_pca(Z):
-    ours = LatentPCA(4).fit(Z)
+    ours = LatentPCA(n_components=4).fit(Z)
     ref = PCA(4, svd_solver="full").fit(Z.astype(np.float64))
     np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-6)
     np.testing.assert_allclose(ours.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-6)
@@ -38,8 +38,8 @@ def test_fit_moments_of_a_masked_subset_equals_fit_on_the_subset(Z):
     m, c = mean_and_cov(Z, mask=mask)
     np.testing.assert_allclose(m, Z[mask].astype(np.float64).mean(axis=0), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(c, np.cov(Z[mask].astype(np.float64), rowvar=False), rtol=1e-8, atol=1e-9)
-    a = LatentPCA(3).fit_moments(m, c, int(mask.sum()))
-    b = LatentPCA(3).fit(Z[mask])
+    a = LatentPCA(n_components=3).fit_moments(m, c, int(mask.sum()))
+    b = LatentPCA(n_components=3).fit(Z[mask])
     np.testing.assert_allclose(a.components_, b.components_, atol=1e-9)
     np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-9)
 
@@ -47,7 +47,7 @@ def test_fit_moments_of_a_masked_subset_equals_fit_on_the_subset(Z):
 @pytest.mark.parametrize("k", [0, 7, 2.5])
 def test_bad_n_components_names_value(Z, k):
     with pytest.raises(ValueError, match=str(k)):
-        LatentPCA(k).fit(Z)
+        LatentPCA(n_components=k).fit(Z)
 
 
 def test_mask_that_selects_too_few_rows_is_refused(Z):

@@ -26,7 +26,7 @@ def ctx():
     Z = (rng.normal(size=(400, D)) @ A + 0.3).astype(np.float32)
     c = {"Z": Z, "pts": Z[:, :2].astype(np.float64), "rng": rng}
     c["fitted"] = samplers.make_sampler("gaussian-diag").fit(Z)
-    c["pca3"] = LatentPCA(3).fit(Z)
+    c["pca3"] = LatentPCA(n_components=3).fit(Z)
     c["mean"] = Z.mean(axis=0)
     c["std"] = Z.std(axis=0)
     return c

@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from core.validation import check_int
+
 
 def to_uint8(images):
     """Float images in [0, 1] of shape (..., h, w, c) to uint8, clipped."""
@@ -55,3 +57,26 @@ def png_bytes(image):
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def upscale(image, factor):
+    """Enlarge an image by an integer factor, each pixel a ``factor x factor`` block.
+
+    Nearest-neighbour on purpose: small decoded images stay sharp on screen.
+
+    Parameters
+    ----------
+    image : ndarray of shape (h, w) or (h, w, c)
+    factor : int >= 1
+
+    Returns
+    -------
+    ndarray of shape (h * factor, w * factor[, c])
+    """
+    factor = check_int(factor, "factor", low=1)
+    return np.repeat(np.repeat(np.asarray(image), factor, axis=0), factor, axis=1)
+
+
+def upscale_factor(size_px, target_px):
+    """Smallest integer factor that makes ``size_px`` at least ``target_px`` (>= 1)."""
+    return max(1, -(-int(target_px) // max(1, int(size_px))))

@@ -54,6 +54,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from core.chunks import row_blocks
 from core.data import synthfaces
 from core.validation import check_int
 
@@ -623,8 +624,7 @@ def _check_float_range(data, path, chunk=4096, chunk_bytes=64 * 2**20):
     per_image = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
     chunk = max(1, min(chunk, chunk_bytes // per_image))
     lo, hi = np.inf, -np.inf
-    for start in range(0, data.shape[0], chunk):
-        block = np.asarray(data[start:start + chunk])
+    for _, block in row_blocks(data, chunk):
         if not np.isfinite(block).all():
             raise ValueError(f"{path}: array contains NaN or infinite values")
         lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
@@ -805,6 +805,33 @@ def _open_zip(path, size, channels, limit, crop):
 
 # ----------------------------------------------------------------------------
 # CelebA attribute files
+
+
+def attribute_kinds(table):
+    """Split an attribute table's columns into binary and continuous ones.
+
+    Binary columns hold only 0/1 or -1/1 (CelebA's convention) besides
+    missing values; every other column is continuous.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or None
+
+    Returns
+    -------
+    binary, continuous : list of str
+    """
+    if table is None:
+        return [], []
+    binary = []
+    for c in table.columns:
+        try:
+            values = np.unique(np.asarray(table[c].dropna(), dtype=np.float64))
+        except (TypeError, ValueError):  # text column
+            continue
+        if set(values.tolist()) <= {0.0, 1.0, -1.0}:
+            binary.append(c)
+    return binary, [c for c in table.columns if c not in binary]
 
 
 def read_celeba_attributes(path):

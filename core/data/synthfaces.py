@@ -268,7 +268,6 @@ def _scene(attrs, channels):
         "hat_crown": hat,
         "hat_brim": hat * 0.8,
     }
-    assert list(colours) == _LAYERS
     cols = np.stack([colours[k] for k in _LAYERS], axis=1)            # (n, K, 3)
     if channels == 1:
         cols = cols @ np.array([[0.299], [0.587], [0.114]])

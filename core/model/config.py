@@ -16,6 +16,8 @@ from core.runs import runs
 from core.validation import check_float, check_int
 
 SIZES = (16, 32, 48, 64, 96, 128)
+#: Convolutional layers of the encoder (and transposed ones of the decoder).
+N_LAYERS = 4
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "swish", "tanh")
 
 
@@ -214,3 +216,18 @@ class TrainConfig:
         except ValueError as exc:  # JSONDecodeError, NaN/Infinity
             raise ValueError(f"train config is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+
+def parse_filters(text, name="filters"):
+    """``"64, 64, 128, 128"`` -> ``(64, 64, 128, 128)``: the filter counts of the 4 layers.
+
+    Commas or semicolons separate the numbers; ``ValueError`` naming
+    ``name`` and the text otherwise (the CLI and the Train page both use it).
+    """
+    try:
+        values = tuple(int(v) for v in str(text).replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be {N_LAYERS} comma-separated integers, got {text!r}") from None
+    if len(values) != N_LAYERS:
+        raise ValueError(f"{name} must be {N_LAYERS} comma-separated integers, got {text!r}")
+    return values

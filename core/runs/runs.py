@@ -150,29 +150,39 @@ def atomic_write_bytes(path, data):
 
 def atomic_write_json(path, obj):
     """Write JSON atomically (indent 2); NaN and infinities become null."""
-    text = json.dumps(_finite(obj), indent=2, allow_nan=False, default=_json_default)
+    text = json.dumps(json_clean(obj), indent=2, allow_nan=False)
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _finite(o):
-    if isinstance(o, float):
-        return o if np.isfinite(o) else None
+def json_clean(o):
+    """Plain JSON types for NumPy/pandas values; NaN and infinities become None.
+
+    The one JSON cleaner: run files (:func:`atomic_write_json`) and the
+    CLI's ``--json`` output.  Dict keys become strings, tuples lists, a
+    DataFrame a list of row dicts, a Path its string; ``TypeError`` for
+    anything else that JSON cannot hold.
+    """
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, (float, np.floating)):
+        v = float(o)
+        return v if np.isfinite(v) else None
+    if isinstance(o, (int, np.integer)):
+        return int(o)
+    if o is None or isinstance(o, str):
+        return o
     if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
+        return {str(k): json_clean(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if isinstance(o, np.floating):
-        return _finite(float(o))
-    return o
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
+        return [json_clean(v) for v in o]
     if isinstance(o, np.ndarray):
-        return o.tolist()
+        return json_clean(o.tolist())
+    if isinstance(o, pd.DataFrame):
+        return json_clean(o.to_dict(orient="records"))
     if isinstance(o, Path):
         return str(o)
+    if isinstance(o, np.generic):
+        return json_clean(o.item())
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

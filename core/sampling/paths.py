@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.chunks import row_blocks
 from core.validation import MAX_SAMPLES, check_float, check_int, check_latents, check_pair
 
 
@@ -148,10 +149,9 @@ def attribute_direction(Z, attr_values, name="attribute"):
         )
     s_with = np.zeros(Z.shape[1])
     s_all = np.zeros(Z.shape[1])
-    for start in range(0, Z.shape[0], 65536):
-        block = np.asarray(Z[start:start + 65536], np.float64)
+    for rows, block in row_blocks(Z, dtype=np.float64):
         s_all += block.sum(axis=0)
-        s_with += block[with_attr[start:start + 65536]].sum(axis=0)
+        s_with += block[with_attr[rows]].sum(axis=0)
     return s_with / n_with - (s_all - s_with) / n_without
 
 

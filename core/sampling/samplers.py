@@ -22,13 +22,18 @@ from __future__ import annotations
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from core.chunks import row_blocks
+from core.stats.components import peak_and_half_widths
 from core.stats.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
-from core.stats.moments import mean_and_cov
+from core.stats.moments import mean_and_cov, mean_and_std
 from core.stats.pca import LatentPCA
 from core.validation import (
     MAX_SAMPLES,
@@ -41,96 +46,6 @@ from core.validation import (
     check_scale,
 )
 
-CHUNK_ROWS = 32768
-
-
-# ---------------------------------------------------------------------------
-# shared helpers: k-sigma region, Mahalanobis distances, histogram peaks
-# ---------------------------------------------------------------------------
-
-def _mean_std(Z, chunk_rows=CHUNK_ROWS):
-    # Chunked mean and standard deviation (ddof=1) per component, shifted by
-    # the first row for precision, without the full covariance.
-    n, d = Z.shape
-    shift = np.asarray(Z[0], np.float64)
-    s1 = np.zeros(d)
-    s2 = np.zeros(d)
-    for start in range(0, n, chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows], np.float64) - shift
-        s1 += block.sum(axis=0)
-        s2 += np.einsum("ij,ij->j", block, block)
-    m = s1 / n
-    var = (s2 - n * m * m) / max(n - 1, 1)
-    return m + shift, np.sqrt(np.clip(var, 0.0, None))
-
-
-def histogram_peak_and_hwhm(Z, bin_width=0.25, chunk_rows=CHUNK_ROWS):
-    """Per-component histogram peak ``mu`` and half width at half maximum ``hw``.
-
-    Histograms with a common bin width (seed: 0.25) per component, bins
-    aligned on multiples of ``bin_width``; ``mu`` is the centre of the
-    fullest bin, ``hw`` half the distance between the half-maximum crossings
-    found by linear interpolation on either side of the peak.  A component
-    narrower than one bin gets ``hw = bin_width / 2`` (the resolution limit
-    the seed X post runs into).
-
-    Parameters
-    ----------
-    Z : array-like of shape (n_samples, z_dim)
-    bin_width : float > 0
-
-    Returns
-    -------
-    mu, hw : ndarrays of shape (z_dim,)
-    """
-    bin_width = check_scale(bin_width, "bin_width")
-    Z = check_latents(Z)
-    n, d = Z.shape
-    lo = np.full(d, np.inf)
-    hi = np.full(d, -np.inf)
-    for start in range(0, n, chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows], np.float64)
-        lo = np.minimum(lo, block.min(axis=0))
-        hi = np.maximum(hi, block.max(axis=0))
-    # Bin count in float first: a tiny bin_width would overflow the int64 cast.
-    with np.errstate(over="ignore"):
-        span = float(np.max(np.floor(hi / bin_width) - np.floor(lo / bin_width))) + 1
-    if not np.isfinite(span) or span * d > 50_000_000:
-        raise ValueError(f"bin_width={bin_width} gives {span:.3g} bins per component; choose a larger bin_width")
-    k_lo = np.floor(lo / bin_width).astype(np.int64)
-    nbins = int((np.floor(hi / bin_width).astype(np.int64) - k_lo).max()) + 1
-    counts = np.zeros(d * nbins, np.int64)
-    offs = np.arange(d) * nbins
-    for start in range(0, n, chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows], np.float64)
-        idx = np.floor(block / bin_width).astype(np.int64) - k_lo
-        np.clip(idx, 0, nbins - 1, out=idx)
-        counts += np.bincount((idx + offs).ravel(), minlength=d * nbins)
-    counts = counts.reshape(d, nbins).astype(np.float64)
-    mu = np.empty(d)
-    hw = np.empty(d)
-    for c in range(d):
-        h = counts[c]
-        p = int(np.argmax(h))
-        half = h[p] / 2.0
-        centres = (k_lo[c] + np.arange(nbins) + 0.5) * bin_width
-        mu[c] = centres[p]
-        # left crossing
-        left = centres[0] - bin_width / 2
-        for q in range(p, 0, -1):
-            if h[q - 1] < half:
-                t = (h[q] - half) / (h[q] - h[q - 1])
-                left = centres[q] - t * bin_width
-                break
-        right = centres[-1] + bin_width / 2
-        for q in range(p, nbins - 1):
-            if h[q + 1] < half:
-                t = (h[q] - half) / (h[q] - h[q + 1])
-                right = centres[q] + t * bin_width
-                break
-        hw[c] = max((right - left) / 2.0, bin_width / 2.0)
-    return mu, hw
-
 
 def _check_option(value, name, options):
     if value not in options:
@@ -142,15 +57,18 @@ def _check_option(value, name, options):
 # base class
 # ---------------------------------------------------------------------------
 
-class BaseSampler:
-    """Common ``get_params`` / ``sample`` plumbing; subclasses implement
-    ``_fit(Z)`` and ``_sample(n, rng)`` (float64 or float32 array)."""
+class BaseSampler(BaseEstimator):
+    """Common plumbing of the samplers: a scikit-learn estimator (``get_params``,
+    ``set_params``, ``clone``) whose ``fit`` learns from latent codes and whose
+    ``sample`` draws new ones.
 
-    _param_names: tuple = ()
-
-    def get_params(self):
-        """Dict of the ``__init__`` parameters (for display and re-creation)."""
-        return {name: getattr(self, name) for name in self._param_names}
+    Subclasses take keyword-only parameters, implement ``_fit(Z)`` -- which
+    validates the parameters, computes, and returns the fitted attributes
+    as a dict without touching ``self`` -- and ``_sample(n, rng)`` (float64
+    or float32 array).  ``fit`` sets the attributes only after ``_fit``
+    succeeded, so a refused fit leaves the sampler unfitted (``sample`` then
+    raises ``NotFittedError``) or as it was.
+    """
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -164,14 +82,15 @@ class BaseSampler:
         self
         """
         Z = check_latents(Z, min_rows=2)
-        self.z_dim_ = Z.shape[1]
-        self.n_samples_fit_ = Z.shape[0]
-        self._fit(Z)
+        fitted = self._fit(Z)
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)
+        vars(self).update(fitted, z_dim_=Z.shape[1], n_samples_fit_=Z.shape[0])
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "z_dim_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit(Z) first")
+        # NotFittedError is a ValueError (and an AttributeError).
+        check_is_fitted(self, "z_dim_")
 
     def sample(self, n_samples, random_state=None):
         """Draw latent vectors.
@@ -190,7 +109,8 @@ class BaseSampler:
         rng = check_random_state(random_state)
         with np.errstate(over="ignore", invalid="ignore"):
             out = np.asarray(self._sample(n, rng), dtype=np.float32)
-        assert out.shape == (n, self.z_dim_)
+        if out.shape != (n, self.z_dim_):
+            raise RuntimeError(f"{self!r} drew shape {out.shape}, expected {(n, self.z_dim_)}")
         # Last guard: never hand out (or write to a file) non-finite vectors.
         bad = out.size - int(np.count_nonzero(np.isfinite(out)))
         if bad:
@@ -213,13 +133,14 @@ class UniformBoxSampler(BaseSampler):
     b : float > 0, default 1.5
     """
 
-    _param_names = ("b",)
 
-    def __init__(self, b=1.5):
+    def __init__(self, *, b=1.5):
         self.b = b
 
     def _fit(self, Z):
-        self.b_ = check_scale(self.b, "b")
+        st = SimpleNamespace()
+        st.b_ = check_scale(self.b, "b")
+        return vars(st)
 
     def _sample(self, n, rng):
         return rng.uniform(-self.b_, self.b_, size=(n, self.z_dim_))
@@ -241,16 +162,17 @@ class PerComponentUniformSampler(BaseSampler):
     mu_, hw_ : ndarray of shape (z_dim,)
     """
 
-    _param_names = ("f", "bin_width")
 
-    def __init__(self, f=0.7, bin_width=0.25):
+    def __init__(self, *, f=0.7, bin_width=0.25):
         self.f = f
         self.bin_width = bin_width
 
     def _fit(self, Z):
-        self.f_ = check_scale(self.f, "f")
-        self.mu_, self.hw_ = histogram_peak_and_hwhm(Z, self.bin_width)
-        check_float32_range(float(np.max(np.abs(self.mu_) + self.f_ * self.hw_)), "f", self.f)
+        st = SimpleNamespace()
+        st.f_ = check_scale(self.f, "f")
+        st.mu_, st.hw_ = peak_and_half_widths(Z, check_scale(self.bin_width, "bin_width"))
+        check_float32_range(float(np.max(np.abs(st.mu_) + st.f_ * st.hw_)), "f", self.f)
+        return vars(st)
 
     def _sample(self, n, rng):
         half = self.f_ * self.hw_
@@ -265,10 +187,11 @@ class DiagonalGaussianSampler(BaseSampler):
     mean_, std_ : ndarray of shape (z_dim,)
     """
 
-    _param_names = ()
 
     def _fit(self, Z):
-        self.mean_, self.std_ = _mean_std(Z)
+        st = SimpleNamespace()
+        st.mean_, st.std_ = mean_and_std(Z)
+        return vars(st)
 
     def _sample(self, n, rng):
         return self.mean_ + self.std_ * rng.standard_normal((n, self.z_dim_))
@@ -589,9 +512,8 @@ class PCAEllipseSampler(BaseSampler):
     n_fit_points_ : int   points used for the PCA
     """
 
-    _param_names = ("n_components", "level", "f", "fit_k_sigma", "half_width", "fixed", "bin_width")
 
-    def __init__(self, n_components=100, level=2.35, f=0.7, fit_k_sigma=3.0,
+    def __init__(self, *, n_components=100, level=2.35, f=0.7, fit_k_sigma=3.0,
                  half_width="std", fixed="leading", bin_width=0.25):
         self.n_components = n_components
         self.level = level
@@ -602,18 +524,19 @@ class PCAEllipseSampler(BaseSampler):
         self.bin_width = bin_width
 
     def _fit(self, Z):
+        st = SimpleNamespace()
         d = Z.shape[1]
         K = check_int(self.n_components, "n_components", 1, d)
-        self.level_ = check_scale(self.level, "level")
-        self.f_ = check_scale(self.f, "f")
+        st.level_ = check_scale(self.level, "level")
+        st.f_ = check_scale(self.f, "f")
         _check_option(self.half_width, "half_width", ("std", "hist"))
         _check_option(self.fixed, "fixed", ("leading", "random"))
         if self.half_width == "hist":
             check_positive(self.bin_width, "bin_width")
         mean, cov = mean_and_cov(Z)
         if self.fit_k_sigma is None:
-            pca = LatentPCA(K).fit_moments(mean, cov, Z.shape[0])
-            self.n_fit_points_ = Z.shape[0]
+            pca = LatentPCA(n_components=K).fit_moments(mean, cov, Z.shape[0])
+            st.n_fit_points_ = Z.shape[0]
             sub = Z
         else:
             k = check_positive(self.fit_k_sigma, "fit_k_sigma")
@@ -623,24 +546,25 @@ class PCAEllipseSampler(BaseSampler):
             if n_in < 2:
                 raise ValueError(f"fit_k_sigma={self.fit_k_sigma} leaves {n_in} points to fit the PCA")
             m_in, c_in = mean_and_cov(Z, mask=inside)
-            pca = LatentPCA(K).fit_moments(m_in, c_in, n_in)
-            self.n_fit_points_ = n_in
+            pca = LatentPCA(n_components=K).fit_moments(m_in, c_in, n_in)
+            st.n_fit_points_ = n_in
             sub = (Z, inside)
-        self.pca_ = pca
+        st.pca_ = pca
         if self.half_width == "std":
             sigma = np.sqrt(pca.explained_variance_)
         else:
             Vfit = _transform_subset(pca, sub)
-            _, hw = histogram_peak_and_hwhm(Vfit, self.bin_width)
+            _, hw = peak_and_half_widths(Vfit, self.bin_width)
             sigma = hw / np.sqrt(2.0 * np.log(2.0))
         # A zero-variance axis would make the ellipse degenerate; give it a
         # tiny positive extent instead of dividing by zero.
         tiny = 1e-12 * max(float(sigma.max()), 1.0)
-        self.sigma_ = np.maximum(sigma, tiny)
-        self.half_axes_ = self.level_ * self.sigma_
+        st.sigma_ = np.maximum(sigma, tiny)
+        st.half_axes_ = st.level_ * st.sigma_
         # |x| <= |mean| + |v| with |v_k| <= f a_k: the output stays finite in float32.
-        check_float32_range(float(np.max(np.abs(pca.mean_)) + np.sqrt(np.sum((self.f_ * self.half_axes_) ** 2))),
+        check_float32_range(float(np.max(np.abs(pca.mean_)) + np.sqrt(np.sum((st.f_ * st.half_axes_) ** 2))),
                             "f", self.f)
+        return vars(st)
 
     def sample_pca(self, n_samples, random_state=None, chunk_vectors=1024):
         """PCA-space coordinates v of shape (n_samples, K), float64.
@@ -667,17 +591,16 @@ class PCAEllipseSampler(BaseSampler):
         return self.pca_.inverse_transform(V)
 
 
-def _transform_subset(pca, sub, chunk_rows=CHUNK_ROWS):
+def _transform_subset(pca, sub):
     # PCA coordinates of all rows (sub = Z) or of the masked rows (sub = (Z, mask)).
     if not isinstance(sub, tuple):
         return pca.transform(sub)
     Z, mask = sub
     parts = []
-    for start in range(0, Z.shape[0], chunk_rows):
-        m = mask[start:start + chunk_rows]
+    for rows, block in row_blocks(Z, dtype=np.float64):
+        m = mask[rows]
         if m.any():
-            block = np.asarray(Z[start:start + chunk_rows], np.float64)[m]
-            parts.append((block - pca.mean_) @ pca.components_.T)
+            parts.append((block[m] - pca.mean_) @ pca.components_.T)
     return np.concatenate(parts)
 
 
@@ -706,23 +629,24 @@ class MultivariateNormalSampler(BaseSampler):
     threshold_ : float or None   squared-Mahalanobis bound of truncation
     """
 
-    _param_names = ("truncate_k", "max_iter")
 
-    def __init__(self, truncate_k=None, max_iter=100):
+    def __init__(self, *, truncate_k=None, max_iter=100):
         self.truncate_k = truncate_k
         self.max_iter = max_iter
 
     def _fit(self, Z):
-        self.max_iter_ = check_int(self.max_iter, "max_iter", low=1)
+        st = SimpleNamespace()
+        st.max_iter_ = check_int(self.max_iter, "max_iter", low=1)
         d = Z.shape[1]
-        self.threshold_ = None if self.truncate_k is None else k_sigma_threshold(
+        st.threshold_ = None if self.truncate_k is None else k_sigma_threshold(
             check_positive(self.truncate_k, "truncate_k"), d)
-        self.mean_, self.cov_ = mean_and_cov(Z)
-        evals, evecs = np.linalg.eigh(self.cov_)
+        st.mean_, st.cov_ = mean_and_cov(Z)
+        evals, evecs = np.linalg.eigh(st.cov_)
         evals = np.clip(evals, 0.0, None)
         # Eigen factor: works for singular covariances, unlike Cholesky.
-        self.factor_ = evecs * np.sqrt(evals)
-        self.whiten_ = whitening_matrix(self.cov_)
+        st.factor_ = evecs * np.sqrt(evals)
+        st.whiten_ = whitening_matrix(st.cov_)
+        return vars(st)
 
     def _sample(self, n, rng):
         d = self.z_dim_
@@ -783,13 +707,11 @@ class GaussianMixtureSampler(BaseSampler):
     n_fit_points_ : int
     """
 
-    _param_names = ("n_components", "covariance_type", "max_iter", "random_state",
-                    "max_fit_samples", "reg_covar", "pca_components")
 
     #: Mixture dimension of ``pca_components="auto"``.
     AUTO_PCA_COMPONENTS = 32
 
-    def __init__(self, n_components=10, covariance_type="full", max_iter=100,
+    def __init__(self, *, n_components=10, covariance_type="full", max_iter=100,
                  random_state=0, max_fit_samples=10000, reg_covar=1e-6, pca_components="auto"):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -800,6 +722,7 @@ class GaussianMixtureSampler(BaseSampler):
         self.pca_components = pca_components
 
     def _fit(self, Z):
+        st = SimpleNamespace()
         n, d = Z.shape
         k = check_int(self.n_components, "n_components", low=1)
         if k > n:
@@ -814,29 +737,31 @@ class GaussianMixtureSampler(BaseSampler):
             p = min(self.AUTO_PCA_COMPONENTS, d)
         else:
             p = check_int(self.pca_components, "pca_components", 1, d)
-        seed = 0 if self.random_state is None else self.random_state
-        rng = check_random_state(seed)
+        # random_state means what it means in scikit-learn: None is fresh
+        # entropy, an int a reproducible fit (the default 0).
+        rng = check_random_state(self.random_state)
         if n > m:
             idx = np.sort(rng.choice(n, size=m, replace=False))
             X = np.asarray(Z[idx], np.float64)
         else:
             X = np.asarray(Z, np.float64)
         if p is None:
-            self.pca_, self.n_pca_components_, self.residual_std_ = None, d, np.zeros(0)
+            st.pca_, st.n_pca_components_, st.residual_std_ = None, d, np.zeros(0)
             Y = X
         else:
-            self.pca_ = LatentPCA().fit(X)
-            self.n_pca_components_ = p
-            self.residual_std_ = np.sqrt(self.pca_.explained_variance_[p:])
-            Y = self.pca_.transform(X, p)
+            st.pca_ = LatentPCA().fit(X)
+            st.n_pca_components_ = p
+            st.residual_std_ = np.sqrt(st.pca_.explained_variance_[p:])
+            Y = st.pca_.transform(X, p)
 
         # EM makes thousands of small BLAS calls; multi-threaded BLAS spins
         # on them and, on a busy machine, was measured 25 times slower.
         with threadpool_limits(1):
-            self.gmm_ = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
+            st.gmm_ = GaussianMixture(n_components=k, covariance_type=self.covariance_type,
                                         max_iter=max_iter, reg_covar=reg,
                                         random_state=int(rng.integers(2**31 - 1))).fit(Y)
-        self.n_fit_points_ = X.shape[0]
+        st.n_fit_points_ = X.shape[0]
+        return vars(st)
 
     def _sample(self, n, rng):
         g = self.gmm_
@@ -889,16 +814,15 @@ def make_sampler(name, **params):
     if name not in SAMPLERS:
         raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(SAMPLERS)}")
     cls = SAMPLERS[name]
-    unknown = set(params) - set(cls._param_names)
+    valid = cls._get_param_names()
+    unknown = set(params) - set(valid)
     if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {sorted(unknown)} for sampler {name!r}; valid: {list(cls._param_names)}"
-        )
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)} for sampler {name!r}; valid: {valid}")
     return cls(**params)
 
 
 __all__ = [
     "SAMPLERS", "make_sampler", "BaseSampler", "UniformBoxSampler", "PerComponentUniformSampler",
     "DiagonalGaussianSampler", "PCAEllipseSampler", "MultivariateNormalSampler",
-    "GaussianMixtureSampler", "histogram_peak_and_hwhm", "MAX_SAMPLES",
+    "GaussianMixtureSampler", "MAX_SAMPLES",
 ]

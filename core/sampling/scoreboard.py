@@ -49,13 +49,56 @@ from scipy import linalg, stats
 from core.sampling.samplers import make_sampler
 from core.stats.mnd import k_sigma_threshold, reference_law, whitened_sq_norms, whitening_matrix
 from core.stats.moments import mean_and_cov
+from core.stats.neighbours import nearest_neighbours
 from core.validation import (
+    check_float,
     check_int,
     check_latents,
     check_n_samples,
     check_positive,
     check_random_state,
 )
+
+#: Fraction of a run's latents held out as the reference of the scoreboard.
+HOLDOUT_FRACTION = 0.1
+
+
+def holdout_split(Z, fraction=HOLDOUT_FRACTION):
+    """Split off the *last* ``fraction`` of the rows as held-out data.
+
+    The one split of the scoreboard: ``python -m core compare`` and the
+    Samplers page both fit the samplers on ``Z_fit`` and score against
+    ``Z_hold``, so they print the same scoreboard for the same run, seed and
+    ``max_points``.  The rows are assumed to be in no particular order.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, z_dim)   may be memory-mapped (views, no copy)
+    fraction : float in (0, 1)
+
+    Returns
+    -------
+    Z_fit : array of shape (n - n_hold, z_dim)
+    Z_hold : array of shape (n_hold, z_dim), n_hold = max(2, round(n * fraction))
+    """
+    frac = check_float(fraction, "holdout_fraction", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    n_hold = max(2, int(round(Z.shape[0] * frac)))
+    if n_hold >= Z.shape[0] - 1:
+        raise ValueError(f"holdout_fraction={fraction} leaves {Z.shape[0] - n_hold} of {Z.shape[0]} rows to fit on")
+    return Z[:-n_hold], Z[-n_hold:]
+
+
+def real_code_sample(Z_fit, max_points=5000, random_state=0):
+    """Codes of real images for ``reencoded_frechet_sq``: a sorted fixed-seed subsample.
+
+    Returns
+    -------
+    codes : ndarray of shape (min(n_fit, max_points), z_dim)
+    """
+    rng = check_random_state(random_state)
+    n = Z_fit.shape[0]
+    rows = np.sort(rng.choice(n, min(n, int(max_points)), replace=False))
+    return np.asarray(Z_fit[rows])
 
 
 def _subsample(Z, m, rng):
@@ -96,14 +139,10 @@ def nearest_distances(A, B, k=1, exclude_self=False, chunk=1024):
     kk = k + 1 if exclude_self else k
     if kk > B.shape[0]:
         raise ValueError(f"k={k} needs more than {B.shape[0]} reference points")
-    out = np.empty(A.shape[0])
-    for s in range(0, A.shape[0], chunk):
-        D = _sq_dists(A[s:s + chunk], B)
-        if exclude_self:
-            D[np.arange(D.shape[0]), np.arange(s, s + D.shape[0])] = -1.0
-        part = np.partition(D, kk - 1, axis=1)[:, kk - 1]
-        out[s:s + chunk] = np.sqrt(np.maximum(part, 0.0))
-    return out
+    # The point itself (distance 0) is among its kk nearest, so the k-th
+    # other point is the kk-th in the list (or another point at distance 0).
+    _, dist = nearest_neighbours(B, A, k=kk, query_chunk=chunk)
+    return dist[:, kk - 1]
 
 
 def precision_recall(real, fake, k=3, chunk=1024):
@@ -300,8 +339,8 @@ def holdout_expectation(n_fit, z_dim, k_sigma=(2, 3)):
             for kv in (check_positive(v, "k_sigma") for v in np.atleast_1d(k_sigma))}
 
 
-def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, holdout_fraction=0.1,
-                     **score_kw):
+def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None,
+                     holdout_fraction=HOLDOUT_FRACTION, max_points=5000, **score_kw):
     """Fit and draw each sampler, score all against the data, one row each.
 
     Parameters
@@ -312,13 +351,17 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, h
         if "sampler" is missing the row label itself is the registry name.
     n_samples : int
     random_state : int
-        Seeds the draws (sampler i uses ``random_state + i``) and subsamples.
+        Seeds every sampler's draw and the subsamples (the same seed for
+        each row, so a row does not depend on its place in ``specs``).
     Z_holdout : array-like or None
-        Held-out z-points; None splits off the *last* ``holdout_fraction`` of
-        the rows of Z (a view, no copy; assumes the rows are in no
-        particular order) and fits the samplers on the rest.
+        Held-out z-points; None uses :func:`holdout_split` with
+        ``holdout_fraction`` and fits the samplers on the rest.
+    max_points : int
+        Subsample size of the metrics (:func:`score_samples`).
     **score_kw
-        Passed on to :func:`score_samples`.
+        Passed on to :func:`score_samples`; with ``decoder_fn`` and
+        ``encoder_fn`` but no ``real_codes``, :func:`real_code_sample` of the
+        fit rows.
 
     Returns
     -------
@@ -329,22 +372,22 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, h
     Z = check_latents(Z, min_rows=4)
     n = check_n_samples(n_samples)
     if Z_holdout is None:
-        frac = float(holdout_fraction)
-        if not 0.0 < frac < 1.0:
-            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
-        n_hold = max(2, int(round(Z.shape[0] * frac)))
-        Z_fit, Z_hold = Z[:-n_hold], Z[-n_hold:]
+        Z_fit, Z_hold = holdout_split(Z, holdout_fraction)
     else:
         Z_fit, Z_hold = Z, check_latents(Z_holdout, name="Z_holdout", z_dim=Z.shape[1])
+    score_kw["max_points"] = max_points
+    if score_kw.get("decoder_fn") is not None and score_kw.get("real_codes") is None:
+        score_kw["real_codes"] = real_code_sample(Z_fit, max_points, random_state)
     rows = {}
-    for idx, (label, spec) in enumerate(specs.items()):
+    for label, spec in specs.items():
         params = dict(spec or {})
         name = params.pop("sampler", label)
         sampler = make_sampler(name, **params).fit(Z_fit)
-        V = sampler.sample(n, random_state=random_state + idx)
+        V = sampler.sample(n, random_state=random_state)
         rows[label] = score_samples(V, Z_fit, Z_hold, random_state=random_state, **score_kw)
     # Reference row: held-out data scored like a sampler (its nn_ratio is ~1 by construction).
-    rows["held-out data"] = score_samples(Z_hold, Z_fit, Z_hold, random_state=random_state, **score_kw)
+    rows["held-out data"] = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, random_state=random_state,
+                                          **score_kw)
     if Z_fit.shape[0] > Z.shape[1]:
         rows["MND held-out (expected)"] = holdout_expectation(
             Z_fit.shape[0], Z.shape[1], score_kw.get("k_sigma", (2, 3)))
@@ -353,5 +396,5 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None, h
     return table
 
 
-__all__ = ["score_samples", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
+__all__ = ["HOLDOUT_FRACTION", "holdout_split", "real_code_sample", "score_samples", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
            "precision_recall", "nearest_distances"]

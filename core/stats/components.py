@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.correlation import correlation_from_cov, threshold_counts
+from core.stats.moments import PowerSums
 from core.stats.pca import LatentPCA
 from core.validation import (
     check_component,
@@ -31,7 +33,6 @@ from core.validation import (
     check_random_state,
 )
 
-CHUNK_ROWS = 32768
 #: Largest number of shared histogram bins (memory: z_dim x bins counts).
 MAX_BINS = 20000
 
@@ -83,34 +84,26 @@ class ComponentHistograms:
         return self.counts / (self.n_samples * self.bin_width)
 
 
-def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS):
+def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, moments=True):
     """One chunked pass: power sums (shifted) and integer-bin histograms.
 
-    Returns the shift, the power sums S1..S4 of (x - shift), and the histogram
-    counts with the integer index of the first bin.  Bin k covers
-    [(k - 1/2) w, (k + 1/2) w).
+    Returns the :class:`~core.stats.moments.PowerSums` (order 4) and the
+    histogram counts with the integer index of the first bin.  Bin k covers
+    [(k - 1/2) w, (k + 1/2) w): bin centres on multiples of ``w``.
+    ``moments=False`` skips the power sums (returned as None).
     """
-    n = Z.shape[0]
     cols = np.arange(Z.shape[1]) if columns is None else np.asarray(columns)
     full = columns is None
     d = cols.size
-    shift = np.asarray(Z[0], dtype=np.float64)[cols]
-    sums = np.zeros((4, d))
+    sums = PowerSums(np.asarray(Z[0], dtype=np.float64)[cols], order=4) if moments else None
     inv_w = 1.0 / bin_width
     counts = None
     k_lo = 0
-    for start in range(0, n, chunk_rows):
-        raw = np.asarray(Z[start:start + chunk_rows])
+    for _, raw in row_blocks(Z, chunk_rows):
         if not full:
             raw = raw[:, cols]
-        # Moments in float64 about the first row: precise one-pass sums.
-        block = raw.astype(np.float64) - shift
-        sq = block * block
-        sums[0] += block.sum(axis=0)
-        sums[1] += sq.sum(axis=0)
-        sums[2] += (sq * block).sum(axis=0)
-        sums[3] += (sq * sq).sum(axis=0)
-        del block, sq
+        if sums is not None:
+            sums.add(raw)
         # Histogram: integer bin index per value, all columns in ONE bincount.
         kf = np.floor(raw * np.float32(inv_w) + np.float32(0.5)) if raw.dtype == np.float32 \
             else np.floor(raw * inv_w + 0.5)
@@ -139,16 +132,7 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS):
                 grown[:, k_lo - new_lo:k_lo - new_lo + counts.shape[1]] = counts
                 counts, k_lo = grown, new_lo
             counts[:, c_lo - k_lo:c_lo - k_lo + nb] += part
-    return shift, sums, counts, k_lo
-
-
-def _central_moments(shift, sums, n):
-    m1 = sums[0] / n
-    m2 = sums[1] / n - m1 ** 2
-    m3 = sums[2] / n - 3 * m1 * sums[1] / n + 2 * m1 ** 3
-    m4 = sums[3] / n - 4 * m1 * sums[2] / n + 6 * m1 ** 2 * sums[1] / n - 3 * m1 ** 4
-    m2 = np.clip(m2, 0.0, None)
-    return m1 + shift, m2, m3, m4
+    return sums, counts, k_lo
 
 
 def component_histograms(Z, bin_width=0.25, components=None, chunk_rows=CHUNK_ROWS):
@@ -170,7 +154,7 @@ def component_histograms(Z, bin_width=0.25, components=None, chunk_rows=CHUNK_RO
     Z = check_latents(Z)
     bin_width = check_positive(bin_width, "bin_width")
     cols = _check_components(components, Z.shape[1])
-    _, _, counts, k_lo = _moments_and_histograms(Z, bin_width, cols, chunk_rows)
+    _, counts, k_lo = _moments_and_histograms(Z, bin_width, cols, chunk_rows)
     return _make_hist(counts, k_lo, bin_width, cols, Z.shape[0])
 
 
@@ -239,6 +223,36 @@ def peak_and_half_width(centres, counts):
     return float(centres[p]), float((right - left) / 2.0)
 
 
+def peak_and_half_widths(Z, bin_width=0.25, chunk_rows=CHUNK_ROWS):
+    """Histogram peak ``mu`` and half-width at half maximum ``hw`` of every component.
+
+    The one implementation of the convention (see docs/method.md,
+    "Histogram peak and half-width"): bins of width ``bin_width`` with
+    centres on multiples of it, ``mu`` the centre of the highest bin (first
+    on ties), ``hw`` from :func:`peak_and_half_width`.  The component table
+    and the per-component sampler both use it, so they agree; the table
+    shows ``hw`` as NaN below the resolution limit ``HW_MIN_BINS`` bins,
+    where this function still returns the interpolated width (at least half
+    a bin) for the sampler to use.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, z_dim)
+        May be a memory-mapped matrix; read in chunks.
+    bin_width : float > 0
+
+    Returns
+    -------
+    mu, hw : ndarray of shape (z_dim,), float64
+    """
+    Z = check_latents(Z)
+    bin_width = check_positive(bin_width, "bin_width")
+    _, counts, k_lo = _moments_and_histograms(Z, bin_width, None, chunk_rows, moments=False)
+    centres = _make_hist(counts, k_lo, bin_width, None, Z.shape[0]).centres
+    out = np.array([peak_and_half_width(centres, c) for c in counts]).reshape(-1, 2)
+    return out[:, 0], out[:, 1]
+
+
 def _fit_gaussian(centres, counts, mean, std):
     """curve_fit of a*exp(-(x-c)^2/(2 s^2)) on one histogram -> a, c, s, r2."""
     nz = np.nonzero(counts)[0]
@@ -273,9 +287,9 @@ def _normality_p(Z, max_n, random_state):
     return np.asarray(p, dtype=np.float64)
 
 
-def _table_from_pass(Z, shift, sums, counts, k_lo, bin_width, normality_max_n, random_state):
+def _table_from_pass(Z, sums, counts, k_lo, bin_width, normality_max_n, random_state):
     n, d = Z.shape
-    mean, m2, m3, m4 = _central_moments(shift, sums, n)
+    mean, m2, m3, m4 = sums.central()
     std = np.sqrt(m2 * n / (n - 1)) if n > 1 else np.zeros(d)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Same (biased) estimators as scipy.stats.skew / kurtosis defaults.
@@ -401,7 +415,7 @@ def dominant_components(table, n=10, by="mu"):
     return out.reset_index(drop=True)
 
 
-def radius_distribution(Z, chunk_rows=65536):
+def radius_distribution(Z, chunk_rows=CHUNK_ROWS):
     """Euclidean length of every z-point.
 
     Parameters
@@ -414,9 +428,8 @@ def radius_distribution(Z, chunk_rows=65536):
     """
     Z = check_latents(Z)
     out = np.empty(Z.shape[0])
-    for start in range(0, Z.shape[0], chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows], dtype=np.float64)
-        out[start:start + block.shape[0]] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    for rows, block in row_blocks(Z, chunk_rows, np.float64):
+        out[rows] = np.sqrt(np.einsum("ij,ij->i", block, block))
     return out
 
 

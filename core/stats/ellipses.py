@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.pca import LatentPCA
 from core.validation import check_latents, check_pair, check_positive
-
-CHUNK_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -285,17 +284,15 @@ def plane_coordinates(Z, i, j, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
     if space == "latent":
         i, j = check_pair(i, j, Z.shape[1])
         out = np.empty((Z.shape[0], 2))
-        for start in range(0, Z.shape[0], chunk_rows):
-            block = np.asarray(Z[start:start + chunk_rows])
-            out[start:start + block.shape[0]] = block[:, [i, j]]
+        for rows, block in row_blocks(Z, chunk_rows):
+            out[rows] = block[:, [i, j]]
         return _check_finite_plane(out)
     pca = _pca_for(Z, pca)
     i, j = check_pair(i, j, pca.components_.shape[0])
     W = pca.components_[[i, j]].T
     out = np.empty((Z.shape[0], 2))
-    for start in range(0, Z.shape[0], chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows], dtype=np.float64) - pca.mean_
-        out[start:start + block.shape[0]] = block @ W
+    for rows, block in row_blocks(Z, chunk_rows, np.float64):
+        out[rows] = (block - pca.mean_) @ W
     return _check_finite_plane(out)
 
 
@@ -346,11 +343,10 @@ def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
     others = np.ones(dim, dtype=bool)
     others[[i, j]] = False
     mask = np.empty(Z.shape[0], dtype=bool)
-    for start in range(0, Z.shape[0], chunk_rows):
-        block = np.asarray(Z[start:start + chunk_rows])
+    for rows, block in row_blocks(Z, chunk_rows):
         if space == "pca":
             block = (block.astype(np.float64) - pca.mean_) @ pca.components_.T
-        mask[start:start + block.shape[0]] = np.all(np.abs(block[:, others]) <= t, axis=1)
+        mask[rows] = np.all(np.abs(block[:, others]) <= t, axis=1)
     if not mask.any():
         raise ValueError(f"the slice with t={t} leaves no point (all other coordinates must lie "
                          f"in [-{t}, {t}]); choose a larger t")

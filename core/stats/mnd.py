@@ -42,10 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents, check_positive
-
-CHUNK_ROWS = 65536
 
 
 def whitening_matrix(cov, rcond=1e-10):
@@ -125,9 +124,9 @@ def whitened_sq_norms(Z, mean, W, chunk_rows=CHUNK_ROWS):
     d2 : ndarray of shape (n_samples,), float64
     """
     out = np.empty(Z.shape[0])
-    for start in range(0, Z.shape[0], chunk_rows):
-        y = (np.asarray(Z[start:start + chunk_rows], dtype=np.float64) - mean) @ W
-        out[start:start + y.shape[0]] = np.einsum("ij,ij->i", y, y)
+    for rows, block in row_blocks(Z, chunk_rows, np.float64):
+        y = (block - mean) @ W
+        out[rows] = np.einsum("ij,ij->i", y, y)
     return out
 
 

@@ -8,13 +8,16 @@ memory-mapped matrix without copying it.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents
 
 
-class LatentPCA:
-    """Principal component analysis in the style of scikit-learn's ``PCA``.
+class LatentPCA(BaseEstimator):
+    """Principal component analysis, a scikit-learn estimator like ``PCA``.
 
     Parameters
     ----------
@@ -36,7 +39,7 @@ class LatentPCA:
     n_samples_, n_features_in_ : int
     """
 
-    def __init__(self, n_components=None):
+    def __init__(self, *, n_components=None):
         self.n_components = n_components
 
     def fit(self, Z, y=None):
@@ -58,6 +61,8 @@ class LatentPCA:
             raise ValueError(f"cov has shape {cov.shape}, expected ({d}, {d})")
         n = check_int(n_samples, "n_samples", 2)
         k = d if self.n_components is None else check_int(self.n_components, "n_components", 1, d)
+        if not np.all(np.isfinite(cov)) or not np.all(np.isfinite(mean)):
+            raise ValueError("mean and cov must be finite")
         evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
         evals = np.clip(evals[order], 0.0, None)
@@ -78,15 +83,15 @@ class LatentPCA:
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "components_"):
-            raise ValueError("this LatentPCA is not fitted yet; call fit(Z) first")
+        # NotFittedError is a ValueError (and an AttributeError).
+        check_is_fitted(self, "components_")
 
     def _k(self, n_components):
         if n_components is None:
             return self.n_components_
         return check_int(n_components, "n_components", 1, self.n_components_)
 
-    def transform(self, Z, n_components=None, chunk_rows=65536):
+    def transform(self, Z, n_components=None, chunk_rows=CHUNK_ROWS):
         """Project latent vectors onto the leading axes.
 
         Parameters
@@ -104,9 +109,21 @@ class LatentPCA:
         k = self._k(n_components)
         W = self.components_[:k].T
         out = np.empty((Z.shape[0], k))
-        for start in range(0, Z.shape[0], chunk_rows):
-            out[start:start + chunk_rows] = (np.asarray(Z[start:start + chunk_rows], np.float64) - self.mean_) @ W
+        for rows, block in row_blocks(Z, chunk_rows, np.float64):
+            out[rows] = (block - self.mean_) @ W
         return out
+
+    def get_covariance(self):
+        """The covariance rebuilt from the fitted axes: ``components_.T @ diag(var) @ components_``.
+
+        The data's covariance when all z_dim axes were kept (``n_components=None``).
+
+        Returns
+        -------
+        cov : ndarray of shape (z_dim, z_dim)
+        """
+        self._check_fitted()
+        return (self.components_.T * self.explained_variance_) @ self.components_
 
     def inverse_transform(self, V, n_components=None):
         """Map PCA coordinates back to latent space with the first K axes.

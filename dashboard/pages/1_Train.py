@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.data.sources import open_config_source
 from core.model import training
-from core.model.config import ACTIVATIONS, ModelConfig, TrainConfig
+from core.model.config import ACTIVATIONS, ModelConfig, TrainConfig, parse_filters
 from core.runs import runs
 
 st.set_page_config(page_title="Train · latent-lab", page_icon="🧭", layout="wide")
@@ -20,17 +20,6 @@ st.caption("Training runs in a separate background process: it keeps going when 
 
 LAUNCHED = "_train_launched"  # names launched from this browser session
 st.session_state.setdefault(LAUNCHED, [])
-
-
-def parse_filters(text, name):
-    """'64, 64, 128, 128' -> (64, 64, 128, 128); ValueError naming the field otherwise."""
-    try:
-        values = tuple(int(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}") from None
-    if len(values) != 4:
-        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}")
-    return values
 
 
 # ---------------------------------------------------------------- new run

@@ -6,15 +6,16 @@ filaments and voids, t-SNE).
 """
 
 import lab
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
 from core.plotting import plot_plane
 from core.sampling.samplers import SAMPLERS
 from core.stats.correlation import top_pairs
 from core.stats.ellipses import plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
+from core.stats.planes import grid_pairs, zoom_window
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Coordinate planes")
@@ -149,19 +150,16 @@ if overlay_name != "none":
             lab.show_error(exc)
 
 mean2 = points.mean(axis=0)
-std2 = points.std(axis=0)
 xlim = ylim = None
 shown = points
 if zoom:
-    xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
-    ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
-    inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
-              & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
+    xlim, ylim, inside = zoom_window(points, (zx, zy), zw)
     shown = points[inside]
     if not len(shown):
         st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
 
-fig, ax = plt.subplots(figsize=(6.6, 7.0))
+fig = Figure(figsize=(6.6, 7.0))
+ax = fig.add_subplot()
 art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
                  overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
                  labels=(axis_label(space, i), axis_label(space, j)))
@@ -220,15 +218,9 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
     layout = g1.radio("Pairs", choices, key="planes_grid_layout")
     k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
     grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
-    if layout.startswith("consecutive"):
-        pairs = [(k0 + 2 * m, k0 + 2 * m + 1) for m in range(6)]
-    elif layout.startswith("component"):
-        pairs = [(k0, k0 + m) for m in range(1, 7)]
-    else:
-        tp = top_pairs(stats.correlation, threshold=0.0, n=6)
-        pairs = [(int(r.i), int(r.j)) for r in tp.itertuples(index=False)]
-    bad = [p for p in pairs if not (0 <= p[0] < d and 0 <= p[1] < d)]
-    pairs = [p for p in pairs if p not in bad]
+    kind = ("consecutive" if layout.startswith("consecutive") else
+            "against-next" if layout.startswith("component") else "top-correlated")
+    pairs, bad = grid_pairs(kind, k0, d, correlation=stats.correlation)
     if grid_points < 1:
         st.error(f"points drawn per plane must be at least 1, got {grid_points}")
     elif not pairs:
@@ -236,7 +228,8 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
     else:
         if bad:
             st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig, axes = plt.subplots(2, 3, figsize=(13, 8.4))
+        fig = Figure(figsize=(13, 8.4))
+        axes = fig.subplots(2, 3)
         for ax in axes.ravel()[len(pairs):]:
             ax.set_visible(False)
         with st.spinner("Drawing six planes…"):
@@ -293,7 +286,8 @@ if req and req[0] == run.name:
     try:
         with st.spinner(f"t-SNE of {req[1]:,} points (openTSNE; a few seconds for 3,000)…"):
             rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5])
-        fig, ax = plt.subplots(figsize=(6.6, 5.8))
+        fig = Figure(figsize=(6.6, 5.8))
+        ax = fig.add_subplot()
         if colour_by != "none":
             c = run.attributes[colour_by].to_numpy()[rows]
             sc = ax.scatter(Y[:, 0], Y[:, 1], s=5, c=c, cmap="viridis", lw=0)

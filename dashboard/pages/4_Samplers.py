@@ -6,13 +6,13 @@ et al., ICLR 2020.
 """
 
 import lab
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
-from core.data.images import png_bytes
-from core.plotting import plot_marginals, plot_plane
+from core.data.images import png_bytes, upscale
+from core.plotting import plot_marginals
 from core.sampling.samplers import SAMPLERS
 
 MAX_N = 20_000
@@ -154,7 +154,7 @@ if draw:
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
             result["rows"][REF_NAME] = lab.score_holdout(
-                run, max_points=max_points, reencode=reencode,
+                run, max_points=max_points, reencode=reencode, seed=seed,
                 progress=lambda stage: prog.stage(REF_NAME, stage if stage in prog.stages else "score"))
             expected = lab.holdout_expectation(run)
             if expected:
@@ -244,8 +244,7 @@ with st.spinner("Decoding…"):
     for k, (name, p) in enumerate(drawn):
         with cols[k % len(cols)]:
             grid = lab.decoded_grid(run, name, n, seed, **p)
-            scale = max(1, 280 // grid.shape[1])
-            big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+            big = upscale(grid, max(1, 280 // grid.shape[1]))
             st.markdown(f"**{label_of(k)}**")
             st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded")
             st.download_button("Download PNG", png_bytes(grid), file_name=f"{run.name}_{name}_decoded.png",
@@ -268,7 +267,8 @@ if ellipse:
     picks = sorted({0, min(1, K - 1), K // 4, K // 2, (3 * K) // 4, K - 1})
 
     def draw_marginals():
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig = Figure(figsize=(11, 4.2))
+        a1, a2 = fig.subplots(1, 2)
         plot_marginals(a1, U, columns=picks, bins=50)
         for text in a1.get_legend().get_texts():
             text.set_text(text.get_text().replace("column", "PCA"))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.data.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes, upscale, upscale_factor
 from core.sampling import paths
 from core.sampling.samplers import SAMPLERS
 from core.stats.components import dominant_components
@@ -34,15 +34,10 @@ N, d = run.latents.shape
 TILE = 100  # minimum displayed tile size in pixels (small images are enlarged)
 
 
-def upscale(grid, tile_px, target=TILE):
-    s = max(1, int(np.ceil(target / tile_px)))
-    return np.repeat(np.repeat(grid, s, axis=0), s, axis=1)
-
-
 def show_strip(images, file_name, key, caption=None, n_cols=None):
     """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
     grid = make_grid(images, n_cols=n_cols or len(images))
-    st.image(png_bytes(upscale(grid, images.shape[1])), caption=caption)
+    st.image(png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), caption=caption)
     st.download_button("Download PNG", png_bytes(grid), file_name=file_name, mime="image/png",
                        key=key, on_click="ignore")
 
@@ -50,11 +45,6 @@ def show_strip(images, file_name, key, caption=None, n_cols=None):
 def latent_row(k, name):
     k = check_int(k, name, 0, N - 1)
     return np.asarray(run.latents[k], dtype=np.float64)
-
-
-def full_cov():
-    # The covariance rebuilt from the (full) PCA: C = U diag(var) U^T.
-    return (pca.components_.T * pca.explained_variance_) @ pca.components_
 
 
 # ---------------------------------------------------------------- paths
@@ -79,7 +69,7 @@ try:
         lj = int(l2.number_input("j", value=1, step=1, key="dec_lj"))
         angle = l3.slider("angle towards j (degrees)", 0, 180, 45, key="dec_angle")
         extent = l4.slider("extent (σ along the line)", 0.5, 5.0, 3.0, 0.5, key="dec_extent")
-        P = paths.line_through_centre(mean, full_cov(), li, lj, angle, extent, n_points)
+        P = paths.line_through_centre(mean, pca.get_covariance(), li, lj, angle, extent, n_points)
         cap = f"line through the centre in plane (z{li}, z{lj}) at {angle}°, ±{extent:g} σ"
     elif kind == "interpolation between two images":
         i1, i2 = st.columns(2)

@@ -5,12 +5,11 @@ and each map's correlation with the latent components.
 """
 
 import lab
-import numpy as np
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-from core.data.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes, upscale
 from core.model import featuremaps as fm
 from core.stats.components import dominant_components
 
@@ -122,7 +121,7 @@ m = st.selectbox("map", ranked, key="maps_pick", format_func=lambda x: f"#{ranke
 row = table[table["map"] == m].iloc[0]
 left, right = st.columns([1, 2])
 with left:
-    big = np.repeat(np.repeat(report.patterns[m], 4, axis=0), 4, axis=1)
+    big = upscale(report.patterns[m], 4)
     st.image(png_bytes(big), caption=f"map {m}: maximising pattern", width=256)
     st.markdown(
         f"mean activation of the pattern **{row['pattern_activation']:.3g}** · dataset mean "
@@ -130,7 +129,7 @@ with left:
         f"{report.start_activation[m]:.3g}")
 with right:
     tops = scan.top_images[m]
-    st.image(png_bytes(np.repeat(np.repeat(make_grid(tops, n_cols=min(9, len(tops))), 2, 0), 2, 1)),
+    st.image(png_bytes(upscale(make_grid(tops, n_cols=min(9, len(tops))), 2)),
              caption=f"the {len(tops)} scanned images with the largest mean activation of map {m}, largest first")
     st.caption("image index (activation): " + ", ".join(
         f"{i} ({v:.3g})" for i, v in zip(scan.top_index[m], scan.top_activation[m])))
