@@ -1,4 +1,4 @@
-"""Disk cache for expensive results (statistics, fitted samplers), §5.
+"""Disk cache for expensive results (statistics, fitted samplers).
 
 Results are stored with joblib in a local folder outside the run folders
 (``$LATENT_LAB_CACHE`` or ``.cache/latent-lab`` in the repository), keyed by

@@ -61,7 +61,7 @@ def _filters(text):
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a CAE into a run folder",
-                       description="Train the seed CAE on a dataset and write a run folder "
+                       description="Train the CAE of docs/method.md on a dataset and write a run folder "
                                    "(config, models, history, latents, metadata).")
     p.add_argument("--dataset", default="synthfaces", help="synthfaces, digits, or a folder/zip/.npy/.npz path")
     p.add_argument("--size", type=int, default=64, help="image size (multiple of 16, 16..128)")
@@ -556,7 +556,7 @@ def _cmd_compare(args):
 
 def _add_bench(sub):
     p = sub.add_parser(
-        "bench", help="run the performance benchmark (PRODUCT.md section 6)",
+        "bench", help="run the performance benchmark (fast paths against references)",
         description=_wrap("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
                     "Rows: kde, statistics, pca_ellipse, decode, training, maps, memory."),

@@ -23,7 +23,7 @@ SIGMA_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 
 def plot_component_histograms(ax, hist, components=None, density=True, linewidth=0.8,
                               alpha=0.6):
-    """Overlay the histograms of many components in one chart (seed II).
+    """Overlay the histograms of many components in one chart ([F-II]).
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def _hist_rows(hist, components):
 
 
 def plot_component_fit(ax, z_col, row, bin_width=0.25):
-    """Histogram of one component with its Gaussian fit (seed VIII).
+    """Histogram of one component with its Gaussian fit ([F-VIII]).
 
     Parameters
     ----------

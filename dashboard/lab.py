@@ -605,7 +605,7 @@ def sampler_param_widgets(name, z_dim, key, where=None):
         return {"b": w.number_input("b: box half-width [-b, b]", value=1.5, step=0.1, key=f"{key}_b")}
     if name == "per-component":
         return {"f": w.number_input("f: interval mu ± f·hw", value=0.7, step=0.05, key=f"{key}_f",
-                                    help="Seed VII: f between 0.4 and 1.0")}
+                                    help="Blog part VII: f between 0.4 and 1.0")}
     if name == "gaussian-diag":
         w.caption("Independent N(mean_j, std_j²) per component; no parameters.")
         return {}
@@ -613,10 +613,10 @@ def sampler_param_widgets(name, z_dim, key, where=None):
         c1, c2, c3 = w.columns(3)
         p = {"n_components": int(c1.number_input("K: leading PCA components", value=min(100, z_dim),
                                                  step=1, key=f"{key}_K",
-                                                 help=f"1 … z_dim = {z_dim} (seed: 50–120)")),
+                                                 help=f"1 … z_dim = {z_dim} (blog: 50–120)")),
              "level": c2.number_input("level: a_k = level·σ_k", value=2.35, step=0.05, key=f"{key}_level"),
              "f": c3.number_input("f: draw in [-f·a_k, f·a_k]", value=0.7, step=0.05, key=f"{key}_f",
-                                  help="Seed: 0.6–0.8")}
+                                  help="Blog: 0.6–0.8")}
         c1, c2, c3 = w.columns(3)
         use_k = c1.checkbox("fit PCA inside k σ only", value=True, key=f"{key}_usek")
         k = c1.number_input("fit_k_sigma", value=3.0, step=0.5, key=f"{key}_k", disabled=not use_k)

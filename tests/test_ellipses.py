@@ -153,3 +153,26 @@ def test_flat_pair_is_refused_not_given_a_1d_coverage():
         plane_ellipses(np.column_stack([x, 2 * x + 1]))
     with pytest.raises(ValueError, match="first coordinate is constant"):
         measured_coverage(np.column_stack([np.ones(1000), x]), [1, 0], np.diag([0.0, 1.0]), 2)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.8, -0.95])
+def test_measured_coverage_counts_mahalanobis_radius_exactly(rho):
+    # Points placed at Mahalanobis radius 0.995 n and 1.005 n of a known 2-D
+    # normal (scipy's distance as the reference): a distance off by 1 % flips
+    # every one of them.
+    from scipy.spatial.distance import mahalanobis
+
+    mean = np.array([1.5, -0.5])
+    cov = np.array([[2.0, rho * np.sqrt(2.0) * 0.7], [rho * np.sqrt(2.0) * 0.7, 0.49]])
+    L = np.linalg.cholesky(cov)
+    angles = np.linspace(0, 2 * np.pi, 50, endpoint=False)
+    unit = np.column_stack([np.cos(angles), np.sin(angles)])
+    inv = np.linalg.inv(cov)
+    for n_std in (1.0, 2.0, 3.0):
+        near_in = mean + 0.995 * n_std * unit @ L.T
+        near_out = mean + 1.005 * n_std * unit @ L.T
+        assert mahalanobis(near_in[0], mean, inv) == pytest.approx(0.995 * n_std, rel=1e-12)
+        assert measured_coverage(near_in, mean, cov, n_std) == 1.0
+        assert measured_coverage(near_out, mean, cov, n_std) == 0.0
+        both = np.vstack([near_in, near_out])
+        assert measured_coverage(both, mean, cov, n_std) == 0.5

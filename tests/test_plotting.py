@@ -83,3 +83,14 @@ def test_radius_heatmap_qq_marginals(ax, Z):
     plt.close(fig2)
     with pytest.raises(ValueError, match="columns must be <= 3, got 7"):
         plotting.plot_marginals(ax, Z, columns=[7])
+
+
+def test_kde_contours_hold_the_ellipses_masses(ax, Z):
+    # Each dashed contour is the HDR level of the mass 1 - exp(-s^2/2) of its
+    # sigma level s (the mass of the n-sigma ellipse), not of any other s.
+    P = Z[:, :2]
+    kde = kde2d(P, 64)
+    out = plotting.plot_plane(ax, P, kde=kde, sigmas=(1, 2, 3))
+    masses = [1 - np.exp(-s * s / 2) for s in (1, 2, 3)]
+    expected = np.sort(kde.levels_for_masses(masses))
+    np.testing.assert_allclose(np.sort(out["contours"].levels), expected, rtol=1e-12)

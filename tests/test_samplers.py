@@ -140,6 +140,15 @@ def test_per_component_bounds(Z):
     np.testing.assert_allclose(V.mean(0), s.mu_, atol=0.02 * (hi - lo).max())
 
 
+@pytest.mark.parametrize("f", [0.3, 1.2])
+def test_per_component_f_sets_the_interval(Z, f):
+    # The draws fill [mu - f hw, mu + f hw] for the f asked for, not the default.
+    s = make_sampler("per-component", f=f).fit(Z)
+    V = s.sample(20000, random_state=1).astype(np.float64)
+    np.testing.assert_allclose(V.max(0) - s.mu_, f * s.hw_, rtol=0.01)
+    np.testing.assert_allclose(s.mu_ - V.min(0), f * s.hw_, rtol=0.01)
+
+
 def test_per_component_mu_hw_match_the_component_table_and_numpy(Z):
     # One convention (bin centres on multiples of the bin width), one answer:
     # the sampler and the Components page table agree exactly, and mu is the

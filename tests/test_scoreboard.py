@@ -218,3 +218,41 @@ def test_holdout_expectation_matches_simulation():
     assert holdout_expectation(27000, 256)["inside_2sigma"] == pytest.approx(0.9416, abs=5e-4)
     with pytest.raises(ValueError, match="n_samples=256"):
         holdout_expectation(256, 256)
+
+
+def test_w1_metrics_compare_the_samples_with_the_data(data):
+    # Samples spread twice as far from the data's mean: the Mahalanobis
+    # distances double, so W1 between the two distance laws is the mean
+    # distance of the data (quantile coupling of r and 2r); same for radii of
+    # centred data.  A metric that compared the data with itself gives 0.
+    from core.stats.mnd import mahalanobis_sq
+
+    Z, _, _ = data
+    m = Z.astype(np.float64).mean(axis=0)
+    S = m + 2.0 * (Z.astype(np.float64) - m)
+    sc = score_samples(S, Z, max_points=6000, random_state=0)
+    d = np.sqrt(mahalanobis_sq(Z, m, np.cov(Z.T.astype(np.float64))))
+    assert sc["mahalanobis_w1"] == pytest.approx(d.mean(), rel=0.03)
+    Zc = Z.astype(np.float64) - m
+    sc = score_samples(2.0 * Zc, Zc, max_points=6000, random_state=0)
+    assert sc["radius_w1"] == pytest.approx(np.linalg.norm(Zc, axis=1).mean(), rel=0.03)
+    ref = stats.wasserstein_distance(np.linalg.norm(2.0 * Zc, axis=1), np.linalg.norm(Zc, axis=1))
+    assert sc["radius_w1"] == pytest.approx(ref, rel=0.03)
+
+
+def test_compare_row_equals_the_pages_pipeline(data):
+    # One split, one seed: what the Samplers page computes for a sampler
+    # (fit on holdout_split's fit rows, sample and score with the same seed)
+    # is the row `python -m core compare` prints, whatever its place in specs.
+    from core.sampling.samplers import make_sampler
+    from core.sampling.scoreboard import holdout_split
+
+    Z, _, _ = data
+    T = compare_samplers(Z, {"mvn": {}, "gaussian-diag": {}}, n_samples=500, random_state=4, max_points=400)
+    Z_fit, Z_hold = holdout_split(Z)
+    assert Z_fit.shape[0] == 5400 and Z_hold.shape[0] == 600
+    V = make_sampler("gaussian-diag").fit(Z_fit).sample(500, random_state=4)
+    row = score_samples(V, Z_fit, Z_hold, max_points=400, random_state=4)
+    assert T.loc["gaussian-diag"].to_dict() == pytest.approx(row, nan_ok=True)
+    held = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=400, random_state=4)
+    assert T.loc["held-out data"].to_dict() == pytest.approx(held, nan_ok=True)

@@ -16,7 +16,7 @@ from core.sampling.samplers import _component_codes, _pair_coin_and_redraw, _pai
 
 
 def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0):
-    """Per-column loops + scikit-learn PCA: the straightforward way (§6 reference).
+    """Per-column loops + scikit-learn PCA: the straightforward way (the reference).
 
     ``X`` is read into memory, PCA(svd_solver="full") gives the covariance
     (and from it the correlation), and every column gets its own
@@ -58,7 +58,7 @@ def reference_statistics(X, bin_width=0.25, normality_max_n=5000, random_state=0
 
 
 def reference_ellipse_loop(U, seeds, fa, fixed="leading"):
-    """The seed-X pair loop, one vector at a time, one pair at a time.
+    """The pair loop of [F-X] (docs/method.md, Samplers), one vector at a time, one pair at a time.
 
     Same random stream as :class:`core.sampling.samplers.PCAEllipseSampler`: the
     pair order of a vector is its pairs sorted by the counter-based keys,

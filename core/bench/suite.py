@@ -1,8 +1,8 @@
-"""The performance benchmark of PRODUCT.md §6: ``python -m core bench``.
+"""The performance benchmark: ``python -m core bench``.
 
 Every row times a fast path of ``core`` against a reference implementation
 in the same run and reports ``ratio = reference_time / time`` (> 1: the fast
-path is faster) next to the absolute time and the §6 target.  References
+path is faster) next to the absolute time and the target.  References
 that would take minutes are timed on a part of the work and extrapolated
 linearly; the row's ``notes`` say how.
 
@@ -12,7 +12,7 @@ kde          ``core.stats.kde.kde2d`` vs ``scipy.stats.gaussian_kde`` (200,000 p
 statistics   ``core.stats.components.full_statistics`` on a 200,000 x 256 float32 memmap vs
              scikit-learn ``PCA(svd_solver="full")`` + per-column loops
 pca_ellipse  ``PCAEllipseSampler(n_components=256)``, 10,000 vectors vs the plain
-             per-vector pair loop of seed X (:func:`reference_ellipse_loop`)
+             per-vector pair loop of [F-X] (:func:`reference_ellipse_loop`)
 decode       16 vectors to 64 x 64 images: ``core.model.network.CompiledModel`` vs ``model.predict``
 training     images/s of ``core.model.training.train_run`` (tf.data pipeline, progress,
              checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model
@@ -206,7 +206,7 @@ def bench_pca_ellipse(quick=False, Z=None, **_):
     R = reference_ellipse_loop(U, seeds, fa, s.fixed)
     t_ref = (time.perf_counter() - t0) / m * n
     same = bool(np.array_equal(s.sample_pca(m, random_state=0), R))
-    return _row("pca_ellipse", t, "plain per-vector pair loop (seed X)", t_ref,
+    return _row("pca_ellipse", t, "plain per-vector pair loop ([F-X])", t_ref,
                 "<= 0.5 s, same output as the loop", t <= 0.5 and same,
                 f"K = {K} ({K * (K - 1) // 2:,} pairs a vector), {n:,} vectors, fixed='leading'; fit "
                 f"{t_fit:.2f} s not counted; reference timed on {m} vectors "
@@ -459,7 +459,7 @@ _BENCHES = {"kde": bench_kde, "statistics": bench_statistics, "pca_ellipse": ben
 
 
 def run_benchmarks(rows=None, quick=False, progress=None):
-    """Run the §6 benchmark rows.
+    """Run the benchmark rows.
 
     Parameters
     ----------

@@ -29,20 +29,20 @@ class ModelConfig:
     ----------
     image_size : int
         Side of the square input image; a multiple of 16 between 16 and 128
-        (the seed uses 96; 32/64/96/128 are the documented choices, 16 is for
+        (blog: 96; 32/64/96/128 are the documented choices, 16 is for
         tests).
     channels : int
         1 (greyscale) or 3 (RGB).
     z_dim : int
-        Latent dimension (seed: 256).
+        Latent dimension (blog: 256).
     encoder_filters, decoder_filters : tuple of 4 ints
-        Feature maps per conv layer (seed: 64,64,128,128 / 128,128,64,64).
+        Feature maps per conv layer (blog: 64,64,128,128 / 128,128,64,64).
     kernel_size : int
-        Convolution kernel (seed: 3).
+        Convolution kernel (blog: 3).
     activation : str
-        One of ``ACTIVATIONS`` (seed: leaky_relu).
+        One of ``ACTIVATIONS`` (blog: leaky_relu).
     batch_norm : bool
-        Batch normalisation after each conv layer (seed runs: off).
+        Batch normalisation after each conv layer (blog: off).
     dropout : float
         Dropout rate after each encoder conv layer (0 = none).
     """

@@ -1,4 +1,4 @@
-"""Inside the encoder: what its convolutional maps respond to (seed 002, objective 6).
+"""Inside the encoder: what its convolutional maps respond to (docs/method.md [MND], objective 6).
 
 Three views of one convolutional layer of a run's encoder, one column per map
 (the layer's output after its batch normalisation and activation, averaged

@@ -1,4 +1,4 @@
-"""The seed convolutional autoencoder (§3 F2) and fast encode/decode calls.
+"""The convolutional autoencoder (docs/method.md, The autoencoder [F-I]) and fast encode/decode calls.
 
 Encoder: 4 Conv2D layers (kernel 3, stride 2, LeakyReLU, optional batch
 normalisation) then a Dense layer to ``z_dim``.  Decoder: a Dense layer back

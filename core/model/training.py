@@ -1,4 +1,4 @@
-"""Training a CAE into a run folder (§3 F3): config, pipeline, progress,
+"""Training a CAE into a run folder (docs/method.md, The autoencoder): pipeline, progress,
 checkpoints every epoch, resume, cancel, and distribution strategies.
 
 Layout written under the run folder (see :mod:`core.runs.runs`)::

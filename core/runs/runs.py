@@ -1,4 +1,4 @@
-"""Run folders (§5): atomic writes, metadata, listing with status, safe loading.
+"""Run folders: atomic writes, metadata, listing with status, safe loading.
 
 A run folder under ``artifacts/`` holds::
 

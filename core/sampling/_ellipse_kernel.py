@@ -1,9 +1,9 @@
-"""Compiled (numba) pair loop of the PCA-ellipse sampler (seed X).
+"""Compiled (numba) pair loop of the PCA-ellipse sampler (docs/method.md, Samplers [F-X]).
 
 Imported lazily by :mod:`core.sampling.samplers` (importing numba costs a few hundred
 ms, and numba is optional: without it the NumPy implementation runs).  The
 kernel gives the same output, bit for bit, as the plain per-vector loop of
-the seed method for the same random stream; see ``constrain_rows``.
+the blog's method for the same random stream; see ``constrain_rows``.
 
 Compiled once per machine: ``cache=True`` stores the machine code in
 ``core/__pycache__`` (or numba's user cache directory when that is not

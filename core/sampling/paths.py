@@ -1,4 +1,4 @@
-"""Paths through latent space (PRODUCT.md §2 "Paths", seed post VI).
+"""Paths through latent space (docs/method.md, Paths [F-VI]).
 
 All functions return float32 arrays of shape (n_points, z_dim) ready for
 decoding: the line from the origin to the centre of the distribution, lines
@@ -50,7 +50,7 @@ def interpolate(z_a, z_b, n_points):
 
 
 def origin_to_centre(centre, n_points):
-    """Points on the line from the origin to ``centre`` (seed VI).
+    """Points on the line from the origin to ``centre`` ([F-VI]).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Six samplers of latent vectors (PRODUCT.md §2 "Samplers"; seeds IV, VII, X).
+"""Six samplers of latent vectors (docs/method.md, Samplers).
 
 Every sampler follows the scikit-learn estimator conventions::
 
@@ -123,7 +123,7 @@ class BaseSampler(BaseEstimator):
 # ---------------------------------------------------------------------------
 
 class UniformBoxSampler(BaseSampler):
-    """Uniform in the common box [-b, b] in every component (seeds IV/V).
+    """Uniform in the common box [-b, b] in every component ([F-IV], [F-V]).
 
     Ignores the data except for z_dim; its radii concentrate near
     ``b * sqrt(z_dim / 3)`` (a thin shell).
@@ -147,14 +147,14 @@ class UniformBoxSampler(BaseSampler):
 
 
 class PerComponentUniformSampler(BaseSampler):
-    """Per-component uniform in [mu_j - f*hw_j, mu_j + f*hw_j] (seed VII).
+    """Per-component uniform in [mu_j - f*hw_j, mu_j + f*hw_j] ([F-VII]).
 
     ``mu_j`` and ``hw_j`` are the histogram peak and half width at half
     maximum of component j (bin width ``bin_width``, seed 0.25).
 
     Parameters
     ----------
-    f : float > 0, default 0.7  (seed range 0.4-1.0)
+    f : float > 0, default 0.7  (blog: 0.4-1.0)
     bin_width : float > 0, default 0.25
 
     Attributes
@@ -198,7 +198,7 @@ class DiagonalGaussianSampler(BaseSampler):
 
 
 # ---------------------------------------------------------------------------
-# 4: PCA-ellipse (seed X)
+# 4: PCA-ellipse ([F-X])
 # ---------------------------------------------------------------------------
 
 _M32 = np.uint32
@@ -302,7 +302,7 @@ _ROUND_EDGES = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 
 
 def _ellipse_constrain_numpy(V, fa, seeds, fixed):
-    """Apply the seed-X pair loop to initial values V in place (NumPy).
+    """Apply the pair loop of [F-X] to initial values V in place (NumPy).
 
     Exactly equivalent to visiting, for each vector b, every pair (i < j) in
     the order of ``_pair_keys(g[i], g[j])`` (g = ``_component_codes``;
@@ -407,7 +407,7 @@ def _n_threads():
 
 
 def _ellipse_constrain(V, fa, seeds, fixed, backend=None):
-    """Apply the seed-X pair loop to the initial values V, in place.
+    """Apply the pair loop of [F-X] to the initial values V, in place.
 
     Both backends give output bit-identical to the plain per-vector loop
     (``tests/test_samplers.py::reference_ellipse``) for the same stream:
@@ -459,22 +459,22 @@ def _ellipse_constrain(V, fa, seeds, fixed, backend=None):
 
 
 class PCAEllipseSampler(BaseSampler):
-    """The PCA-ellipse sampler of seed post X.
+    """The PCA-ellipse sampler of [F-X] (docs/method.md, Samplers).
 
     1. PCA of the z-points (optionally fitted only on the points inside the
-       ``fit_k_sigma`` region, seed: 3), keeping the K = ``n_components``
-       leading axes (seed: 50-120).
-    2. Half-axes ``a_k = level * sigma_k`` (seed: level 2.35), with sigma_k
+       ``fit_k_sigma`` region, blog: 3), keeping the K = ``n_components``
+       leading axes (blog: 50-120).
+    2. Half-axes ``a_k = level * sigma_k`` (blog: level 2.35), with sigma_k
        the standard deviation of PCA coordinate k (``half_width="std"``) or
        derived from the histogram half width at half maximum,
        ``hw_k / sqrt(2 ln 2)`` (``half_width="hist"``, bin width
-       ``bin_width``; coarse for narrow late components, as the seed notes).
-    3. Draw v_k uniform in [-f a_k, f a_k] (seed: f 0.6-0.8).
+       ``bin_width``; coarse for narrow late components, as the blog notes).
+    3. Draw v_k uniform in [-f a_k, f a_k] (blog: f 0.6-0.8).
     4. Visit every pair (i, j), i < j, in a random order (independent per
        vector).  With one member i held fixed, the ellipse condition bounds
        the other: |v_j| <= c = a_j f sqrt(1 - v_i^2 / (f a_i)^2).  **Only if
        v_j violates it** is it drawn again, uniformly in [-c, c].  This is
-       the seed's wording ("32640 checks and possible value-adaptions"), and
+       the blog's wording ("32640 checks and possible value-adaptions"), and
        it is what makes every sample satisfy *all* pairwise conditions at
        the end: a redraw only ever shrinks |v_j|, so conditions already met
        stay met.  (Redrawing on every visit would break earlier conditions.)

@@ -1,4 +1,4 @@
-"""Scoreboard: compare a set of latent vectors with the data (PRODUCT.md §3 F5).
+"""Scoreboard: compare a set of latent vectors with the data (docs/method.md, Scoreboard).
 
 Every metric is computed in latent space unless its name says otherwise, and
 is named for what it is (nothing here is an "FID": no Inception features).

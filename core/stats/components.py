@@ -1,15 +1,15 @@
-"""Per-component statistics of a latent matrix (PRODUCT.md §2, §3 F4).
+"""Per-component statistics of a latent matrix (docs/method.md, Component statistics).
 
 One chunked pass over the latent matrix gives, for every component, the
 moments (mean, std, skewness, kurtosis) and a histogram on *shared* bin
-edges (the seed's bin width 0.25, bin centres on multiples of the bin width),
+edges (blog: bin width 0.25; bin centres on multiples of the bin width),
 so that a memory-mapped 200,000 x 256 float32 matrix is never copied whole.
 From the histogram come the peak position ``mu``, the half-width at half
 maximum ``hw`` and a Gaussian fit (``scipy.optimize.curve_fit``).
 
 ``full_statistics`` bundles the component table, the correlation matrix,
-the threshold counts and a fitted :class:`core.stats.pca.LatentPCA` (the §6 "full
-statistics" row).
+the threshold counts and a fitted :class:`core.stats.pca.LatentPCA` (the benchmark's
+"statistics" row).
 """
 
 from __future__ import annotations
@@ -105,19 +105,24 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, m
         if sums is not None:
             sums.add(raw)
         # Histogram: integer bin index per value, all columns in ONE bincount.
-        kf = np.floor(raw * np.float32(inv_w) + np.float32(0.5)) if raw.dtype == np.float32 \
-            else np.floor(raw * inv_w + 0.5)
-        c_lo, c_hi = int(kf.min()), int(kf.max())
-        nb = c_hi - c_lo + 1
-        lo, hi = c_lo, c_hi
+        if raw.dtype == np.float32 and inv_w < 1e30:
+            kf = np.floor(raw * np.float32(inv_w) + np.float32(0.5))
+        else:
+            kf = np.floor(raw.astype(np.float64) * inv_w + 0.5)
+        lo, hi = float(kf.min()), float(kf.max())
         if counts is not None:
-            lo, hi = min(k_lo, c_lo), max(k_lo + counts.shape[1] - 1, c_hi)
-        if hi - lo + 1 > MAX_BINS:
-            # A few extreme outliers would otherwise allocate d x span counts.
+            lo, hi = min(k_lo, lo), max(k_lo + counts.shape[1] - 1, hi)
+        # Counted in float first: a tiny bin_width (or a few extreme outliers)
+        # would otherwise overflow the int cast or allocate d x span counts.
+        n_bins = hi - lo + 1
+        if not n_bins <= MAX_BINS:
+            shown = f"{n_bins:.0f}" if n_bins < 1e15 else f"{n_bins:.3g}"
             raise ValueError(
-                f"bin_width={bin_width} gives {hi - lo + 1} bins over the data range "
+                f"bin_width={bin_width:g} gives {shown} bins per component over the data range "
                 f"[{lo * bin_width:g}, {hi * bin_width:g}]; the limit is "
                 f"{MAX_BINS}: use a larger bin_width")
+        c_lo, c_hi = int(kf.min()), int(kf.max())
+        nb = c_hi - c_lo + 1
         idx = (kf - c_lo).astype(np.intp)
         idx += np.arange(d, dtype=np.intp) * nb
         part = np.bincount(idx.ravel(), minlength=d * nb).reshape(d, nb)
@@ -143,7 +148,7 @@ def component_histograms(Z, bin_width=0.25, components=None, chunk_rows=CHUNK_RO
     Z : array-like of shape (n_samples, z_dim)
         May be a memory-mapped float32 matrix; read in chunks.
     bin_width : float > 0
-        Bin width (seed value 0.25).  Bin centres lie on multiples of it.
+        Bin width (blog: 0.25).  Bin centres lie on multiples of it.
     components : sequence of int or None
         Components to histogram (default: all).
 
@@ -330,7 +335,7 @@ def component_table(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     Z : array-like of shape (n_samples, z_dim)
         Latent vectors; a memory-mapped matrix is read in chunks.
     bin_width : float > 0
-        Histogram bin width (seed: 0.25); bin centres on multiples of it.
+        Histogram bin width (blog: 0.25); bin centres on multiples of it.
     normality_max_n : int >= 8
         The normality test (``scipy.stats.normaltest``, D'Agostino-Pearson)
         runs on a random subsample of at most this many rows, drawn without

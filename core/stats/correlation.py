@@ -1,4 +1,4 @@
-"""Pearson correlation of latent components (seed III, PRODUCT.md §2).
+"""Pearson correlation of latent components (docs/method.md, Correlation [F-III]).
 
 The seeds count the component pairs whose |r| exceeds 0.1 ... 0.6 and list
 the pairs above 0.5.

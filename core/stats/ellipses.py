@@ -1,4 +1,4 @@
-"""Coordinate planes, slices and confidence ellipses (seeds IV, VIII, IX).
+"""Coordinate planes, slices and confidence ellipses (docs/method.md, Coordinate planes).
 
 A *confidence ellipse at n sigma* of a 2-D point cloud is the Mahalanobis
 ellipse of radius n around the pair's mean under the pair's covariance.  It
@@ -306,7 +306,7 @@ def _check_finite_plane(out):
 
 
 def slice_mask(Z, i, j, t, space="latent", pca=None, chunk_rows=CHUNK_ROWS):
-    """Points whose coordinates other than i and j all lie in [-t, t] (seed IV).
+    """Points whose coordinates other than i and j all lie in [-t, t] ([F-IV]).
 
     Removes projection effects: what is left lies close to the (i, j) plane.
 

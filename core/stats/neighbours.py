@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.chunks import row_blocks
 from core.validation import check_int, check_latents
 
 DATA_CHUNK = 16384
@@ -58,26 +59,46 @@ def nearest_neighbours(Z, queries, k=5, data_chunk=DATA_CHUNK, query_chunk=QUERY
     best_i = np.zeros((m, k), dtype=np.int64)
     q_sq = np.einsum("ij,ij->i", q, q)
     n_cand = 2 * k + CANDIDATE_MARGIN
-    for start in range(0, n, data_chunk):
-        block = np.asarray(Z[start:start + data_chunk], dtype=np.float64) - centre
+    for rows, block in row_blocks(Z, data_chunk, np.float64):
+        block = block - centre  # a new array: the block may be a view of the caller's Z
         b_sq = np.einsum("ij,ij->i", block, block)
         kk = min(n_cand, block.shape[0])
         for qs in range(0, m, query_chunk):
             qb = q[qs:qs + query_chunk]
             d2 = q_sq[qs:qs + query_chunk, None] + b_sq[None, :] - 2.0 * (qb @ block.T)
-            part = np.argpartition(d2, kk - 1, axis=1)[:, :kk] if kk < d2.shape[1] \
-                else np.broadcast_to(np.arange(d2.shape[1]), d2.shape)
-            # Exact squared distances of the candidates (no cancellation).
-            diff = block[part] - qb[:, None, :]
-            exact = np.einsum("mkd,mkd->mk", diff, diff)
-            cand_d = np.concatenate([best_d[qs:qs + query_chunk], exact], axis=1)
-            cand_i = np.concatenate([best_i[qs:qs + query_chunk], part + start], axis=1)
-            sel = np.argpartition(cand_d, k - 1, axis=1)[:, :k]
-            best_d[qs:qs + query_chunk] = np.take_along_axis(cand_d, sel, axis=1)
-            best_i[qs:qs + query_chunk] = np.take_along_axis(cand_i, sel, axis=1)
-    dist = np.sqrt(best_d)
-    order = np.lexsort((best_i, dist), axis=-1)  # nearest first, ties: lower index first
-    return np.take_along_axis(best_i, order, axis=1), np.take_along_axis(dist, order, axis=1)
+            if kk < d2.shape[1]:
+                part = np.argpartition(d2, kk - 1, axis=1)[:, :kk]
+                # Rows where more points than kk tie (to rounding) with the last
+                # candidate: argpartition kept an arbitrary few of them, so
+                # those rows are redone below with every tied point.
+                last = np.take_along_axis(d2, part, axis=1).max(axis=1)
+                tol = 1e-12 * (q_sq[qs:qs + query_chunk] + b_sq.max()) + 1e-300
+                tied = np.nonzero((d2 <= (last + tol)[:, None]).sum(axis=1) > kk)[0]
+            else:
+                part = np.broadcast_to(np.arange(d2.shape[1]), d2.shape)
+                tied = ()
+            best = (best_d[qs:qs + query_chunk], best_i[qs:qs + query_chunk])
+            before = [(best[0][r].copy(), best[1][r].copy()) for r in tied]
+            _merge(best, block, qb, part, rows.start, k)
+            for r, (d_r, i_r) in zip(tied, before):
+                cols = np.nonzero(d2[r] <= last[r] + tol[r])[0][None, :]
+                best[0][r], best[1][r] = d_r, i_r
+                _merge((best[0][r:r + 1], best[1][r:r + 1]), block, qb[r:r + 1], cols, rows.start, k)
+    # _merge keeps the k best sorted: nearest first, ties by lower row index.
+    return best_i, np.sqrt(best_d)
+
+
+def _merge(best, block, qb, part, start, k):
+    # Exact squared distances of the candidates (no cancellation), merged
+    # into the running k best in place; equal distances keep the lower row.
+    best_d, best_i = best
+    diff = block[part] - qb[:, None, :]
+    exact = np.einsum("mkd,mkd->mk", diff, diff)
+    cand_d = np.concatenate([best_d, exact], axis=1)
+    cand_i = np.concatenate([best_i, part + start], axis=1)
+    sel = np.lexsort((cand_i, cand_d), axis=1)[:, :k]
+    best_d[...] = np.take_along_axis(cand_d, sel, axis=1)
+    best_i[...] = np.take_along_axis(cand_i, sel, axis=1)
 
 
 __all__ = ["nearest_neighbours"]

@@ -48,7 +48,7 @@ with st.form("config"):
     name = c1.text_input("Run name", placeholder="faces64",
                          help="Letters, digits, '_', '.', '-'; becomes the folder artifacts/NAME.")
     image_size = c2.selectbox("Image size", [16, 32, 64, 96, 128], index=2,
-                              help="16 is for quick demos; the seed posts use 96.")
+                              help="16 is for quick demos; the blog uses 96.")
     channels = c3.radio("Channels", [3, 1], horizontal=True, format_func={3: "RGB", 1: "grey"}.get)
     z_dim = c4.number_input("z_dim", min_value=2, max_value=4096, value=256, step=1)
     c1, c2, c3, c4 = st.columns(4)

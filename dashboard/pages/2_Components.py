@@ -1,5 +1,5 @@
 """Components: histograms, Gaussian fits, the component table, radius shell,
-correlations and the multivariate-normal check (seeds II, IV, VIII; MND post)."""
+correlations and the multivariate-normal check (docs/method.md: Component statistics, The multivariate normal check)."""
 
 import math
 
@@ -20,7 +20,7 @@ st.caption("How each latent component is distributed, how long the z-vectors are
 run = lab.select_run()
 bin_width = st.sidebar.number_input(
     "Histogram bin width", value=0.25, step=0.05, format="%.3f",
-    help="Width of the histogram bins (seed: 0.25). The peak position mu and half-width hw are read "
+    help="Width of the histogram bins (blog: 0.25). The peak position mu and half-width hw are read "
          "from these histograms.")
 if not bin_width > 0:
     st.error(f"Histogram bin width must be greater than 0, got {bin_width:g}.")
@@ -46,7 +46,7 @@ TABLE_FORMAT = {
 
 # ---------------------------------------------------------------- (a) all histograms
 def all_histograms():
-    st.markdown("Every component's histogram in one chart (seed II): the distributions are narrow, "
+    st.markdown("Every component's histogram in one chart (blog part II): the distributions are narrow, "
                 "many are not centred on 0, and a few are much wider or further out than the rest.")
 
     def draw_all():
@@ -118,7 +118,7 @@ def component_table():
 # ---------------------------------------------------------------- (d) radius
 def radius_view():
     b = st.slider("Box half-width b of a uniform sampler", 0.1, 5.0, 1.5, step=0.1,
-                  help="Vectors with every component uniform in [-b, b] (seed IV/V: b = 1.5).")
+                  help="Vectors with every component uniform in [-b, b] (blog parts IV/V: b = 1.5).")
     radii = lab.radii(run)
     shell = uniform_box_shell(b, z_dim)
     left, right = st.columns([3, 2])

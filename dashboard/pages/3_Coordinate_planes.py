@@ -79,7 +79,7 @@ with st.expander("Slice, sampler overlay, zoom", expanded=False):
     e1, e2, e3 = st.columns(3)
     use_slice = e1.checkbox("Slice: keep points with |other coordinates| ≤ t", key="planes_slice",
                             help="Removes projection effects: only z-points close to the (i, j) plane "
-                                 "stay (seed: t = 1.5 in latent coordinates).")
+                                 "stay (blog: t = 1.5 in latent coordinates).")
     t = e1.number_input("t", value=1.5, step=0.25, key="planes_t", disabled=not use_slice)
     overlay_name = e2.selectbox("Overlay a sampler's vectors", ["none"] + list(SAMPLERS), key="planes_ov")
     overlay_params = {}
@@ -108,7 +108,7 @@ if use_slice:
     except ValueError as exc:
         lab.show_error(exc)
         st.info(f"None of the {n_all:,} z-points has all its other {d - 2} coordinates within "
-                f"±{t:g}. With many dimensions a slice empties fast (the seed post found 2 of 5,000 "
+                f"±{t:g}. With many dimensions a slice empties fast (the blog [F-IV] found 2 of 5,000 "
                 "CelebA points at t = 1.5): increase t or switch the slice off.")
         st.stop()
     points = points[mask]
@@ -176,7 +176,7 @@ leg = ax.get_legend()
 ax.legend(leg.legend_handles, [t.get_text() for t in leg.get_texts()], loc="upper center",
           bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
 enlarge(ax)
-# Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
+# Fixed margins instead of a tight bounding box: one draw pass (the performance target: a pair change in ≤ 300 ms).
 fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
 png = lab.figure_png(fig, dpi=115, tight=False)
 
@@ -263,7 +263,7 @@ if st.checkbox("Show a 2 × 3 grid of planes", key="planes_grid"):
 
 st.divider()
 st.subheader("t-SNE map")
-st.caption("A non-linear map of a subsample (seed: 'the curse of high dimensionality – II'). "
+st.caption("A non-linear map of a subsample (blog: 'the curse of high dimensionality – II'). "
            "Distances in it are not latent-space distances; clusters, filaments and voids that "
            "persist over subsamples and perplexities are the signal.")
 t1, t2, t3, t4 = st.columns(4)

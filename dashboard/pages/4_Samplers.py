@@ -19,10 +19,10 @@ MAX_N = 20_000
 RESULT_KEY = "samplers_result"
 DEFAULTS = ["uniform", "per-component", "pca-ellipse", "mvn"]
 DESCRIPTIONS = {
-    "uniform": "every component uniform in a common box [-b, b] (seed IV/V)",
-    "per-component": "component j uniform in [mu_j − f·hw_j, mu_j + f·hw_j] (seed VII)",
+    "uniform": "every component uniform in a common box [-b, b] (blog parts IV/V)",
+    "per-component": "component j uniform in [mu_j − f·hw_j, mu_j + f·hw_j] (blog part VII)",
     "gaussian-diag": "independent Gaussians N(mean_j, std_j²), correlations ignored",
-    "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (seed X)",
+    "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (blog part X)",
     "mvn": "full-covariance multivariate normal N(mu, Σ), optionally truncated",
     "gmm": "Gaussian mixture with full covariances (ex-post density estimation)",
 }

@@ -60,7 +60,7 @@ try:
     if kind == "origin → centre":
         st.caption("From the origin of the latent space (the centre of a unit Gaussian or a "
                    "symmetric box) to the centre of the data: the origin lies at the border of the "
-                   "region the encoder fills, so its image is not a face (seed VI).")
+                   "region the encoder fills, so its image is not a face (blog part VI).")
         P = paths.origin_to_centre(mean, n_points)
         cap = f"origin → centre, {n_points} points"
     elif kind == "line through the centre":

@@ -1,4 +1,4 @@
-"""Encoder maps: what the convolutional maps of the encoder respond to (seed 002, objective 6).
+"""Encoder maps: what the convolutional maps of the encoder respond to (objective 6 of the MND series, docs/method.md).
 
 Activation maximisation per map, the real images that excite each map most,
 and each map's correlation with the latent components.
@@ -17,7 +17,7 @@ st.set_page_config(page_title="Encoder maps · latent-lab", layout="wide", initi
 st.title("Encoder maps")
 st.markdown(
     "Which input patterns make a map of the encoder respond most strongly, measured as the "
-    "map's output averaged over its neurons (seed post 002, objective 6)? For every map of a "
+    "map's output averaged over its neurons (objective 6 of the MND series, docs/method.md)? For every map of a "
     "convolutional layer: the image that **maximises** that mean activation (gradient ascent "
     "from the dataset mean), the **real images** that excite it most, and the **latent "
     "components** its activation correlates with — which maps feed which components."
