@@ -65,10 +65,11 @@ SIZES = {
                 ell_k=256, ell_n=10_000, ell_ref=20, dec_size=64, dec_z=256, dec_calls=30,
                 train_size=64, train_n=2000, train_batch=64, train_epochs=3,
                 train_enc=(32, 32, 64, 64), train_dec=(64, 64, 32, 32), train_z=256, mem_sample=10_000),
-    True: dict(kde_n=20_000, kde_grid=64, kde_ref_points=64, n=4000, d=32, stat_repeats=1,
-               ell_k=32, ell_n=300, ell_ref=3, dec_size=16, dec_z=8, dec_calls=5,
-               train_size=16, train_n=160, train_batch=32, train_epochs=1,
-               train_enc=(4, 4, 8, 8), train_dec=(8, 8, 4, 4), train_z=8, mem_sample=500),
+    True: dict(kde_n=5000, kde_grid=64, kde_ref_points=64, n=2000, d=16, stat_repeats=1,
+               ell_k=16, ell_n=200, ell_ref=3, dec_size=16, dec_z=8, dec_calls=3,
+               train_size=16, train_n=96, train_batch=32, train_epochs=1,
+               train_enc=(4, 4, 8, 8), train_dec=(8, 8, 4, 4), train_z=8, mem_sample=200,
+               maps_n=64, maps_steps=4),
 }
 
 MB = 1024.0 * 1024.0
@@ -394,7 +395,7 @@ def bench_memory(quick=False, Z=None, path=None, **_):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     results = []
     for group in groups:
-        code = f"from core.bench import memory_probe; memory_probe({group!r}, {str(path)!r}, {S['mem_sample']})"
+        code = f"from core.bench.suite import memory_probe; memory_probe({group!r}, {str(path)!r}, {S['mem_sample']})"
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=900)
         if proc.returncode != 0:
             raise RuntimeError(f"memory probe {group} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -429,8 +430,9 @@ def bench_maps(quick=False, **_):
         S = SIZES[True]
         enc, _, _ = build_cae(ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
                                           encoder_filters=S["train_enc"], decoder_filters=S["train_dec"]))
-        source = open_source("synthfaces", size=S["train_size"], limit=200)
-        what, limit, steps = f"fresh {S['train_size']} px seed encoder, 200 synthfaces", 200, 8
+        limit, steps = S["maps_n"], S["maps_steps"]
+        source = open_source("synthfaces", size=S["train_size"], limit=limit)
+        what = f"fresh {S['train_size']} px encoder, {limit} synthfaces"
     else:
         run = runs.load_run(runs.DEFAULT_RUN)
         enc, source = run.encoder, run.source()

@@ -27,6 +27,13 @@ def _vector(z, name):
     return z
 
 
+def _vector_pair(a, b, name_a, name_b):
+    a, b = _vector(a, name_a), _vector(b, name_b)
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
 def interpolate(z_a, z_b, n_points):
     """Equally spaced points on the straight segment from z_a to z_b.
 
@@ -40,10 +47,7 @@ def interpolate(z_a, z_b, n_points):
     -------
     path : ndarray of shape (n_points, z_dim), float32
     """
-    a = _vector(z_a, "z_a")
-    b = _vector(z_b, "z_b")
-    if a.shape != b.shape:
-        raise ValueError(f"z_a and z_b must have the same shape, got {a.shape} and {b.shape}")
+    a, b = _vector_pair(z_a, z_b, "z_a", "z_b")
     n = _check_n_points(n_points)
     t = np.linspace(0.0, 1.0, n)[:, None]
     return ((1.0 - t) * a + t * b).astype(np.float32)
@@ -167,10 +171,7 @@ def attribute_walk(z_start, direction, alphas):
     -------
     path : ndarray of shape (n_points, z_dim), float32
     """
-    z = _vector(z_start, "z_start")
-    v = _vector(direction, "direction")
-    if z.shape != v.shape:
-        raise ValueError(f"z_start and direction must have the same shape, got {z.shape} and {v.shape}")
+    z, v = _vector_pair(z_start, direction, "z_start", "direction")
     al = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
     if al.ndim != 1 or not 1 <= al.size <= MAX_SAMPLES:
         raise ValueError(f"alphas must be a 1-D list of 1..{MAX_SAMPLES} values, got shape {al.shape}")

@@ -149,7 +149,7 @@ def live():
         img = lab.decode(run, z[None])
         ms = 1000 * (time.perf_counter() - t0)
         with right:
-            big = upscale(img[0], img.shape[1], target=256)
+            big = upscale(img[0], upscale_factor(img.shape[1], 256))
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=f"{run.name}_slider.png",
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
