@@ -109,7 +109,8 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, m
             kf = np.floor(raw * np.float32(inv_w) + np.float32(0.5))
         else:
             kf = np.floor(raw.astype(np.float64) * inv_w + 0.5)
-        lo, hi = float(kf.min()), float(kf.max())
+        k_min, k_max = float(kf.min()), float(kf.max())
+        lo, hi = k_min, k_max
         if counts is not None:
             lo, hi = min(k_lo, lo), max(k_lo + counts.shape[1] - 1, hi)
         # Counted in float first: a tiny bin_width (or a few extreme outliers)
@@ -121,7 +122,7 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, m
                 f"bin_width={bin_width:g} gives {shown} bins per component over the data range "
                 f"[{lo * bin_width:g}, {hi * bin_width:g}]; the limit is "
                 f"{MAX_BINS}: use a larger bin_width")
-        c_lo, c_hi = int(kf.min()), int(kf.max())
+        c_lo, c_hi = int(k_min), int(k_max)
         nb = c_hi - c_lo + 1
         idx = (kf - c_lo).astype(np.intp)
         idx += np.arange(d, dtype=np.intp) * nb

@@ -34,12 +34,15 @@ class PowerSums:
         """Add a block of shape (m, d) (any float dtype; summed in float64)."""
         x = np.asarray(block, dtype=np.float64) - self.shift
         self.n += x.shape[0]
-        sq = x * x
         self.sums[0] += x.sum(axis=0)
+        if self.order == 2:
+            # einsum: no (m, d) temporary for the squares
+            self.sums[1] += np.einsum("ij,ij->j", x, x)
+            return
+        sq = x * x
         self.sums[1] += sq.sum(axis=0)
-        if self.order > 2:
-            self.sums[2] += (sq * x).sum(axis=0)
-            self.sums[3] += (sq * sq).sum(axis=0)
+        self.sums[2] += (sq * x).sum(axis=0)
+        self.sums[3] += (sq * sq).sum(axis=0)
 
     def mean_and_std(self, ddof=1):
         """Mean and standard deviation (``ddof`` like ``np.std``), shapes (d,)."""
