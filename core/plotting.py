@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
+from core.stats.components import component_histograms
 from core.stats.ellipses import measured_coverage, params_from_row, plane_ellipses, theoretical_coverage
 from core.validation import check_int, check_positive, check_random_state
 
@@ -88,12 +89,9 @@ def plot_component_fit(ax, z_col, row, bin_width=0.25):
         ``bars`` (BarContainer) and ``fit`` (Line2D or None when not fitted).
     """
     bin_width = check_positive(bin_width, "bin_width")
-    z_col = np.asarray(z_col, dtype=np.float64).ravel()
-    k = np.floor(z_col / bin_width + 0.5)
-    lo, hi = k.min(), k.max()
-    edges = (np.arange(lo, hi + 2) - 0.5) * bin_width
-    counts, _ = np.histogram(z_col, edges)
-    centres = (edges[:-1] + edges[1:]) / 2
+    # The component table's own binning (one convention, docs/method.md).
+    hist = component_histograms(np.asarray(z_col).reshape(-1, 1), bin_width=bin_width)
+    edges, counts, centres = hist.edges, hist.counts[0], hist.centres
     bars = ax.bar(centres, counts, width=bin_width, color="#9ecae1", edgecolor="#3182bd",
                   lw=0.5, label="histogram")
     fit = None
