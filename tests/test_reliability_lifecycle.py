@@ -1,16 +1,14 @@
 """Issue 17 item 6: no dead ends in the training lifecycle.
 
-One tiny run (16 px, z_dim 8, 160 images) goes through, with real processes:
+One tiny run (16 px, z_dim 8, 300 images) goes through, with real processes:
 
 1. a real SIGKILL in the first epoch, before any checkpoint;
 2. ``train --resume`` restarts it from epoch 0 in place; while that trainer
-   is in its first epoch, another ``train --resume`` is told "in use" and a
-   concurrent ``encode`` is refused (every writer takes the run lock);
-3. a process killed between writing latents and metadata never leaves a
+   is in its first epoch, another ``train --resume`` is told "in use";
+3. while a resumed trainer runs, a concurrent ``encode`` is refused (every
+   writer takes the run lock) and the latents stay untouched;
+4. a process killed between writing latents and metadata never leaves a
    run listed complete whose files disagree.
-
-Two trainer processes in all (the third one that resumed to a second epoch
-is gone: resuming into more epochs is test_training's, in-process).
 
 Every wait is bounded (``_wait_for`` fails after a timeout).
 """
@@ -32,7 +30,7 @@ from tests.hostile import child_env
 
 TRAIN = [sys.executable, "-m", "core", "train", "--quiet"]
 TINY = ["--dataset", "synthfaces", "--size", "16", "--z-dim", "8", "--encoder-filters", "4,4,8,8",
-        "--decoder-filters", "8,8,4,4", "--batch-size", "8", "--limit", "160"]
+        "--decoder-filters", "8,8,4,4", "--batch-size", "8", "--limit", "300"]
 
 
 def _start(args, artifacts):
@@ -93,24 +91,34 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
     assert main(["train", *TINY, "--epochs", "1", "--quiet", "--out", "first"]) == 2
     assert "already exists" in capsys.readouterr().err
 
-    # 2. ... but --resume restarts it in place from epoch 0; while it runs,
-    # neither a second trainer nor an encode may write into the folder.
+    # 2. ... but --resume restarts it in place from epoch 0.
     t2 = _start(TRAIN + ["--resume", "--out", "first"], artifacts)
     _wait_for(lambda: _in_first_epoch(out), t2, what="the restarted trainer's first epoch")
     assert main(["train", "--resume", "--quiet", "--out", "first"]) == 2  # while t2 is in its first epoch
     err = capsys.readouterr().err
     assert err == "error: run folder first is in use by another training process\n", err
-    assert main(["encode", "--run", "first"]) == 2
-    err = capsys.readouterr().err
-    assert err == "error: run folder first is in use by another training process\n", err
-    assert t2.poll() is None, "the trainer must still be running during the refused attempts"
-    assert runs.run_status(out).status != "complete"  # training: not listed complete meanwhile
     _finish(t2)
     assert runs.run_status(out).status == "complete"
     meta = runs.read_json(out / "metadata.json")
-    assert meta["epochs_trained"] == 1 and meta["n_images"] == 160
+    assert meta["epochs_trained"] == 1 and meta["n_images"] == 300
+    before = np.load(out / "latents.npy").copy()
 
-    # 3. Killed between writing latents (100 rows) and metadata (n_images): never "complete".
+    # 3. A concurrent encode while a resumed trainer holds the folder is refused.
+    t3 = _start(TRAIN + ["--resume", "--epochs", "2", "--out", "first"], artifacts)
+    _wait_for(lambda: _in_first_epoch(out), t3, what="the resumed trainer")
+    assert main(["encode", "--run", "first"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: run folder first is in use by another training process\n", err
+    assert t3.poll() is None, "the trainer must still be running during the encode attempt"
+    assert runs.run_status(out).status != "complete"  # retraining: not listed complete meanwhile
+    _finish(t3)
+    assert runs.run_status(out).status == "complete"
+    meta = runs.read_json(out / "metadata.json")
+    assert meta["epochs_trained"] == 2 and len(runs.read_json(out / "history.json")["loss"]) == 2
+    after = np.load(out / "latents.npy")
+    assert after.shape == before.shape and not np.array_equal(after, before)  # the trainer's own encoding
+
+    # 4. Killed between writing latents (100 rows) and metadata (n_images): never "complete".
     child = subprocess.run([sys.executable, "-c", KILL_AT_METADATA, "first"], env=child_env(artifacts),
                            capture_output=True, text=True, timeout=240)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
@@ -122,7 +130,7 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
                          capture_output=True, text=True, timeout=240)
     assert fix.returncode == 0, fix.stderr[-2000:]
     assert runs.run_status(out).status == "complete"
-    assert runs.read_json(out / "metadata.json")["n_images"] == 160 == np.load(out / "latents.npy").shape[0]
+    assert runs.read_json(out / "metadata.json")["n_images"] == 300 == np.load(out / "latents.npy").shape[0]
 
 
 def test_train_page_offers_restart_for_a_run_without_checkpoint(tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ import re
 import stat
 import tempfile
 import threading
+import time
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -570,6 +571,10 @@ def is_locked(path):
     return False
 
 
+#: How long RunLock waits for a lock held for an instant (an is_locked probe).
+LOCK_RETRY_S = 0.1
+
+
 class RunLock:
     """Exclusive lock on a run folder so two trainers cannot write it at once."""
 
@@ -585,12 +590,18 @@ class RunLock:
             os.close(fd)
             raise ValueError(f"run folder {self.path.name}: run.lock is not a regular file")
         self._fh = os.fdopen(fd, "a")
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
-            raise ValueError(f"run folder {self.path.name} is in use by another training process") from None
-        return self
+        # is_locked() probes by taking the lock for an instant: retry for a
+        # moment so a probe (a page, a test) never turns away a real trainer.
+        deadline = time.monotonic() + LOCK_RETRY_S
+        while True:
+            try:
+                fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._fh.close()
+                    raise ValueError(f"run folder {self.path.name} is in use by another training process") from None
+                time.sleep(0.005)
 
     def __exit__(self, *exc):
         fcntl.flock(self._fh, fcntl.LOCK_UN)
