@@ -1,4 +1,4 @@
-"""Disk cache for expensive results (statistics, fitted samplers), §5.
+"""Disk cache for expensive results (statistics, fitted samplers).
 
 Results are stored with joblib in a local folder outside the run folders
 (``$LATENT_LAB_CACHE`` or ``.cache/latent-lab`` in the repository), keyed by
@@ -10,12 +10,16 @@ free of pickles.  The cache holds only what this machine computed itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import shutil
 from pathlib import Path
 
+import joblib
 import numpy as np
 
-from core.runs import REPO_ROOT
+from core.chunks import CHUNK_ROWS, row_blocks
+from core.runs.runs import REPO_ROOT, atomic_write_bytes
 
 
 def cache_dir():
@@ -25,7 +29,7 @@ def cache_dir():
     return Path(env or REPO_ROOT / ".cache" / "latent-lab")
 
 
-def content_key(Z, chunk_rows=65536):
+def content_key(Z, chunk_rows=CHUNK_ROWS):
     """SHA-256 of an array's shape, dtype and bytes, read in chunks (memmap-safe).
 
     Parameters
@@ -39,8 +43,8 @@ def content_key(Z, chunk_rows=65536):
     Z = np.asarray(Z)
     h = hashlib.sha256(f"{Z.shape}|{Z.dtype.str}".encode())
     flat = Z.reshape(Z.shape[0], -1) if Z.ndim > 1 else Z.reshape(-1, 1)
-    for s in range(0, flat.shape[0], chunk_rows):
-        h.update(np.ascontiguousarray(flat[s:s + chunk_rows]).tobytes())
+    for _, block in row_blocks(flat, chunk_rows):
+        h.update(np.ascontiguousarray(block).tobytes())
     return h.hexdigest()
 
 
@@ -59,10 +63,6 @@ def cached(func, Z, *args, key=None, **kwargs):
         Further arguments; their ``repr`` is part of the key, so pass plain
         values (numbers, strings, tuples).
     """
-    import joblib
-
-    from core.runs import atomic_write_bytes
-
     key = key or content_key(Z)
     name = f"{func.__module__}.{func.__qualname__}"
     digest = hashlib.sha256(f"{name}|{key}|{args!r}|{sorted(kwargs.items())!r}".encode()).hexdigest()
@@ -73,7 +73,6 @@ def cached(func, Z, *args, key=None, **kwargs):
         except Exception:  # a damaged cache entry is recomputed, never fatal
             path.unlink(missing_ok=True)
     result = func(Z, *args, **kwargs)
-    import io
 
     buf = io.BytesIO()
     joblib.dump(result, buf)
@@ -83,6 +82,4 @@ def cached(func, Z, *args, key=None, **kwargs):
 
 def clear():
     """Remove every cached result."""
-    import shutil
-
     shutil.rmtree(cache_dir(), ignore_errors=True)

@@ -15,7 +15,25 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from core.tfenv import import_tensorflow_quietly  # noqa: E402
+
+import numpy as np
+import pandas as pd
+
+from core.bench import suite as bench
+from core.data.images import make_grid, png_bytes
+from core.model import featuremaps
+from core.model.config import ModelConfig, TrainConfig, parse_filters
+from core.model.encoding import encode_run
+from core.model.featuremaps import DEFAULT_LIMIT, DEFAULTS
+from core.model.network import CompiledModel, decode
+from core.model.tfenv import import_tensorflow_quietly  # noqa: E402
+from core.model.training import TrainingError, configure_logical_cpus, read_progress, train_run
+from core.runs import runs
+from core.sampling.samplers import SAMPLERS, make_sampler
+from core.sampling.scoreboard import compare_samplers, holdout_split
+from core.reports import check_sampler_spec, compute_stats, sampler_params
+from core.reports import stats_json as _stats_json
+from core.validation import check_int, check_n_samples
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,26 +41,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}\n")
 
 
-def _int_list(text):
+def _filters(text):
     try:
-        vals = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    return vals
+        return parse_filters(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- train
 
 def _add_train(sub):
     p = sub.add_parser("train", help="train a CAE into a run folder",
-                       description="Train the seed CAE on a dataset and write a run folder "
+                       description="Train the CAE of docs/method.md on a dataset and write a run folder "
                                    "(config, models, history, latents, metadata).")
     p.add_argument("--dataset", default="synthfaces", help="synthfaces, synthdigits, digits, or a folder/zip/.npy/.npz path")
     p.add_argument("--size", type=int, default=64, help="image size (multiple of 16, 16..128)")
     p.add_argument("--channels", type=int, default=3, help="1 or 3")
     p.add_argument("--z-dim", type=int, default=256)
-    p.add_argument("--encoder-filters", type=_int_list, default=(64, 64, 128, 128))
-    p.add_argument("--decoder-filters", type=_int_list, default=(128, 128, 64, 64))
+    p.add_argument("--encoder-filters", type=_filters, default=(64, 64, 128, 128))
+    p.add_argument("--decoder-filters", type=_filters, default=(128, 128, 64, 64))
     p.add_argument("--activation", default="leaky_relu")
     p.add_argument("--batch-norm", action="store_true")
     p.add_argument("--epochs", type=int, default=10)
@@ -67,10 +84,6 @@ def _add_train(sub):
 
 
 def _cmd_train(args):
-    from core import runs
-    from core.model import ModelConfig
-    from core.training import TrainConfig, configure_logical_cpus, train_run
-
     out = runs.resolve_path(args.out)
     if args.logical_cpus:
         import_tensorflow_quietly()
@@ -111,7 +124,6 @@ def _cmd_train(args):
     if path is None:
         print("worker done (the chief writes the run folder)", flush=True)
         return 0
-    from core.training import read_progress
 
     state = read_progress(path).get("state")
     print(f"run {path} {state}", flush=True)
@@ -136,9 +148,6 @@ def _add_encode(sub):
 
 
 def _cmd_encode(args):
-    from core import runs
-    from core.encoding import encode_run
-
     path = runs.resolve_path(args.run)
     if not (path / "encoder.keras").exists():
         raise ValueError(f"run {args.run!r} has no encoder.keras")
@@ -147,7 +156,7 @@ def _cmd_encode(args):
         print(f"encoded {done}/{total}", flush=True)
 
     if args.as_name is not None:
-        from core.encoding import encode_set
+        from core.model.encoding import encode_set
 
         runs.set_dir(path, args.as_name)  # a bad name fails before TensorFlow loads
         import_tensorflow_quietly()
@@ -213,38 +222,11 @@ def _params_dict(pairs, what="--param"):
     return out
 
 
-def _jsonable(o):
-    """numpy/pandas -> plain JSON types; NaN and infinities -> None."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(o, pd.DataFrame):
-        return [_jsonable(r) for r in o.to_dict(orient="records")]
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, (np.bool_, bool)):
-        return bool(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        v = float(o)
-        return v if np.isfinite(v) else None
-    if isinstance(o, Path):
-        return str(o)
-    return o
-
-
 def _dumps(obj):
-    return json.dumps(_jsonable(obj), allow_nan=False)
+    return json.dumps(runs.json_clean(obj), allow_nan=False)
 
 
 def _check_seed(seed):
-    from core.validation import check_int
-
     return check_int(seed, "--seed", low=0, high=2**32 - 1)
 
 
@@ -283,72 +265,6 @@ def _add_stats(sub):
                    help="also write component_table.csv, correlation_top_pairs.csv, threshold_counts.csv, "
                         "pca_variance.csv, mnd_fractions.csv and summary.json to DIR")
     p.set_defaults(func=_cmd_stats)
-
-
-def compute_stats(Z, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.5, statistics=None, mnd=None):
-    """Everything ``stats`` reports, as a dict of plain values and DataFrames.
-
-    ``statistics`` (a :class:`core.components.LatentStatistics` of ``Z`` at
-    this ``bin_width``) and ``mnd`` (:func:`core.mnd.mnd_summary` of ``Z``)
-    may be passed in when already computed (compare-runs, the dashboard).
-
-    Parameters
-    ----------
-    Z : array-like of shape (n_samples, z_dim), may be memory-mapped
-    bin_width, threshold : float
-    top : int   rows per ranking
-    pca_k : int or None   PCA components listed (1..z_dim)
-    box_b : float > 0   half-width of the uniform box for the shell comparison
-    """
-    import numpy as np
-    import pandas as pd
-
-    from core.components import (dominant_components, full_statistics, gaussian_shell,
-                                 radius_distribution, uniform_box_shell, unresolved_hw_message)
-    from core.correlation import top_pairs
-    from core.mnd import mnd_summary
-    from core.validation import check_float, check_int, check_latents, check_positive
-
-    Z = check_latents(Z, min_rows=2)
-    n, d = Z.shape
-    bin_width = check_positive(bin_width, "--bin-width")
-    threshold = check_float(threshold, "--threshold", 0.0, 1.0)
-    top = check_int(top, "--top", low=1)
-    pca_k = min(10, d) if pca_k is None else check_int(pca_k, "--pca-k", 1, d)
-    box_b = check_positive(box_b, "--box-b")
-
-    st = full_statistics(Z, bin_width=bin_width) if statistics is None else statistics
-    table = st.table
-    radii = radius_distribution(Z)
-    rms_std = float(np.sqrt(np.mean(table["std"].to_numpy() ** 2)))
-    evr = st.pca.explained_variance_ratio_
-    pca = pd.DataFrame({"component": np.arange(pca_k), "variance": st.pca.explained_variance_[:pca_k],
-                        "ratio": evr[:pca_k], "cumulative": np.cumsum(evr)[:pca_k]})
-    if mnd is None:
-        try:
-            mnd = mnd_summary(Z)
-        except ValueError as exc:  # too few points for the check: say so, keep the rest
-            mnd = {"error": str(exc)}
-    cols = ["component", "mu", "hw", "mean", "std", "fit_r2"]
-    return {
-        "n": int(n), "z_dim": int(d), "bin_width": bin_width,
-        "table": table, "hw_note": unresolved_hw_message(table, bin_width),
-        "dominant_mu": dominant_components(table, min(top, d), by="mu")[["rank"] + cols],
-        "dominant_width": dominant_components(table, min(top, d), by="width")[["rank"] + cols],
-        "radius": {"mean": float(radii.mean()), "std": float(radii.std()),
-                   "uniform_shell": uniform_box_shell(box_b, d),
-                   "gaussian_shell": gaussian_shell(d, rms_std) if rms_std > 0 else None},
-        "threshold_counts": st.threshold_counts,
-        "top_pairs": top_pairs(st.correlation, threshold, n=None),
-        "top_pairs_shown": top,
-        "threshold": threshold,
-        "pca": pca,
-        "mnd": {"error": mnd["error"]} if "error" in mnd else {"rank": mnd["rank"], "reference": mnd["reference"],
-                "ks_statistic": mnd["ks_statistic"], "ks_pvalue": mnd["ks_pvalue"],
-                "d2_mean": mnd["d2_mean"], "d2_var": mnd["d2_var"],
-                "d2_mean_theory": mnd["d2_mean_theory"], "d2_var_theory": mnd["d2_var_theory"],
-                "fractions": mnd["fractions"]},
-    }
 
 
 def _stats_summary(res, label):
@@ -391,8 +307,6 @@ def _stats_summary(res, label):
 
 
 def _write_stats(out, res):
-    from core import runs
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a folder")
@@ -410,24 +324,14 @@ def _write_stats(out, res):
     return sorted(files) + ["summary.json"]
 
 
-def _stats_json(res, label):
-    keep = {k: v for k, v in res.items() if k not in ("table", "top_pairs_shown")}
-    keep["source"] = label
-    keep["top_pairs"] = res["top_pairs"].head(res["top_pairs_shown"])
-    keep["n_top_pairs"] = len(res["top_pairs"])
-    return keep
-
-
 def _cmd_stats(args):
-    from core import runs
-
     if args.run is not None:
         run = runs.load_cli_run(args.run)
         Z, label = run.latents, f"run {run.name}"
     else:
         Z, label = runs.load_npy(args.latents), str(args.latents)
     if args.pair is not None:
-        from core.plane_report import format_report, plane_report
+        from core.stats.plane_report import format_report, plane_report
 
         rep = plane_report(Z, args.pair[0], args.pair[1], sigmas=args.sigma, space=args.space)
         rep["source"] = label
@@ -444,7 +348,7 @@ def _cmd_stats(args):
                              f"but there are {Z.shape[0]} latents")
         cols = None if args.attributes == "all" else [c.strip() for c in args.attributes.split(",")]
         if cols is not None:
-            from core.attributes import binary_target
+            from core.stats.attributes import binary_target
 
             for c in cols:  # a named attribute that cannot be split is an error, not a table note
                 if c in run.attributes.columns:
@@ -452,13 +356,13 @@ def _cmd_stats(args):
     res = compute_stats(Z, bin_width=args.bin_width, threshold=args.threshold, top=args.top,
                         pca_k=args.pca_k, box_b=args.box_b)
     if args.attributes is not None:
-        from core.attributes import attribute_table
-        from core.pca import LatentPCA
+        from core.stats.attributes import attribute_table
+        from core.stats.pca import LatentPCA
 
         attr_table = attribute_table(Z, run.attributes, cols, pca=LatentPCA().fit(Z))
     written = _write_stats(args.out, res) if args.out else []
     if attr_table is not None and args.out:
-        from core import runs as _runs
+        from core.runs import runs as _runs
 
         _runs.atomic_write_bytes(Path(args.out) / "attributes.csv", attr_table.to_csv(index=False).encode())
         written.append("attributes.csv")
@@ -486,8 +390,6 @@ def _cmd_stats(args):
 # ---------------------------------------------------------------- sample
 
 def _add_sample(sub):
-    from core.samplers import SAMPLERS
-
     p = sub.add_parser(
         "sample", help="draw latent vectors with a sampler (and decode a grid)",
         description=_wrap("Fit a sampler on a run's latents, draw N vectors, write PREFIX.npy (float32, "
@@ -518,10 +420,6 @@ def _out_prefix(text):
 
 
 def _cmd_sample(args):
-    from core import runs
-    from core.samplers import make_sampler
-    from core.validation import check_int, check_n_samples
-
     n = check_n_samples(args.n, "--n")
     seed = _check_seed(args.seed)
     grid = check_int(args.grid, "--grid", 1, 1024)
@@ -536,9 +434,6 @@ def _cmd_sample(args):
     npy = runs.atomic_save_npy(prefix.with_name(prefix.name + ".npy"), V)
     print(f"wrote {npy}  ({V.shape[0]} x {V.shape[1]} float32, {sampler!r})")
     if not args.no_images:
-        from core.images import make_grid, png_bytes
-        from core.model import decode
-
         import_tensorflow_quietly()
         images = decode(run.decoder, V[:grid])
         png = runs.atomic_write_bytes(prefix.with_name(prefix.name + ".png"),
@@ -550,8 +445,6 @@ def _cmd_sample(args):
 # ---------------------------------------------------------------- compare
 
 def _add_compare(sub):
-    from core.samplers import SAMPLERS
-
     p = sub.add_parser(
         "compare", help="score several samplers against the data",
         description=_wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
@@ -569,66 +462,15 @@ def _add_compare(sub):
                    help="a parameter of one sampler (repeatable)")
     p.add_argument("--n", type=int, default=5000, help="vectors drawn per sampler (default 5000)")
     p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--max-points", type=int, default=2000,
+                   help="subsample used by the metrics (default 2000, as on the Samplers page)")
     p.add_argument("--decoder-metrics", action="store_true",
                    help="also decode and re-encode samples (needs the run's models; slower)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_cmd_compare)
 
 
-def check_sampler_spec(name, params, z_dim, n_fit):
-    """Validate a sampler name and its parameter values without fitting on the data.
-
-    The sampler is fitted on a small standard-normal stand-in of the same
-    ``z_dim`` (its own checks then run on the real values); a Gaussian
-    mixture is tried with one component and one EM step, its
-    ``n_components`` checked against ``n_fit`` (rows it will be fitted on).
-
-    Raises
-    ------
-    ValueError naming the sampler, parameter and value.
-    """
-    import warnings
-
-    import numpy as np
-
-    from core.samplers import make_sampler
-    from core.validation import check_int
-
-    sampler = make_sampler(name, **params)
-    dummy = np.random.default_rng(0).standard_normal((max(2 * z_dim + 2, 64), z_dim)).astype(np.float32)
-    try:
-        if name == "gmm":
-            k = check_int(sampler.n_components, "n_components", low=1)
-            if k > n_fit:
-                raise ValueError(f"n_components={k} exceeds the {n_fit} data points")
-            check_int(sampler.max_iter, "max_iter", low=1)
-            sampler = make_sampler(name, **dict(params, n_components=1, max_iter=1))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sampler.fit(dummy)
-    except ValueError as exc:
-        raise ValueError(f"sampler {name!r}: {exc}") from None
-    return True
-
-
-def sampler_params(name, params, z_dim):
-    """``params`` plus defaults that depend on the data: pca-ellipse's
-    ``n_components`` defaults to min(100, z_dim) so small runs work as is."""
-    params = dict(params)
-    if name == "pca-ellipse" and "n_components" not in params:
-        params["n_components"] = min(100, int(z_dim))
-    return params
-
-
 def _cmd_compare(args):
-    import numpy as np
-    import pandas as pd
-
-    from core import runs
-    from core.samplers import SAMPLERS
-    from core.scoreboard import compare_samplers
-    from core.validation import check_n_samples
-
     names = [s.strip() for s in args.samplers.split(",")]
     if not names or any(not s for s in names):
         raise ValueError(f"--samplers must be comma-separated names, got {args.samplers!r}")
@@ -650,22 +492,18 @@ def _cmd_compare(args):
     Z = run.latents
     if Z.shape[0] < 20:
         raise ValueError(f"run {run.name} has {Z.shape[0]} latent vectors; compare needs at least 20")
-    n_fit = Z.shape[0] - max(2, int(round(Z.shape[0] * 0.1)))
+    max_points = check_int(args.max_points, "--max-points", low=10)
+    n_fit = holdout_split(Z)[0].shape[0]
     params = {s: sampler_params(s, params[s], Z.shape[1]) for s in names}
     for s in names:  # every parameter, before any fit on the data
         check_sampler_spec(s, params[s], Z.shape[1], n_fit)
     score_kw = {}
     if args.decoder_metrics:
-        from core.model import CompiledModel
-
         import_tensorflow_quietly()
         score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
         score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
-        rng = np.random.default_rng(seed)
-        m = min(Z.shape[0], 5000)
-        score_kw["real_codes"] = np.asarray(Z[np.sort(rng.choice(Z.shape[0], m, replace=False))])
     specs = {s: {"sampler": s, **params[s]} for s in names}
-    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, **score_kw)
+    table = compare_samplers(Z, specs, n_samples=n, random_state=seed, max_points=max_points, **score_kw)
     if args.json:
         print(_dumps({"run": run.name, "n_samples": n, "seed": seed, "params": params,
                       "scores": table.to_dict(orient="index")}))
@@ -681,7 +519,7 @@ def _cmd_compare(args):
 
 def _add_bench(sub):
     p = sub.add_parser(
-        "bench", help="run the performance benchmark (PRODUCT.md section 6)",
+        "bench", help="run the performance benchmark (fast paths against references)",
         description=_wrap("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
                     "Rows: kde, kde_30k, pca, statistics, pca_ellipse, decode, training, maps, memory; "
@@ -695,8 +533,6 @@ def _add_bench(sub):
 
 
 def _cmd_bench(args):
-    from core import bench
-
     rows = None if args.rows is None else [r.strip() for r in args.rows.split(",")]
     if rows is not None:
         bench.check_rows(rows)
@@ -719,8 +555,6 @@ def _cmd_bench(args):
 # ---------------------------------------------------------------- maps (encoder feature maps)
 
 def _add_maps(sub):
-    from core.featuremaps import DEFAULT_LIMIT, DEFAULTS
-
     p = sub.add_parser(
         "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
         description=_wrap("For every map of one convolutional layer of a run's encoder (default: the "
@@ -746,11 +580,6 @@ def _add_maps(sub):
 
 
 def _cmd_maps(args):
-    import numpy as np
-
-    from core import featuremaps, runs
-    from core.validation import check_int
-
     # Everything is checked before the (slow) computation starts.
     check_int(args.steps, "--steps", low=1, high=100_000)
     check_int(args.top_k, "--top-k", low=1, high=64)
@@ -787,7 +616,7 @@ def _cmd_maps(args):
 # ---------------------------------------------------------------- compare-runs (issue 10)
 
 def _add_compare_runs(sub):
-    from core.samplers import SAMPLERS
+    from core.sampling.samplers import SAMPLERS
 
     p = sub.add_parser(
         "compare-runs", help="put 2-4 runs or latent sets side by side",
@@ -819,7 +648,7 @@ def _cmd_compare_runs(args):
     import pandas as pd
 
     from core import compare_runs as cr
-    from core.samplers import SAMPLERS
+    from core.sampling.samplers import SAMPLERS
     from core.validation import check_int, check_n_samples
 
     check_int(args.planes, "--planes", low=1, high=50)
@@ -909,8 +738,6 @@ _EXTRA_COMMANDS = [_add_stats, _add_sample, _add_compare, _add_bench, _add_maps,
 
 def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 training failed, 2 bad input, 130 interrupted)."""
-    from core.training import TrainingError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

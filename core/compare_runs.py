@@ -1,9 +1,9 @@
 """Runs (and latent sets) side by side: the seed's objectives 1-4 (issue 10).
 
 Every number here comes from the single-run statistics code
-(:func:`core.cli.compute_stats` over :mod:`core.components`,
-:mod:`core.correlation`, :mod:`core.pca`, :mod:`core.mnd`,
-:mod:`core.ellipses`, :mod:`core.scoreboard`); this module only puts 2-4
+(:func:`core.reports.compute_stats` over :mod:`core.stats.components`,
+:mod:`core.stats.correlation`, :mod:`core.stats.pca`, :mod:`core.stats.mnd`,
+:mod:`core.stats.ellipses`, :mod:`core.sampling.scoreboard`); this module only puts 2-4
 runs next to each other and draws them on shared axes.  Runs with another
 ``z_dim`` are compared on what does not depend on it: the radius divided by
 sqrt(d), explained-variance curves and the MND statistics.
@@ -30,7 +30,7 @@ def load_runs(specs, loader=None):
     specs : str or sequence of str
         Comma-separated text or a list of run specs.
     loader : callable or None
-        spec -> :class:`core.runs.Run` (default :func:`core.runs.load_cli_run`).
+        spec -> :class:`core.runs.runs.Run` (default :func:`core.runs.runs.load_cli_run`).
 
     Raises
     ------
@@ -38,7 +38,7 @@ def load_runs(specs, loader=None):
         One line naming the bad spec: fewer than 2 or more than 4, a spec
         given twice, a run that does not exist, is incomplete or damaged.
     """
-    from core import runs
+    from core.runs import runs
 
     loader = loader or runs.load_cli_run
     if isinstance(specs, str):
@@ -75,8 +75,8 @@ def plane_coverage(Z, R, n_planes=3, sigmas=SIGMAS):
     -------
     DataFrame with ``i``, ``j``, ``r``, ``sigma``, ``theory``, ``measured``.
     """
-    from core.correlation import top_pairs
-    from core.ellipses import plane_coordinates, plane_ellipses
+    from core.stats.correlation import top_pairs
+    from core.stats.ellipses import plane_coordinates, plane_ellipses
 
     pairs = top_pairs(R, 0.0, n=n_planes)
     rows = []
@@ -95,9 +95,9 @@ def run_summary(run, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
 
     Parameters
     ----------
-    run : core.runs.Run
+    run : core.runs.runs.Run
     bin_width, threshold, top, pca_k, box_b
-        As in :func:`core.cli.compute_stats`.
+        As in :func:`core.reports.compute_stats`.
     n_planes : int
         Top-correlated planes whose ellipse coverage is measured.
     statistics, mnd
@@ -112,9 +112,9 @@ def run_summary(run, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
         ``hist`` (ComponentHistograms), ``radius_over_sqrt_d`` (n,),
         ``evr`` (z_dim,), ``qq`` (theoretical and empirical d² quantiles / rank).
     """
-    from core.cli import _stats_json, compute_stats
-    from core.components import full_statistics, radius_distribution
-    from core.mnd import mnd_summary
+    from core.reports import compute_stats, stats_json as _stats_json
+    from core.stats.components import full_statistics, radius_distribution
+    from core.stats.mnd import mnd_summary
 
     Z = run.latents
     d = Z.shape[1]
@@ -153,12 +153,12 @@ def run_summary(run, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
 
 
 def sampler_scoreboard(run, sampler, params=None, n_samples=2000, seed=0):
-    """The scoreboard rows of one sampler on one run (:func:`core.scoreboard.compare_samplers`).
+    """The scoreboard rows of one sampler on one run (:func:`core.sampling.scoreboard.compare_samplers`).
 
     The run's own held-out rows and the exact-MND expectation come with it.
     """
-    from core.cli import check_sampler_spec, sampler_params
-    from core.scoreboard import compare_samplers
+    from core.reports import check_sampler_spec, sampler_params
+    from core.sampling.scoreboard import compare_samplers
 
     Z = run.latents
     if Z.shape[0] < 20:
@@ -192,7 +192,7 @@ def compare_runs(specs, sampler=None, params=None, n_samples=2000, seed=0, **sta
     """
     loaded = load_runs(specs) if not (specs and hasattr(specs[0], "latents")) else list(specs)
     if sampler is not None:  # parameters checked on every run before any long computation
-        from core.cli import check_sampler_spec, sampler_params
+        from core.reports import check_sampler_spec, sampler_params
 
         for r in loaded:
             check_sampler_spec(sampler, sampler_params(sampler, dict(params or {}), r.z_dim), r.z_dim,

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import runs
+from core.runs import runs
 
 EXPERIMENTS_DIR = ".experiments"
 GRID_KEYS = ("name", "description", "base", "grid", "configs", "samplers", "score_n")
@@ -83,7 +83,7 @@ def plan(grid):
     -------
     list of dict
         ``name`` (run name), ``label``, ``overrides`` (dotted field -> value),
-        ``config`` (a validated :class:`core.training.TrainConfig`).
+        ``config`` (a validated :class:`core.model.config.TrainConfig`).
 
     Raises
     ------
@@ -91,8 +91,8 @@ def plan(grid):
         One line naming the bad config (its number and overrides) and the
         bad field or value, before anything trains.
     """
-    from core.samplers import SAMPLERS
-    from core.training import TrainConfig
+    from core.sampling.samplers import SAMPLERS
+    from core.model.config import TrainConfig
     from core.validation import check_int
 
     if not isinstance(grid, dict):
@@ -211,12 +211,12 @@ def result_row(run, samplers=DEFAULT_SAMPLERS, score_n=2000, seed=0):
     """One results row: reconstruction loss, MND statistics, explained variance, best sampler scores.
 
     Every number comes from the single-run code: :func:`core.compare_runs.run_summary`
-    and :func:`core.scoreboard.compare_samplers` (fitted on the first 90 % of
+    and :func:`core.sampling.scoreboard.compare_samplers` (fitted on the first 90 % of
     the latents, scored against the last 10 %).
     """
-    from core.cli import sampler_params
+    from core.reports import sampler_params
     from core.compare_runs import run_summary
-    from core.scoreboard import compare_samplers
+    from core.sampling.scoreboard import compare_samplers
 
     s = run_summary(run)
     free = s["dimension_free"]
@@ -283,7 +283,8 @@ def prepare(grid, root):
 
     Each planned run gets ``path`` and ``start`` ("fresh", "resume" or "done").
     """
-    from core.training import check_resources, open_config_source
+    from core.data.sources import open_config_source
+    from core.model.training import check_resources
 
     planned = plan(grid)
     for p in planned:
@@ -318,7 +319,7 @@ def run_experiment(grid, root=None, progress=None):
     -------
     (folder, rows) : Path of ``ROOT/.experiments/NAME`` and the results rows.
     """
-    from core.training import request_cancel as cancel_run, train_run
+    from core.model.training import request_cancel as cancel_run, train_run
 
     root = Path(root).resolve() if root is not None else runs.artifacts_root()
     planned = prepare(grid, root)

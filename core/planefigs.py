@@ -68,8 +68,8 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         Each sampler's projected vectors (all of them are drawn).
     titles : sequence of str
         One title per overlay.
-    kde : core.kde.KDEResult or None
-    ellipses : pandas.DataFrame or None   (``core.ellipses.plane_ellipses``)
+    kde : core.stats.kde.KDEResult or None
+    ellipses : pandas.DataFrame or None   (``core.stats.ellipses.plane_ellipses``)
     sigmas : sequence of float   the levels of ``ellipses`` and of the KDE contours
     labels : (str, str)   axis labels
     max_points : int   data points scattered (all enter KDE and ellipses)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 
-from core.ellipses import params_from_row, plane_ellipses, theoretical_coverage
+from core.stats.components import component_histograms
+from core.stats.ellipses import measured_coverage, params_from_row, plane_ellipses, theoretical_coverage
 from core.validation import check_int, check_positive, check_random_state
 
 #: One colour per sigma level (1, 2, 3, then cycling).
@@ -22,12 +24,12 @@ SIGMA_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2")
 
 def plot_component_histograms(ax, hist, components=None, density=True, linewidth=0.8,
                               alpha=0.6):
-    """Overlay the histograms of many components in one chart (seed II).
+    """Overlay the histograms of many components in one chart ([F-II]).
 
     Parameters
     ----------
     ax : matplotlib Axes
-    hist : core.components.ComponentHistograms
+    hist : core.stats.components.ComponentHistograms
     components : sequence of int or None
         Latent indices to draw (must be in ``hist.components``); default all.
     density : bool
@@ -67,7 +69,7 @@ def _hist_rows(hist, components):
 
 
 def plot_component_fit(ax, z_col, row, bin_width=0.25):
-    """Histogram of one component with its Gaussian fit (seed VIII).
+    """Histogram of one component with its Gaussian fit ([F-VIII]).
 
     Parameters
     ----------
@@ -75,7 +77,7 @@ def plot_component_fit(ax, z_col, row, bin_width=0.25):
     z_col : ndarray of shape (n_samples,)
         The component's values.
     row : mapping
-        Its row of :func:`core.components.component_table` (``fit_*``,
+        Its row of :func:`core.stats.components.component_table` (``fit_*``,
         ``mu``, ``hw``, ``component``).
     bin_width : float
         Must match the table's bin width so the fitted amplitude (counts per
@@ -87,12 +89,9 @@ def plot_component_fit(ax, z_col, row, bin_width=0.25):
         ``bars`` (BarContainer) and ``fit`` (Line2D or None when not fitted).
     """
     bin_width = check_positive(bin_width, "bin_width")
-    z_col = np.asarray(z_col, dtype=np.float64).ravel()
-    k = np.floor(z_col / bin_width + 0.5)
-    lo, hi = k.min(), k.max()
-    edges = (np.arange(lo, hi + 2) - 0.5) * bin_width
-    counts, _ = np.histogram(z_col, edges)
-    centres = (edges[:-1] + edges[1:]) / 2
+    # The component table's own binning (one convention, docs/method.md).
+    hist = component_histograms(np.asarray(z_col).reshape(-1, 1), bin_width=bin_width)
+    edges, counts, centres = hist.edges, hist.counts[0], hist.centres
     bars = ax.bar(centres, counts, width=bin_width, color="#9ecae1", edgecolor="#3182bd",
                   lw=0.5, label="histogram")
     fit = None
@@ -118,14 +117,14 @@ def plot_radius(ax, radii, shell=None, bins=100, bin_width=None, gaussian=None):
     ax : matplotlib Axes
     radii : ndarray of shape (n_samples,)
     shell : dict or None
-        Output of :func:`core.components.uniform_box_shell` (or
+        Output of :func:`core.stats.components.uniform_box_shell` (or
         ``gaussian_shell``): a band mean +- std is drawn.
     bins : int
         Number of bins (ignored when ``bin_width`` is given).
     bin_width : float > 0 or None
         Bins of this width, aligned on multiples of it.
     gaussian : dict or None
-        Output of :func:`core.components.gaussian_shell`: a second band
+        Output of :func:`core.stats.components.gaussian_shell`: a second band
         (the sqrt(d) shell of unit Gaussian vectors).
 
     Returns
@@ -195,7 +194,7 @@ def plot_qq(ax, qq):
     Parameters
     ----------
     qq : dict
-        Output of :func:`core.mnd.reference_qq` (or ``chi2_qq``); the x axis
+        Output of :func:`core.stats.mnd.reference_qq` (or ``chi2_qq``); the x axis
         names its reference law.
 
     Returns
@@ -228,13 +227,13 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     ----------
     ax : matplotlib Axes
     points : ndarray of shape (n_samples, 2)
-        Projected z-points (:func:`core.ellipses.plane_coordinates`).
-    kde : core.kde.KDEResult or None
+        Projected z-points (:func:`core.stats.ellipses.plane_coordinates`).
+    kde : core.stats.kde.KDEResult or None
         Contours are drawn at the highest-density levels holding the masses
         ``1 - exp(-s^2/2)`` of the sigma levels, so each contour pairs with
         the ellipse of the same colour.
     ellipses : pandas.DataFrame or None
-        Output of :func:`core.ellipses.plane_ellipses`; computed from
+        Output of :func:`core.stats.ellipses.plane_ellipses`; computed from
         ``points`` and ``sigmas`` when None.  Pass an empty list to skip.
     sigmas : sequence of float > 0
     origin, centre : bool
@@ -326,6 +325,36 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     return out
 
 
+def sampler_overlay_figure(points, overlay, label, kde=None, ellipses=None, labels=("x", "y"),
+                           max_points=5000):
+    """A sampler's vectors over the data's plane, titled with the share inside the data's 2-sigma ellipse.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_data, 2)   the data projected on the plane
+    overlay : ndarray of shape (n_over, 2)  the sampler's vectors, same projection
+    label : str   the sampler's name in the title
+    kde : core.stats.kde.KDE2D or None
+    ellipses : DataFrame from :func:`core.stats.ellipses.plane_ellipses` or None
+    labels : (str, str)   axis labels
+
+    Returns
+    -------
+    matplotlib.figure.Figure   (no pyplot state; safe with several sessions)
+    """
+    points = np.asarray(points, dtype=np.float64)
+    fig = Figure(figsize=(5.6, 5.0))
+    ax = fig.add_subplot()
+    plot_plane(ax, points, kde=kde, ellipses=ellipses, overlay=overlay, overlay_label=label,
+               max_points=max_points, labels=labels)
+    ax.get_legend().remove()
+    inside = measured_coverage(overlay, points.mean(axis=0), np.cov(points, rowvar=False), 2.0)
+    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's 2σ ellipse", fontsize=12)
+    ax.tick_params(labelsize=10)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
+    return fig
+
+
 def plot_marginals(ax, V, columns=None, bins=60, max_columns=8):
     """Histograms of several columns of V (e.g. a sampler's marginals).
 
@@ -386,7 +415,7 @@ def plot_empty_slice(ax, reference, n_total, t, overlay=None, overlay_label=None
     dict
         ``ellipse`` (patch), ``overlay`` (artist or None), ``text``.
     """
-    from core.ellipses import ellipse_params
+    from core.stats.ellipses import ellipse_params
 
     reference = np.asarray(reference, dtype=np.float64)
     if reference.ndim != 2 or reference.shape[1] != 2:
@@ -422,7 +451,7 @@ def plot_explained_variance(ax, pca, k_max=None, marks=(0.5, 0.9, 0.95, 0.99)):
     Parameters
     ----------
     ax : matplotlib Axes
-    pca : core.pca.LatentPCA
+    pca : core.stats.pca.LatentPCA
         Fitted (``explained_variance_ratio_``).
     k_max : int or None
         Show the first ``k_max`` components (default all).
@@ -494,5 +523,5 @@ def plot_path_over_plane(ax, points, path, kde=None, ellipses=None, labels=("z_i
     return out
 
 __all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
-           "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_path_over_plane", "plot_marginals", "plot_plane", "plot_qq", "plot_radius",
-           "SIGMA_COLOURS"]
+           "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_path_over_plane",
+           "plot_marginals", "plot_plane", "plot_qq", "plot_radius", "sampler_overlay_figure", "SIGMA_COLOURS"]

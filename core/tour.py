@@ -97,9 +97,9 @@ def inside_fraction(V, stats, k=2.0):
     """Fraction of vectors ``V`` (n, d) inside the data's k-sigma-mass ellipsoid.
 
     The ellipsoid is ``d2 <= chi2.ppf(erf(k/sqrt2), d)`` of the data's mean
-    and covariance (``core.mnd.k_sigma_threshold``), as on the scoreboard.
+    and covariance (``core.stats.mnd.k_sigma_threshold``), as on the scoreboard.
     """
-    from core.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
+    from core.stats.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
 
     mean, cov = _cov(stats)
     d2 = whitened_sq_norms(V, mean, whitening_matrix(cov))
@@ -107,7 +107,7 @@ def inside_fraction(V, stats, k=2.0):
 
 
 def _sampler(Z, name, **params):
-    from core.samplers import make_sampler
+    from core.sampling.samplers import make_sampler
 
     return make_sampler(name, **params).fit(Z)
 
@@ -178,7 +178,7 @@ def step_noise(Z, stats, decode_fn, p):
 
 
 def step_shell(Z, stats, decode_fn, p):
-    from core.components import gaussian_shell, radius_distribution, uniform_box_shell
+    from core.stats.components import gaussian_shell, radius_distribution, uniform_box_shell
 
     d = Z.shape[1]
     r_data = radius_distribution(Z)
@@ -202,7 +202,7 @@ def step_shell(Z, stats, decode_fn, p):
     ax.legend(fontsize=FONT["legend"] - 2, loc="upper right", frameon=False)
     _big(ax)
     # Seed IV: the slice |other components| <= b around the most correlated plane.
-    from core.ellipses import plane_coordinates, slice_mask
+    from core.stats.ellipses import plane_coordinates, slice_mask
     from core.plotting import plot_empty_slice, plot_plane
 
     i, j, _ = _top_pair(stats)
@@ -238,7 +238,7 @@ def step_shell(Z, stats, decode_fn, p):
 
 
 def step_components(Z, stats, decode_fn, p):
-    from core.components import dominant_components
+    from core.stats.components import dominant_components
     from core.plotting import plot_component_fit
 
     table = stats.table
@@ -269,7 +269,7 @@ def step_components(Z, stats, decode_fn, p):
 
 
 def _top_pair(stats):
-    from core.correlation import top_pairs
+    from core.stats.correlation import top_pairs
 
     tp = top_pairs(stats.correlation, threshold=0.0, n=1)
     return int(tp.iloc[0]["i"]), int(tp.iloc[0]["j"]), float(tp.iloc[0]["r"])
@@ -315,8 +315,8 @@ def _mark(ax, xy, label="your image"):
 
 
 def step_ellipsoid(Z, stats, decode_fn, p, mark=None):
-    from core.ellipses import plane_coordinates, plane_ellipses
-    from core.kde import kde2d
+    from core.stats.ellipses import plane_coordinates, plane_ellipses
+    from core.stats.kde import kde2d
     from core.plotting import plot_plane
 
     i, j, _ = _top_pair(stats)
@@ -382,11 +382,11 @@ def step_pca_ellipse(Z, stats, decode_fn, p):
 
 
 def scoreboard_table(Z, params=None, max_points=2000):
-    """The tour's scoreboard: ``core.scoreboard.compare_samplers`` of the seed samplers.
+    """The tour's scoreboard: ``core.sampling.scoreboard.compare_samplers`` of the seed samplers.
 
     Returns the DataFrame (rows: samplers, held-out data, MND expectation).
     """
-    from core.scoreboard import compare_samplers
+    from core.sampling.scoreboard import compare_samplers
 
     p = dict(TOUR_PARAMS, **(params or {}))
     specs = {SAMPLER_LABELS[k]: dict(v, sampler=k) for k, v in sampler_specs(p, Z.shape[1]).items()}
@@ -446,7 +446,7 @@ def make_step(key, Z, stats, decode_fn, params=None, mark=None, scoreboard=None)
         One of ``STEP_KEYS``.
     Z : array-like of shape (n_samples, z_dim)
         The run's latents (memmap fine).
-    stats : core.components.LatentStatistics
+    stats : core.stats.components.LatentStatistics
         ``full_statistics(Z, bin_width=0.25)``.
     decode_fn : callable
         (m, z_dim) float32 -> images (m, h, w, c) in [0, 1].

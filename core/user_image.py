@@ -3,7 +3,7 @@
 The photo is checked (size cap, pixel cap against decompression bombs, a
 real JPEG/PNG/BMP/WebP), centre-cropped to a square (or to the run's own
 crop, e.g. CelebA's 140 px) and resized to the run's image size exactly as
-the run's data were (``core.data.decode_image``), then encoded; its
+the run's data were (``core.data.sources.decode_image``), then encoded; its
 reconstruction and nearest real z-points follow.
 """
 
@@ -50,7 +50,7 @@ def prepare_user_image(data, size, channels=3, crop=None, name="upload",
     """
     from PIL import Image
 
-    from core.data import PIL_FORMATS, decode_image
+    from core.data.sources import PIL_FORMATS, decode_image
 
     data = bytes(data)
     if not data:
@@ -94,7 +94,7 @@ def encode_user_image(image, encode_fn, decode_fn, Z, k=8):
     image : ndarray of shape (s, s, c)
     encode_fn, decode_fn : callable
         Batch functions (n, s, s, c) -> (n, z_dim) and back
-        (``core.model.CompiledModel`` or keras models via ``core.model``).
+        (``core.model.network.CompiledModel`` or keras models via ``core.model.network``).
     Z : array-like of shape (n_samples, z_dim)
     k : int
 
@@ -102,7 +102,7 @@ def encode_user_image(image, encode_fn, decode_fn, Z, k=8):
     -------
     UserImageResult
     """
-    from core.neighbours import nearest_neighbours
+    from core.stats.neighbours import nearest_neighbours
     from core.validation import check_int
 
     k = check_int(k, "k", low=1, high=max(1, Z.shape[0]))

@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from core.chunks import row_blocks
+
 #: Largest number of vectors any sampler, path or decode call will produce
 #: in one request.  Protects the dashboard and the CLI from absurd requests.
 MAX_SAMPLES = 200_000
@@ -65,11 +67,10 @@ def check_latents(Z, name="Z", min_rows=1, z_dim=None, finite=True):
     return arr
 
 
-def _count_nonfinite(arr, chunk_rows=65536):
+def _count_nonfinite(arr):
     # Chunked so a memory-mapped 200k x 256 matrix is never copied whole.
     bad = 0
-    for start in range(0, arr.shape[0], chunk_rows):
-        block = arr[start:start + chunk_rows]
+    for _, block in row_blocks(arr):
         bad += int(block.size - np.count_nonzero(np.isfinite(block)))
     return bad
 

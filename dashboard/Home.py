@@ -3,12 +3,12 @@
 Start the dashboard with ``streamlit run dashboard/Home.py``.
 """
 
+import lab
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-import lab
-from core.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes
 
 st.set_page_config(page_title="latent-lab", page_icon="🧭", layout="wide")
 

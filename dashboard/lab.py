@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import runs
+from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -126,7 +126,7 @@ def _load_run(name, token):
 
 
 def get_run(name):
-    """The loaded :class:`core.runs.Run` (shared by all sessions)."""
+    """The loaded :class:`core.runs.runs.Run` (shared by all sessions)."""
     return _load_run(name, _run_token(name))
 
 
@@ -225,7 +225,7 @@ def run_cached(fn, run, *args, shared=False, **kwargs):
 
 @st.cache_resource(show_spinner="Compiling decoder…", max_entries=8)
 def _decoder_fn(name, token, batch_size):
-    from core.model import CompiledModel
+    from core.model.network import CompiledModel
 
     model = CompiledModel(_load_run(name, token).decoder, batch_size)
     _keras_clear_session_without_gc()  # Keras is imported by now
@@ -234,7 +234,7 @@ def _decoder_fn(name, token, batch_size):
 
 @st.cache_resource(show_spinner="Compiling encoder…", max_entries=8)
 def _encoder_fn(name, token, batch_size):
-    from core.model import CompiledModel
+    from core.model.network import CompiledModel
 
     model = CompiledModel(_load_run(name, token).encoder, batch_size)
     _keras_clear_session_without_gc()  # Keras is imported by now
@@ -263,19 +263,19 @@ def decode(run, Z):
 
 @st.cache_resource(show_spinner="Computing statistics (components, correlation, PCA)…", max_entries=8)
 def _statistics(name, token, bin_width):
-    from core.components import full_statistics
+    from core.stats.components import full_statistics
 
     return full_statistics(_load_run(name, token).latents, bin_width=bin_width)
 
 
 def statistics(run, bin_width=0.25):
-    """``core.components.full_statistics`` of the run's latents (read-only, shared)."""
+    """``core.stats.components.full_statistics`` of the run's latents (read-only, shared)."""
     return _statistics(run.name, _run_token(run.name), float(bin_width))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plane(name, token, i, j, space):
-    from core.ellipses import plane_coordinates
+    from core.stats.ellipses import plane_coordinates
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
     return plane_coordinates(_load_run(name, token).latents, i, j, space=space, pca=pca)
@@ -288,13 +288,13 @@ def plane(run, i, j, space="latent"):
 
 @st.cache_resource(show_spinner="Computing Mahalanobis distances…", max_entries=8)
 def _mnd(name, token):
-    from core.mnd import mnd_summary
+    from core.stats.mnd import mnd_summary
 
     return mnd_summary(_load_run(name, token).latents)
 
 
 def mnd(run):
-    """``core.mnd.mnd_summary`` of the run's latents."""
+    """``core.stats.mnd.mnd_summary`` of the run's latents."""
     return _mnd(run.name, _run_token(run.name))
 
 
@@ -309,13 +309,13 @@ def _fitted_sampler(name, token, sampler, params):
 
 
 def _fit_sampler(Z, sampler, params):
-    from core.samplers import make_sampler
+    from core.sampling.samplers import make_sampler
 
     return make_sampler(sampler, **dict(params)).fit(Z)
 
 
 def fitted_sampler(run, sampler, **params):
-    """A sampler from ``core.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
+    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
     return _fitted_sampler(run.name, _run_token(run.name), sampler, tuple(sorted(params.items())))
 
 
@@ -372,13 +372,13 @@ def run_images(run, n=8, held_out=False):
 
 @st.cache_data(show_spinner="Computing radii…", max_entries=8)
 def _radii(name, token):
-    from core.components import radius_distribution
+    from core.stats.components import radius_distribution
 
     return radius_distribution(_load_run(name, token).latents)
 
 
 def radii(run):
-    """``core.components.radius_distribution`` of the run's latents, shape (n,)."""
+    """``core.stats.components.radius_distribution`` of the run's latents, shape (n,)."""
     return _radii(run.name, _run_token(run.name))
 
 
@@ -403,7 +403,7 @@ UPLOAD_CAP_MB = 200
 def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
     """Save uploaded zip bytes under ``artifacts/.uploads/`` (atomically); return the path.
 
-    The name is sanitised by :func:`core.runs.safe_upload_path`; ``ValueError``
+    The name is sanitised by :func:`core.runs.runs.safe_upload_path`; ``ValueError``
     when the upload is larger than ``cap_mb`` MB, not named ``.zip`` or not a
     zip archive.
     """
@@ -470,7 +470,7 @@ def vector_downloads(V, stem, key):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _slice_mask(name, token, i, j, space, t, allow_empty=False):
-    from core.ellipses import slice_mask as _mask
+    from core.stats.ellipses import slice_mask as _mask
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
     return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca, allow_empty=allow_empty)
@@ -484,7 +484,7 @@ def slice_mask(run, i, j, t, space="latent", allow_empty=False):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _plane_kde(name, token, i, j, space, t, gridsize):
-    from core.kde import kde2d
+    from core.stats.kde import kde2d
 
     pts = _plane(name, token, i, j, space)
     if t is not None:
@@ -493,7 +493,7 @@ def _plane_kde(name, token, i, j, space, t, gridsize):
 
 
 def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
-    """``core.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
+    """``core.stats.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
     return _plane_kde(run.name, _run_token(run.name), int(i), int(j), space,
                       None if t is None else float(t), int(gridsize))
 
@@ -540,7 +540,7 @@ SCORE_VERSION = "issue18-2"
 
 def _score_reference(run, max_points, reencode):
     # The data side of every row of a Draw, once per run and metric settings.
-    from core.scoreboard import ScoreReference
+    from core.sampling.scoreboard import ScoreReference
 
     Z_fit, Z_hold = _holdout_split(run.latents)
     real = None
@@ -552,7 +552,7 @@ def _score_reference(run, max_points, reencode):
 
 
 def _run_content_key(run):
-    from core.scorecache import run_content_key
+    from core.sampling.scorecache import run_content_key
 
     return run_content_key(run)
 
@@ -576,7 +576,7 @@ def _reencoder(run, progress=None):
 
 def _score_row(run, kind, key_params, vectors, max_points, reencode, progress=None):
     """A scoreboard row from the shared reference, cached on disk by run content and parameters."""
-    from core.scorecache import cached_row
+    from core.sampling.scorecache import cached_row
 
     def compute():
         if progress is not None:
@@ -626,7 +626,7 @@ def _score_store():
 
 
 def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
-    """``core.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
+    """``core.sampling.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
 
     Cached for all sessions (in memory, and on disk by the run's content,
     the sampler's full parameters and every other argument) by every
@@ -636,7 +636,7 @@ def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None
     are the hold-out reference (nn_ratio); samplers are fitted on all rows
     (shared fits), which a parametric sampler cannot memorise.
     """
-    from core.samplers import make_sampler
+    from core.sampling.samplers import make_sampler
 
     name, token, items = run.name, _run_token(run.name), _items(params)
     key = ("sampler", name, token, sampler, items, int(n), int(seed), int(max_points), bool(reencode))
@@ -729,7 +729,7 @@ class DrawProgress:
 def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label, sigma=2.0):
     from matplotlib.figure import Figure
 
-    from core.ellipses import measured_coverage, plane_coordinates
+    from core.stats.ellipses import measured_coverage, plane_coordinates
     from core.plotting import plot_plane
 
     data_pts = _plane(name, token, i, j, space)
@@ -754,7 +754,7 @@ def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, l
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _plane_overlays(name, token, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
-    from core.ellipses import measured_coverage, plane_coordinates
+    from core.stats.ellipses import measured_coverage, plane_coordinates
     from core.planefigs import plane_overlay_pngs
 
     pca = _statistics(name, token, 0.25).pca if space == "pca" else None
@@ -784,7 +784,7 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
     ``n_over``, sigma), so a plane seen before costs only the transfer.
     ValueError for a bad pair, space, ``n_over`` or sigma.
     """
-    from core.ellipses import check_sigmas
+    from core.stats.ellipses import check_sigmas
     from core.validation import check_int
 
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
@@ -796,7 +796,7 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plane_ellipse_table(name, token, i, j, space, sigmas=(1.0, 2.0, 3.0)):
-    from core.ellipses import plane_ellipses
+    from core.stats.ellipses import plane_ellipses
 
     return plane_ellipses(_plane(name, token, i, j, space), sigmas)
 
@@ -817,7 +817,7 @@ def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2
     """
     from core.validation import check_int
 
-    from core.ellipses import check_sigmas
+    from core.stats.ellipses import check_sigmas
 
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
     (sigma,) = check_sigmas([sigma], "ellipse level σ")
@@ -827,7 +827,7 @@ def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _decoded_grid(name, token, sampler, params, n, seed, m, n_cols):
-    from core.images import make_grid
+    from core.data.images import make_grid
 
     V = _sample(name, token, sampler, params, n, seed)[:m]
     return make_grid(_decoder_fn(name, token, 16)(np.asarray(V, np.float32)), n_cols=n_cols)
@@ -844,7 +844,7 @@ def holdout_expectation(run, k_sigma=(2, 3)):
 
     Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
     """
-    from core.scoreboard import holdout_expectation as expectation
+    from core.sampling.scoreboard import holdout_expectation as expectation
 
     n, d = run.latents.shape
     n_fit = n - max(2, int(round(n * HOLDOUT_FRACTION)))
@@ -858,15 +858,15 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, earl
          progress=None):
     """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
 
-    ``core.tsne.tsne_of_latents`` (openTSNE), cached on disk by the content
+    ``core.stats.tsne.tsne_of_latents`` (openTSNE), cached on disk by the content
     of the input and the parameters (not in ``st.cache_data``, so that
     ``progress(fraction, text)`` can drive a bar during a fit).
     ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
     2, 4 or 10 leading components).  ValueError for n outside
-    [10, ``core.tsne.MAX_TSNE_POINTS``], n_dims outside [2, z_dim], a
+    [10, ``core.stats.tsne.MAX_TSNE_POINTS``], n_dims outside [2, z_dim], a
     perplexity not below a third of the sample size, an exaggeration below 1.
     """
-    from core.tsne import tsne_of_latents
+    from core.stats.tsne import tsne_of_latents
 
     pca = statistics(run).pca if space == "pca" else None
     n_dims = run.z_dim if (n_dims is None and space == "latent") else n_dims
@@ -876,7 +876,7 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, earl
 
 @st.cache_data(show_spinner="Fitting the attribute's direction (logistic regression)…", max_entries=64)
 def _attribute_fit(name, token, column):
-    from core.attributes import attribute_direction as fit
+    from core.stats.attributes import attribute_direction as fit
 
     run = _load_run(name, token)
     return fit(run.latents, run.attributes[column].to_numpy(), name=column,
@@ -884,7 +884,7 @@ def _attribute_fit(name, token, column):
 
 
 def attribute_fit(run, column):
-    """:func:`core.attributes.attribute_direction` of one attribute column (AUC, direction, angles)."""
+    """:func:`core.stats.attributes.attribute_direction` of one attribute column (AUC, direction, angles)."""
     if run.attributes is None or column not in run.attributes.columns:
         raise ValueError(f"attribute {column!r} is not in the run's attribute table")
     if len(run.attributes) != run.latents.shape[0]:
@@ -900,7 +900,7 @@ def _attribute_direction(name, token, column, split):
 
 
 def attribute_direction(run, column, split="positive"):
-    """The attribute's direction in z (:func:`core.attributes.attribute_direction`): unit logistic-regression
+    """The attribute's direction in z (:func:`core.stats.attributes.attribute_direction`): unit logistic-regression
     direction times the separation of the two classes' means along it; ``split`` is kept for callers
     (two-valued columns split on their values, others at the median)."""
     if run.attributes is None or column not in run.attributes.columns:
@@ -973,7 +973,7 @@ def sampler_param_widgets(name, z_dim, key, where=None):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _typical_nn_distance(name, token, m):
-    from core.neighbours import nearest_neighbours
+    from core.stats.neighbours import nearest_neighbours
 
     Z = _load_run(name, token).latents
     rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
@@ -1007,7 +1007,7 @@ def attribute_columns(run):
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _encoder_layers(name, token):
-    from core.featuremaps import conv_layer_names, feature_model
+    from core.model.featuremaps import conv_layer_names, feature_model
 
     enc = _load_run(name, token).encoder
     return [(n, tuple(int(d) for d in feature_model(enc, n).output_shape[1:])) for n in conv_layer_names(enc)]
@@ -1037,7 +1037,7 @@ def _map_slot(name, token, layer, limit, params):
 
 
 def _map_value(name, token, layer, limit, params, progress=None):
-    from core.featuremaps import run_map_report
+    from core.model.featuremaps import run_map_report
 
     slot = _map_slot(name, token, layer, limit, params)
     with slot.lock:
@@ -1048,7 +1048,7 @@ def _map_value(name, token, layer, limit, params, progress=None):
 
 
 def map_report(run, layer=None, limit=None, progress=None, **params):
-    """``core.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
+    """``core.model.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
 
     ``progress(stage, done, total)`` is called while a new report is computed
     (not on a cache hit).  ValueError for a bad layer or parameter (nothing cached).
@@ -1059,7 +1059,7 @@ def map_report(run, layer=None, limit=None, progress=None, **params):
 
 @st.cache_data(show_spinner="Drawing the pattern grid…", max_entries=32)
 def _map_grid_png(name, token, layer, limit, params, n_cols):
-    from core.featuremaps import pattern_grid_figure
+    from core.model.featuremaps import pattern_grid_figure
 
     return figure_png(pattern_grid_figure(_map_value(name, token, layer, limit, params), n_cols=n_cols))
 
@@ -1104,7 +1104,7 @@ def _attribute_tables():
 
 
 def attribute_table(run, progress=None, compute=True):
-    """:func:`core.attributes.attribute_table` of every attribute column of the run, kept per run version.
+    """:func:`core.stats.attributes.attribute_table` of every attribute column of the run, kept per run version.
 
     Computed outside any Streamlit cache so ``progress(k, n, column)`` may
     update a progress bar; ``compute=False`` returns None unless it is ready.
@@ -1118,7 +1118,7 @@ def attribute_table(run, progress=None, compute=True):
     key = (run.name, _run_token(run.name))
     if key in store or not compute:
         return store.get(key)
-    from core.attributes import attribute_table as table
+    from core.stats.attributes import attribute_table as table
 
     with lock:  # a second session waits for the first instead of computing again
         if key not in store:

@@ -8,7 +8,7 @@
    only K files are drawn and the others are hard links to them (drawing
    200,000 takes over an hour on two busy cores); every one of the N files
    is still opened, read and decoded by the pipeline.
-2. Pipeline alone, first epoch: ``core.training.materialise`` of
+2. Pipeline alone, first epoch: ``core.model.training.materialise`` of
    ``open_source(ROOT, size=96, crop=140)`` (decode, centre crop 140,
    resize to 96, uint8 cache) in a fresh process: images/s, peak RSS
    (VmHWM) and peak anonymous memory, cache size on disk.
@@ -89,8 +89,8 @@ def _memory():
 
 
 def phase_materialise(root, cache):
-    from core.data import open_source
-    from core.training import materialise
+    from core.data.sources import open_source
+    from core.model.training import materialise
 
     src = open_source(str(root), size=96, crop=140)
     peak_anon = [0.0]
@@ -112,8 +112,9 @@ def phase_epoch(cache, steps_train):
     import keras
     import tensorflow as tf
 
-    from core.model import ModelConfig, build_cae
-    from core.training import make_dataset
+    from core.model.config import ModelConfig
+    from core.model.network import build_cae
+    from core.model.training import make_dataset
 
     imgs = np.load(Path(cache) / "images_u8.npy", mmap_mode="r")
     n = imgs.shape[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.bench import markdown_table  # noqa: E402
+from core.bench.suite import markdown_table  # noqa: E402
 
 
 def main(paths):

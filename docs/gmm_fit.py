@@ -28,11 +28,11 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from core import runs  # noqa: E402
 from core.cache import cached, content_key  # noqa: E402
-from core.model import CompiledModel  # noqa: E402
-from core.samplers import make_sampler  # noqa: E402
-from core.scoreboard import score_samples  # noqa: E402
+from core.model.network import CompiledModel  # noqa: E402
+from core.runs import runs  # noqa: E402
+from core.sampling.samplers import make_sampler  # noqa: E402
+from core.sampling.scoreboard import score_samples  # noqa: E402
 
 N, MAX_POINTS = 2000, 2000
 FITS = {  # label -> (sampler parameters, fit seeds)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core import runs
-from core.images import make_grid, png_bytes
-from core.model import CompiledModel
+from core.data.images import make_grid, png_bytes
+from core.model.network import CompiledModel
+from core.runs import runs
 
 name = sys.argv[1] if len(sys.argv) > 1 else "default"
 run = runs.load_run(name)

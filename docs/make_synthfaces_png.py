@@ -5,8 +5,8 @@ Run from the repository root: ``python docs/make_synthfaces_png.py``.
 
 from pathlib import Path
 
-from core import synthfaces
-from core.images import make_grid, png_bytes
+from core.data import synthfaces
+from core.data.images import make_grid, png_bytes
 
 if __name__ == "__main__":
     images, _ = synthfaces.generate(64, size=64, seed=0)

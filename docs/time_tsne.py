@@ -15,8 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from core import runs  # noqa: E402
-from core.tsne import SEED_PARAMS, tsne_of_latents  # noqa: E402
+from core.runs import runs  # noqa: E402
+from core.stats.tsne import SEED_PARAMS, tsne_of_latents  # noqa: E402
 
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000

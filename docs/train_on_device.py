@@ -7,7 +7,7 @@ images of 64x64 RGB, the last 10 % held out for validation, 30 epochs, batch
 change: batch normalisation, z_dim 64, or the rendered digits instead of the
 faces.  The GPU machine lent to this project has no TensorFlow and none can
 be carried there (the wheel is ~600 MB), so this script trains with Keras 3's
-JAX backend.  The model is ``core.model.build_cae`` itself and the saved
+JAX backend.  The model is ``core.model.network.build_cae`` itself and the saved
 ``.keras`` files are backend-neutral: the lab loads them with TensorFlow.
 
 Two steps::
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.model import ModelConfig
-from core.training import TrainConfig
+from core.model.config import ModelConfig
+from core.model.config import TrainConfig
 
 DEFAULT_MODEL = dict(image_size=64, channels=3, z_dim=256, encoder_filters=(32, 32, 64, 64),
                      decoder_filters=(64, 64, 32, 32))
@@ -58,7 +58,7 @@ def run_config(name, limit=30_000, epochs=30):
 
 def _chunk(args):
     dataset, size, lo, hi = args
-    from core.data import open_source
+    from core.data.sources import open_source
 
     src = open_source(dataset, size=size, channels=3, limit=hi, seed=0)
     (images, _, _), = list(src.iter_batches(hi - lo, start=lo, stop=hi))
@@ -76,7 +76,7 @@ def load_images(dataset, n, size, workers=16):
 def train_one(config, images, log):
     import keras
 
-    from core.model import build_cae
+    from core.model.network import build_cae
 
     keras.utils.set_random_seed(config.seed)
     x = images.astype(np.float32) / 255.0
@@ -151,7 +151,7 @@ def throughput(out, epochs, n, log):
     """Seed architecture (64-64-128-128, 96x96, z 256) on synthfaces: images/s per epoch."""
     import keras
 
-    from core.model import build_cae
+    from core.model.network import build_cae
 
     images = load_images("synthfaces", n, 96).astype(np.float32) / 255.0
     cfg = ModelConfig(image_size=96, channels=3, z_dim=256)
@@ -182,8 +182,8 @@ def throughput(out, epochs, n, log):
 
 def cmd_finish(args):
     """Unpack each <run>.tar into the artifacts folder, encode with TensorFlow, write metadata."""
-    from core import runs
-    from core.encoding import encode_run
+    from core.runs import runs
+    from core.model.encoding import encode_run
 
     root = Path(args.artifacts)
     for tar_path in sorted(Path(args.tars).glob("*.tar")):

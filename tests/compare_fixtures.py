@@ -20,9 +20,9 @@ from tests.dashboard_fixtures import tiny_config
 def compare_root(tmp_path_factory):
     """Root with ``tiny`` (z_dim 8, 300 faces), ``tiny/digits`` (its encoder on 200 digits),
     ``small4`` (z_dim 4), ``half`` (incomplete) and ``broken`` (damaged latents)."""
-    from core import runs
-    from core.encoding import encode_set
-    from core.training import train_run
+    from core.runs import runs
+    from core.model.encoding import encode_set
+    from core.model.training import train_run
 
     root = tmp_path_factory.mktemp("compare_artifacts")
     with pytest.MonkeyPatch.context() as mp:

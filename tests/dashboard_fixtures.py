@@ -32,8 +32,7 @@ TINY_N = 300
 
 def tiny_config(epochs=1):
     """The TrainConfig of the tiny test run (16x16 RGB synthfaces, z_dim 8)."""
-    from core.model import ModelConfig
-    from core.training import TrainConfig
+    from core.model.config import ModelConfig, TrainConfig
 
     return TrainConfig(dataset="synthfaces", limit=TINY_N, epochs=epochs, batch_size=32,
                        model=ModelConfig(image_size=16, channels=3, z_dim=TINY_Z_DIM,
@@ -47,8 +46,8 @@ def tiny_run_root(tmp_path_factory):
 
     Returns the root as a ``pathlib.Path``.
     """
-    from core import runs
-    from core.training import train_run
+    from core.model.training import train_run
+    from core.runs import runs
 
     root = tmp_path_factory.mktemp("artifacts")
     config = tiny_config()

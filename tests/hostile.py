@@ -66,7 +66,7 @@ def fake_keras(path):
 
 def fake_run(root, name, n=20):
     """A run folder that lists as complete (models are hand-made archives)."""
-    from core import runs
+    from core.runs import runs
 
     path = Path(root) / name
     path.mkdir(parents=True)
@@ -96,7 +96,7 @@ def deep_json(depth=100_000):
 
 LIST_RUNS = """
     import json
-    from core import runs
+    from core.runs import runs
     print(json.dumps([[i.name, i.status, i.reason] for i in runs.list_runs()]))
 """
 

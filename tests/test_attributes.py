@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from core import cli
-from core.attributes import attribute_direction, attribute_table, binary_target, class_ellipses
+from core.stats.attributes import attribute_direction, attribute_table, binary_target, class_ellipses
 from tests.compare_fixtures import compare_root  # noqa: F401
 
 
@@ -87,8 +87,8 @@ def test_stats_attributes_cli(compare_root, monkeypatch, capsys):
 
 
 def test_direction_plane_projects_on_the_direction_and_a_pca_axis(cloud):
-    from core.attributes import direction_plane
-    from core.pca import LatentPCA
+    from core.stats.attributes import direction_plane
+    from core.stats.pca import LatentPCA
 
     Z, w = cloud
     pca = LatentPCA().fit(Z)

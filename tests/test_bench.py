@@ -1,4 +1,4 @@
-"""The §6 benchmark machinery (``core.bench``), on quick sizes.
+"""The §6 benchmark machinery (``core.bench.suite``), on quick sizes.
 
 No timing assertions: timings depend on the machine.  What is checked is
 the structure of the rows, that every ratio is a positive number, and that
@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 import pytest
+from core.bench._reference import reference_ellipse_loop, reference_statistics
 
-from core import bench
-from core.components import full_statistics
-from core.samplers import PCAEllipseSampler, _ellipse_constrain, _ellipse_stream
+from core.bench import suite as bench
+from core.sampling.samplers import PCAEllipseSampler, _ellipse_constrain, _ellipse_stream
+from core.stats.components import full_statistics
 
 KEYS = {"name", "time_s", "reference", "reference_time_s", "ratio", "target", "met", "notes"}
 
@@ -51,7 +52,7 @@ def test_rows_properties(results):
     assert by["decode"]["max_abs_diff"] < 1e-5
     assert by["training"]["images_per_s"] > 0 and by["training"]["reference_images_per_s"] > 0
     assert 0 < by["statistics"]["peak_mb"] < 1024
-    assert by["maps"]["n_images"] == 200 and by["maps"]["n_maps"] == 8 and by["maps"]["png_bytes"] > 0
+    assert by["maps"]["n_images"] == 64 and by["maps"]["n_maps"] == 8 and by["maps"]["png_bytes"] > 0
     assert by["maps"]["ratio"] == pytest.approx(60.0 / by["maps"]["time_s"])
 
 
@@ -85,7 +86,7 @@ def test_reference_loop_equals_vectorised_sampler(fixed):
     seeds, U = _ellipse_stream(np.random.default_rng(11), n, K)
     V = (2.0 * U - 1.0) * fa
     _ellipse_constrain(V, fa, seeds, fixed)
-    R = bench.reference_ellipse_loop(U, seeds, fa, fixed)
+    R = reference_ellipse_loop(U, seeds, fa, fixed)
     np.testing.assert_array_equal(R, V)
     assert not np.array_equal(R, (2.0 * U - 1.0) * fa)  # some pairs were redrawn
     # every pairwise ellipse condition holds at the end
@@ -96,7 +97,7 @@ def test_reference_loop_equals_vectorised_sampler(fixed):
 def test_reference_statistics_agrees_with_full_statistics(tmp_path):
     Z = bench.make_latent_memmap(tmp_path / "z.npy", 3000, 6, seed=2)
     assert isinstance(Z, np.memmap) and Z.dtype == np.float32 and Z.shape == (3000, 6)
-    rows, R, pca = bench.reference_statistics(Z)
+    rows, R, pca = reference_statistics(Z)
     st = full_statistics(Z)
     t = st.table
     np.testing.assert_allclose(rows[:, 0], t["mean"], rtol=1e-6, atol=1e-7)
@@ -115,7 +116,7 @@ def test_pca_ellipse_sampler_reference_stream(tmp_path):
     Z = bench.make_latent_memmap(tmp_path / "z.npy", 2000, 10, seed=1)
     s = PCAEllipseSampler(n_components=10).fit(Z)
     seeds, U = _ellipse_stream(np.random.default_rng(4), 5, 10)
-    R = bench.reference_ellipse_loop(U, seeds, s.f_ * s.half_axes_, s.fixed)
+    R = reference_ellipse_loop(U, seeds, s.f_ * s.half_axes_, s.fixed)
     np.testing.assert_array_equal(s.sample_pca(5, random_state=4), R)
 
 

@@ -17,16 +17,17 @@ from PIL import Image
 from scipy import stats
 from sklearn.decomposition import PCA
 
-from core import cli, runs
-from core.images import make_grid, to_uint8
-from core.samplers import make_sampler
+from core import cli
+from core.data.images import make_grid, to_uint8
+from core.runs import runs
+from core.sampling.samplers import make_sampler
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(artifacts root, run) with LATENT_LAB_ARTIFACTS pointing at the root."""
-    from core.model import ModelConfig
-    from core.training import TrainConfig, train_run
+    from core.model.config import ModelConfig, TrainConfig
+    from core.model.training import train_run
 
     root = tmp_path_factory.mktemp("artifacts")
     with pytest.MonkeyPatch.context() as mp:
@@ -191,7 +192,7 @@ def test_stats_refuses_pickle_and_bad_k(tiny, tmp_path, capsys):
 # ---------------------------------------------------------------- sample
 
 def test_sample_writes_vectors_and_decoded_grid(tiny, tmp_path, capsys):
-    from core.model import decode
+    from core.model.network import decode
 
     _, run = tiny
     prefix = tmp_path / "sub" / "pe"
@@ -219,7 +220,7 @@ def test_sample_refuses_folder_prefix_and_duplicate_param(tiny, tmp_path, capsys
 # ---------------------------------------------------------------- compare
 
 def test_compare_json_equals_scoreboard(tiny, capsys):
-    from core.scoreboard import compare_samplers
+    from core.sampling.scoreboard import compare_samplers
 
     _, run = tiny
     assert cli.main(["compare", "--run", "tiny", "--samplers", "mvn,pca-ellipse", "--param",
@@ -253,12 +254,12 @@ def test_compare_table_with_decoder_metrics(tiny, capsys):
     (["--samplers", "mvn", "--n", "-3"], "--n must be >= 1, got -3"),
 ])
 def test_compare_validates_everything_before_fitting(tiny, monkeypatch, capsys, args, bad):
-    import core.scoreboard
+    import core.sampling.scoreboard
 
     def no_fit(*a, **k):
         raise AssertionError("compare_samplers must not run with a bad parameter")
 
-    monkeypatch.setattr(core.scoreboard, "compare_samplers", no_fit)
+    monkeypatch.setattr(core.sampling.scoreboard, "compare_samplers", no_fit)
     assert cli.main(["compare", "--run", "tiny", *args]) == 2
     assert bad in one_error_line(capsys.readouterr().err)
 

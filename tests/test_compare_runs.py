@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from core import cli, compare_runs, runs
+from core import cli, compare_runs
+from core.runs import runs
 from tests.compare_fixtures import compare_root  # noqa: F401
 
 

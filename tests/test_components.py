@@ -1,11 +1,11 @@
-"""Tests for core.components: moments, histograms, mu/hw, fits, shells."""
+"""Tests for core.stats.components: moments, histograms, mu/hw, fits, shells."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from core.components import (
+from core.stats.components import (
     HWHM_PER_SIGMA,
     component_histograms,
     component_table,
@@ -184,7 +184,7 @@ def test_outlier_range_too_wide_for_bin_width():
 def test_hw_below_bin_resolution_is_a_message_not_a_number():
     # sigma = 0.1 with bin width 0.25: the old hw was 1.2-2.1 x the true HWHM
     # (depending on where the peak falls in its bin).  Now NaN plus a message.
-    from core.components import HW_MIN_BINS, unresolved_hw_message
+    from core.stats.components import HW_MIN_BINS, unresolved_hw_message
 
     rng = np.random.default_rng(0)
     Z = rng.standard_normal((20000, 3)) * np.array([0.1, 0.25, 1.0]) + np.array([0.125, 0.0, 0.0])
@@ -233,8 +233,8 @@ def test_one_pass_float32_statistics_equal_the_numpy_passes():
 def test_compiled_gaussian_fit_equals_curve_fit():
     from scipy import optimize
 
-    from core import _stats_kernel as kk
-    from core.components import _gauss, _gauss_jac
+    from core.stats import _stats_kernel as kk
+    from core.stats.components import _gauss, _gauss_jac
 
     rng = np.random.default_rng(1)
     for trial in range(20):

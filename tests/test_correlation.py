@@ -1,9 +1,9 @@
-"""Tests for core.correlation against numpy."""
+"""Tests for core.stats.correlation against numpy."""
 
 import numpy as np
 import pytest
 
-from core.correlation import correlation_from_cov, correlation_matrix, threshold_counts, top_pairs
+from core.stats.correlation import correlation_from_cov, correlation_matrix, threshold_counts, top_pairs
 
 
 @pytest.fixture(scope="module")

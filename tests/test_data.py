@@ -12,9 +12,8 @@ from PIL import Image
 from scipy import ndimage
 from sklearn.datasets import load_digits
 
-from core import data as data_mod
-from core.data import BadImageError, SkippedImagesWarning, decode_image, open_source
-
+from core.data import sources as data_mod
+from core.data.sources import BadImageError, SkippedImagesWarning, decode_image, open_source
 
 # ----------------------------------------------------------------------------
 # helpers
@@ -516,7 +515,7 @@ def test_digits_match_sklearn():
 
 
 def test_synthfaces_source_batches_match_generate():
-    from core import synthfaces
+    from core.data import synthfaces
 
     src = open_source("synthfaces", size=16, limit=300, seed=4)
     assert src.n_images == 300 and src.attribute_names == synthfaces.ATTRIBUTE_NAMES

@@ -1,11 +1,11 @@
-"""core.decode_views: centre from histograms, rows by distance, K-component reconstructions, paths in planes."""
+"""core.sampling.decode_views: centre from histograms, rows by distance, K-component reconstructions, paths in planes."""
 
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from core.components import full_statistics
-from core.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
+from core.stats.components import full_statistics
+from core.sampling.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
 
 
 @pytest.fixture(scope="module")

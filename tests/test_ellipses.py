@@ -1,4 +1,4 @@
-"""Tests for core.ellipses, including a comparison with matplotlib's
+"""Tests for core.stats.ellipses, including a comparison with matplotlib's
 gallery ``confidence_ellipse`` construction."""
 
 import matplotlib
@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from core.ellipses import (  # noqa: E402
+from core.stats.ellipses import (  # noqa: E402
     confidence_ellipse,
     ellipse_params,
     ellipse_points,
@@ -21,7 +21,7 @@ from core.ellipses import (  # noqa: E402
     slice_mask,
     theoretical_coverage,
 )
-from core.pca import LatentPCA  # noqa: E402
+from core.stats.pca import LatentPCA  # noqa: E402
 
 
 def gallery_path(x, y, n_std):
@@ -135,7 +135,7 @@ def test_bad_parameters(Z):
     with pytest.raises(ValueError, match="i = j = 2"):
         plane_coordinates(Z, 2, 2)
     with pytest.raises(ValueError, match="j must be <= 1, got 3"):
-        plane_coordinates(Z, 0, 3, space="pca", pca=LatentPCA(2).fit(Z))
+        plane_coordinates(Z, 0, 3, space="pca", pca=LatentPCA(n_components=2).fit(Z))
     with pytest.raises(ValueError, match="'polar'"):
         plane_coordinates(Z, 0, 1, space="polar")
     with pytest.raises(ValueError, match="sigma must be > 0.0, got 0"):
@@ -160,7 +160,7 @@ def test_flat_pair_is_refused_not_given_a_1d_coverage():
 # ---------------------------------------------------------------- issue 11: empty slices, typed sigma levels
 
 def test_slice_mask_allow_empty_returns_all_false_instead_of_raising():
-    from core.ellipses import slice_mask
+    from core.stats.ellipses import slice_mask
 
     Z = np.random.default_rng(0).normal(size=(200, 10)).astype(np.float32)
     with pytest.raises(ValueError, match="t=1e-06"):
@@ -172,7 +172,7 @@ def test_slice_mask_allow_empty_returns_all_false_instead_of_raising():
 
 
 def test_check_sigmas_parses_typed_levels_and_names_bad_ones():
-    from core.ellipses import check_sigmas
+    from core.stats.ellipses import check_sigmas
 
     assert check_sigmas([3, "2.2", 1.0, "2,2", "1 σ"]) == (1.0, 2.2, 3.0)
     for bad in ["0", -1, float("nan"), "inf", "abc", None]:
@@ -192,3 +192,26 @@ def test_plot_empty_slice_draws_overlay_and_zero_count():
     out = plot_empty_slice(ax, ref, 500, 1.5, overlay=over, overlay_label="uniform")
     assert out["text"].get_text().startswith("0 of 500 points")
     np.testing.assert_allclose(out["overlay"].get_offsets(), over)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.8, -0.95])
+def test_measured_coverage_counts_mahalanobis_radius_exactly(rho):
+    # Points placed at Mahalanobis radius 0.995 n and 1.005 n of a known 2-D
+    # normal (scipy's distance as the reference): a distance off by 1 % flips
+    # every one of them.
+    from scipy.spatial.distance import mahalanobis
+
+    mean = np.array([1.5, -0.5])
+    cov = np.array([[2.0, rho * np.sqrt(2.0) * 0.7], [rho * np.sqrt(2.0) * 0.7, 0.49]])
+    L = np.linalg.cholesky(cov)
+    angles = np.linspace(0, 2 * np.pi, 50, endpoint=False)
+    unit = np.column_stack([np.cos(angles), np.sin(angles)])
+    inv = np.linalg.inv(cov)
+    for n_std in (1.0, 2.0, 3.0):
+        near_in = mean + 0.995 * n_std * unit @ L.T
+        near_out = mean + 1.005 * n_std * unit @ L.T
+        assert mahalanobis(near_in[0], mean, inv) == pytest.approx(0.995 * n_std, rel=1e-12)
+        assert measured_coverage(near_in, mean, cov, n_std) == 1.0
+        assert measured_coverage(near_out, mean, cov, n_std) == 0.0
+        both = np.vstack([near_in, near_out])
+        assert measured_coverage(both, mean, cov, n_std) == 0.5

@@ -10,7 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from core import cli, experiment, runs
+from core import cli, experiment
+from core.runs import runs
 
 TINY_BASE = {"dataset": "synthfaces", "limit": 200, "epochs": 2, "batch_size": 32,
              "model": {"image_size": 16, "channels": 3, "z_dim": 8, "encoder_filters": [4, 4, 8, 8],

@@ -1,13 +1,12 @@
-"""core.featuremaps: activation maximisation, the dataset scan, correlations, the CLI."""
+"""core.model.featuremaps: activation maximisation, the dataset scan, correlations, the CLI."""
 
 import json
 
 import numpy as np
 import pytest
 
-from core import featuremaps as fm
+from core.model import featuremaps as fm
 from tests.dashboard_fixtures import HALF_RUN, TINY_RUN, tiny_run_root  # noqa: F401
-
 
 # ---------------------------------------------------------------- a hand-set oriented-edge encoder
 
@@ -22,7 +21,8 @@ def _edge_kernels():
 
 @pytest.fixture(scope="module")
 def edge_encoder():
-    from core.model import ModelConfig, build_cae
+    from core.model.config import ModelConfig
+    from core.model.network import build_cae
 
     enc, _, _ = build_cae(ModelConfig(image_size=16, channels=1, z_dim=4, encoder_filters=(3, 4, 4, 4),
                                       decoder_filters=(4, 4, 4, 4)))
@@ -61,7 +61,7 @@ def test_maps_of_a_layer_are_maximised_independently_in_one_batch(edge_encoder):
     one, act1, _ = fm.maximise_maps(enc, "enc_conv0", steps=20, seed=3, maps=[1])
     # map 1 alone from its own start (first row of the noise stream) is a different image,
     # but the reported activation is that of the image for map 1:
-    from core.featuremaps import feature_model
+    from core.model.featuremaps import feature_model
 
     f = feature_model(enc, "enc_conv0")
     np.testing.assert_allclose(act, f(P).numpy().mean(axis=(1, 2))[np.arange(3), np.arange(3)], rtol=1e-5)
@@ -72,7 +72,7 @@ def test_maps_of_a_layer_are_maximised_independently_in_one_batch(edge_encoder):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_run_root):
-    from core import runs
+    from core.runs import runs
 
     run = runs.Run(tiny_run_root / TINY_RUN)
     images, _, index = run.source().load()
@@ -191,7 +191,7 @@ def test_importing_featuremaps_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, core.featuremaps; print('tensorflow' in sys.modules)"
+    code = "import sys, core.model.featuremaps; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,10 +1,10 @@
-"""Tests for core.kde against scipy.stats.gaussian_kde."""
+"""Tests for core.stats.kde against scipy.stats.gaussian_kde."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from core.kde import hdr_levels, kde2d
+from core.stats.kde import hdr_levels, kde2d
 
 
 def reference(kde, points, bw=None):
@@ -131,7 +131,7 @@ def test_binning_correction_is_what_buys_the_accuracy(monkeypatch):
     # Sanity check that the comparison can fail: without the kernel narrowed
     # by the binning spread (cell^2 / 6), the coarse binning grid chosen by
     # default misses 0.5 % of the peak on this heavy-tailed cloud.
-    import core.kde as kde_module
+    import core.stats.kde as kde_module
 
     P = student_t(3000, 1.5, 2)
     monkeypatch.setattr(kde_module, "BINNING_CORRECTION", False)
@@ -143,7 +143,7 @@ def test_binning_correction_is_what_buys_the_accuracy(monkeypatch):
 def test_kde_contour_is_wider_than_the_ellipse():
     # A KDE of normal points estimates N(mu, (1 + h^2) Sigma): its HDR contour
     # of mass m is sqrt(1 + h^2) times the n-sigma ellipse, not the same curve.
-    from core.kde import kde_inflation
+    from core.stats.kde import kde_inflation
 
     rng = np.random.default_rng(2)
     P = rng.standard_normal((3000, 2))
@@ -171,9 +171,9 @@ def test_needle_thin_kernel_stays_bounded():
 
 
 def test_compiled_passes_equal_numpy_passes():
-    # The numba passes (core._kde_kernel) against the NumPy ones they replace.
-    from core import _kde_kernel as kk
-    from core.kde import _linear_binning
+    # The numba passes (core.stats._kde_kernel) against the NumPy ones they replace.
+    from core.stats import _kde_kernel as kk
+    from core.stats.kde import _linear_binning
 
     rng = np.random.default_rng(5)
     P = rng.standard_t(3, size=(50_000, 2)) + [10.0, -3.0]
@@ -208,7 +208,7 @@ def test_kdepy_on_whitened_points_is_the_same_estimate():
     # Why the benchmark may compare against KDEpy's isotropic FFTKDE: on
     # whitened points it is the full-covariance Gaussian KDE (up to det L).
     KDEpy = pytest.importorskip("KDEpy")
-    from core.bench import whiten
+    from core.bench.suite import whiten
 
     rng = np.random.default_rng(3)
     P = rng.multivariate_normal([1.0, -0.5], [[2.0, 1.7], [1.7, 1.6]], size=3000)

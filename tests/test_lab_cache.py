@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from core import runs
+from core.runs import runs
 from tests.dashboard_fixtures import TINY_RUN, app_env, tiny_run_root  # noqa: F401
 
 CALLS = []

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from core import cli, runs
+from core import cli
+from core.runs import runs
 from tests.dashboard_fixtures import tiny_config
 
 
@@ -16,7 +17,7 @@ def _digest(path):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from core.training import train_run
+    from core.model.training import train_run
 
     root = tmp_path_factory.mktemp("artifacts")
     with pytest.MonkeyPatch.context() as mp:
@@ -50,8 +51,8 @@ def test_named_set_leaves_training_files_byte_identical(env, capsys):
     own = runs.load_run("tiny")
     assert own.latents.shape == (300, 8) and own.set_name is None
     # the set's latents are the encoder applied to the digits
-    from core.data import open_source
-    from core.encoding import encode_array
+    from core.data.sources import open_source
+    from core.model.encoding import encode_array
 
     images, _, _ = next(open_source("digits", size=16, channels=3, limit=150).iter_batches(5))
     np.testing.assert_allclose(run.latents[:5], encode_array(own.encoder, images), atol=1e-5)

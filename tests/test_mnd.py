@@ -1,12 +1,11 @@
-"""Tests for core.mnd: Mahalanobis distances and the chi-square comparison."""
+"""Tests for core.stats.mnd: Mahalanobis distances and the chi-square comparison."""
 
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.spatial.distance import cdist
 
-from core.mnd import (chi2_qq, ellipsoid_fraction, k_sigma_probability, mahalanobis_sq, mnd_summary,
-                      reference_law)
+from core.stats.mnd import chi2_qq, ellipsoid_fraction, k_sigma_probability, mahalanobis_sq, mnd_summary, reference_law
 
 
 @pytest.fixture(scope="module")

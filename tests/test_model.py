@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from core.model import CompiledModel, ModelConfig, build_cae, decode, encode
+from core.model.config import ModelConfig
+from core.model.network import CompiledModel, build_cae, decode, encode
 
 
 def small_config(**kw):

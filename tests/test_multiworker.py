@@ -32,7 +32,7 @@ import time
 import numpy as np
 import pytest
 
-from core import runs
+from core.runs import runs
 
 OPTIONS = ["--dataset", "synthfaces", "--limit", "256", "--size", "16", "--z-dim", "4",
            "--encoder-filters", "4,4,8,8", "--decoder-filters", "8,8,4,4", "--epochs", "2",
@@ -76,8 +76,8 @@ def _finish(procs, timeout=TIMEOUT):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The same config trained by one process with the default strategy."""
-    from core.training import TrainConfig, train_run
-    from core.model import ModelConfig
+    from core.model.config import ModelConfig, TrainConfig
+    from core.model.training import train_run
 
     out = tmp_path_factory.mktemp("single") / "ref"
     cfg = TrainConfig(dataset="synthfaces", limit=256, epochs=2, batch_size=32, seed=3,

@@ -1,10 +1,10 @@
-"""Tests for core.neighbours against scikit-learn's exact search."""
+"""Tests for core.stats.neighbours against scikit-learn's exact search."""
 
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-from core.neighbours import nearest_neighbours
+from core.stats.neighbours import nearest_neighbours
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,29 @@ def test_far_from_origin_no_cancellation():
     ref_d, ref_i = cKDTree(base).query(Qb, k=5)
     assert np.array_equal(idx, ref_i)
     np.testing.assert_allclose(dist, ref_d, rtol=1e-6)
+
+
+@pytest.mark.parametrize("data_chunk", [16384, 13, 5])
+def test_ties_are_broken_by_row_index(data_chunk):
+    # 29 rows sit exactly on the query: the k nearest are the k lowest of them,
+    # in row order, whatever the chunking (more ties than candidates per block).
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((200, 3))
+    Z[::7] = 0.0
+    idx, dist = nearest_neighbours(Z, np.zeros((2, 3)), k=5, data_chunk=data_chunk)
+    assert idx.tolist() == [[0, 7, 14, 21, 28]] * 2
+    assert (dist == 0.0).all()
+    # Ties at a positive distance: two copies of each point, the lower copy first.
+    W = np.repeat(rng.standard_normal((20, 4)), 2, axis=0)[rng.permutation(40)]
+    idx, _ = nearest_neighbours(W, W[:3] + 1e-3, k=4, data_chunk=data_chunk)
+    for row in idx:
+        for a, b in zip(row[::2], row[1::2]):
+            assert np.array_equal(W[a], W[b]) and a < b
+
+
+def test_float64_data_is_not_modified():
+    rng = np.random.default_rng(1)
+    Z = rng.standard_normal((500, 6))
+    keep = Z.copy()
+    nearest_neighbours(Z, Z[:40] + 0.1, k=3, query_chunk=8)
+    assert np.array_equal(Z, keep)

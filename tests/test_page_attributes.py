@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import runs
-from core.attributes import attribute_direction
+from core.runs import runs
+from core.stats.attributes import attribute_direction
 from tests.compare_fixtures import compare_root  # noqa: F401
 from tests.dashboard_fixtures import DASHBOARD, app_test
 

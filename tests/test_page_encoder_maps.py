@@ -34,8 +34,8 @@ def test_maps_page_waits_for_compute_then_shows_grid_detail_and_feeders(app_env)
     assert len(at.get("image")) >= 4
     assert [m.value for m in at.metric][:2] == ["enc_conv3", "8"]
 
-    from core import featuremaps as fm
-    from core import runs
+    from core.model import featuremaps as fm
+    from core.runs import runs
 
     run = runs.Run(app_env / TINY_RUN)
     rep = fm.run_map_report(run, layer="enc_conv3", limit=300, steps=48, step_size=fm.DEFAULTS["step_size"],

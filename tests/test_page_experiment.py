@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from core import experiment, runs
+from core import experiment
+from core.runs import runs
 from tests.compare_fixtures import compare_root  # noqa: F401
 from tests.dashboard_fixtures import DASHBOARD, app_test
 

@@ -1,13 +1,15 @@
 """AppTest of the Train page (dashboard/pages/1_Train.py).
 
-``core.training.launch`` is replaced by a recorder: no real process starts.
+``core.model.training.launch`` is replaced by a recorder: no real process starts.
 """
 
 from types import SimpleNamespace
 
 import pytest
 
-from core import runs, training
+from core.model import training
+from core.model.config import ModelConfig, TrainConfig
+from core.runs import runs
 from tests.dashboard_fixtures import DASHBOARD, app_test
 
 PAGE = "pages/1_Train.py"
@@ -84,9 +86,9 @@ def test_valid_start_launches_with_the_config(root):
     assert len(root.calls) == 1
     config, out, resume = root.calls[0]
     assert out == root.path / "quick" and resume is False
-    assert config == training.TrainConfig(
+    assert config == TrainConfig(
         dataset="synthfaces", limit=200, epochs=2, batch_size=32,
-        model=training.ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8),
+        model=ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8),
                                    decoder_filters=(8, 8, 4, 4)))
     assert "started in the background on 200 images" in at.success[0].value
 

@@ -1,9 +1,9 @@
-"""Tests of core.paths: end points, spacing, directions, extents, errors."""
+"""Tests of core.sampling.paths: end points, spacing, directions, extents, errors."""
 
 import numpy as np
 import pytest
 
-from core.paths import attribute_direction, attribute_walk, interpolate, line_through_centre, origin_to_centre
+from core.sampling.paths import attribute_direction, attribute_walk, interpolate, line_through_centre, origin_to_centre
 from core.validation import MAX_SAMPLES
 
 

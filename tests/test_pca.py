@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from core.moments import mean_and_cov
-from core.pca import LatentPCA
+from core.stats.moments import mean_and_cov
+from core.stats.pca import LatentPCA
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def Z():
 
 
 def test_matches_sklearn_pca(Z):
-    ours = LatentPCA(4).fit(Z)
+    ours = LatentPCA(n_components=4).fit(Z)
     ref = PCA(4, svd_solver="full").fit(Z.astype(np.float64))
     np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-6)
     np.testing.assert_allclose(ours.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-6)
@@ -38,11 +38,11 @@ def test_fit_moments_of_a_masked_subset_equals_fit_on_the_subset(Z):
     m, c = mean_and_cov(Z, mask=mask)
     np.testing.assert_allclose(m, Z[mask].astype(np.float64).mean(axis=0), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(c, np.cov(Z[mask].astype(np.float64), rowvar=False), rtol=1e-8, atol=1e-9)
-    a = LatentPCA(3).fit_moments(m, c, int(mask.sum()))
-    b = LatentPCA(3).fit(Z[mask])  # float32: the core.gram path, good to ~1e-7
+    a = LatentPCA(n_components=3).fit_moments(m, c, int(mask.sum()))
+    b = LatentPCA(n_components=3).fit(Z[mask])  # float32: the core.stats.gram path, good to ~1e-7
     np.testing.assert_allclose(a.components_, b.components_, atol=1e-6)
     np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-6)
-    c64 = LatentPCA(3).fit(Z[mask].astype(np.float64))  # float64: the float64 moments
+    c64 = LatentPCA(n_components=3).fit(Z[mask].astype(np.float64))  # float64: the float64 moments
     np.testing.assert_allclose(a.components_, c64.components_, atol=1e-9)
     np.testing.assert_allclose(a.explained_variance_, c64.explained_variance_, rtol=1e-9)
 
@@ -50,7 +50,7 @@ def test_fit_moments_of_a_masked_subset_equals_fit_on_the_subset(Z):
 @pytest.mark.parametrize("k", [0, 7, 2.5])
 def test_bad_n_components_names_value(Z, k):
     with pytest.raises(ValueError, match=str(k)):
-        LatentPCA(k).fit(Z)
+        LatentPCA(n_components=k).fit(Z)
 
 
 def test_mask_that_selects_too_few_rows_is_refused(Z):
@@ -60,7 +60,7 @@ def test_mask_that_selects_too_few_rows_is_refused(Z):
         mean_and_cov(Z, mask=mask)
 
 
-# ---- issue 14: the float32 GEMM path (core.gram)
+# ---- issue 14: the float32 GEMM path (core.stats.gram)
 
 
 def _wide_spectrum(n, d, seed):
@@ -95,7 +95,7 @@ def test_refinement_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
     # Sanity checks that the comparison can fail: scikit-learn's float32
     # covariance of uncentred data, and our float32 Gram pass without the
     # Rayleigh-Ritz step, both miss the smallest eigenvalues.
-    import core.gram as gram
+    import core.stats.gram as gram
 
     X, ref = wide
     sk = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]

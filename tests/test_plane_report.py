@@ -1,4 +1,4 @@
-"""core.plane_report and ``python -m core stats --pair I J`` on a known bivariate normal."""
+"""core.stats.plane_report and ``python -m core stats --pair I J`` on a known bivariate normal."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from core import cli
-from core.plane_report import plane_report, points_inside_hdr
+from core.stats.plane_report import plane_report, points_inside_hdr
 
 SIGMAS = [1.0, 2.0, 2.2, 3.0]
 
@@ -61,7 +61,7 @@ def test_cli_plane_report_pca_space_and_bad_sigma(normal_latents, capsys):
 
 
 def test_points_inside_hdr_matches_direct_density_threshold(normal_latents):
-    from core.kde import kde2d
+    from core.stats.kde import kde2d
 
     Z, _ = normal_latents
     pts = Z[:5000, [1, 3]].astype(np.float64)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.ellipses import plane_ellipses
-from core.kde import kde2d
+from core.stats.ellipses import plane_ellipses
+from core.stats.kde import kde2d
 from core.planefigs import FIGSIZE, OVERLAY_STYLE, plane_overlay_pngs
 
 

@@ -9,10 +9,10 @@ import pytest  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
 from core import plotting  # noqa: E402
-from core.components import component_histograms, component_table, uniform_box_shell  # noqa: E402
-from core.ellipses import plane_ellipses  # noqa: E402
-from core.kde import kde2d  # noqa: E402
-from core.mnd import mnd_summary  # noqa: E402
+from core.stats.components import component_histograms, component_table, uniform_box_shell  # noqa: E402
+from core.stats.ellipses import plane_ellipses  # noqa: E402
+from core.stats.kde import kde2d  # noqa: E402
+from core.stats.mnd import mnd_summary  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_radius_heatmap_qq_marginals(ax, Z):
 def test_plot_radius_bin_width_and_both_shells():
     from matplotlib.figure import Figure
 
-    from core.components import gaussian_shell, uniform_box_shell
+    from core.stats.components import gaussian_shell, uniform_box_shell
     from core.plotting import plot_radius
 
     r = np.random.default_rng(0).normal(16, 0.7, 5000)
@@ -109,7 +109,7 @@ def test_plot_explained_variance_counts_match_sklearn():
     from matplotlib.figure import Figure
     from sklearn.decomposition import PCA
 
-    from core.pca import LatentPCA
+    from core.stats.pca import LatentPCA
     from core.plotting import plot_explained_variance
 
     rng = np.random.default_rng(1)
@@ -121,3 +121,14 @@ def test_plot_explained_variance_counts_match_sklearn():
     np.testing.assert_allclose(out["cumulative"].get_ydata(), 100 * cum[:10], rtol=1e-6)
     with pytest.raises(ValueError, match="k_max"):
         plot_explained_variance(Figure().add_subplot(), LatentPCA().fit(Z), k_max=13)
+
+
+def test_kde_contours_hold_the_ellipses_masses(ax, Z):
+    # Each dashed contour is the HDR level of the mass 1 - exp(-s^2/2) of its
+    # sigma level s (the mass of the n-sigma ellipse), not of any other s.
+    P = Z[:, :2]
+    kde = kde2d(P, 64)
+    out = plotting.plot_plane(ax, P, kde=kde, sigmas=(1, 2, 3))
+    masses = [1 - np.exp(-s * s / 2) for s in (1, 2, 3)]
+    expected = np.sort(kde.levels_for_masses(masses))
+    np.testing.assert_allclose(np.sort(out["contours"].levels), expected, rtol=1e-12)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import BadImageError, decode_image
+from core.data.sources import BadImageError, decode_image
 from tests.hostile import child_env, make_fifo, run_bounded
 
 BOMB_BYTES = 1280 * 2**20  # more than MAX_NPZ_ARRAY_BYTES (1 GiB)
@@ -72,7 +72,7 @@ def _png(path, value=128):
 
 OPEN_AND_STREAM = """
     import json, resource, sys, warnings
-    from core.data import open_source
+    from core.data.sources import open_source
     warnings.simplefilter("ignore")
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:

@@ -9,8 +9,7 @@ import json
 import pytest
 
 from core.cli import main
-from core.model import ModelConfig
-from core.training import TrainConfig
+from core.model.config import ModelConfig, TrainConfig
 
 GOOD_MODEL = {"image_size": 16, "channels": 3, "z_dim": 8, "encoder_filters": [4, 4, 8, 8],
               "decoder_filters": [8, 8, 4, 4]}

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import runs
-from core.encoding import write_latents
+from core.model.encoding import write_latents
+from core.runs import runs
 
 Z_DIM = 8
 
@@ -39,7 +39,8 @@ class _Marker:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """encoder.keras / decoder.keras of a tiny CAE, plus a z_dim-4 decoder."""
-    from core.model import ModelConfig, build_cae
+    from core.model.config import ModelConfig
+    from core.model.network import build_cae
 
     folder = tmp_path_factory.mktemp("models")
     small = dict(image_size=16, channels=3, encoder_filters=(2, 2, 2, 2), decoder_filters=(2, 2, 2, 2))
@@ -507,7 +508,7 @@ def test_200k_by_256_latents_are_memory_mapped_without_growing_rss(artifacts, mo
         shutil.copy(models / f, path / f)
     script = textwrap.dedent(f"""
         import json, numpy as np
-        from core import runs
+        from core.runs import runs
         def rss():
             for line in open("/proc/self/status"):
                 if line.startswith("VmRSS:"):

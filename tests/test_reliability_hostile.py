@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from core import runs
+from core.runs import runs
 from tests.dashboard_fixtures import app_env, tiny_run_root  # noqa: F401
-from tests.hostile import (child_env, deep_json, fake_run, list_runs_bounded, make_fifo, run_bounded)
+from tests.hostile import child_env, deep_json, fake_run, list_runs_bounded, make_fifo, run_bounded
 
 HOSTILE = {
     # name: (how the folder is spoiled, words the reason must contain)
@@ -62,7 +62,7 @@ def test_list_runs_lists_every_hostile_run_as_damaged_and_the_good_one_complete(
 
 def test_load_run_and_cli_refuse_a_hostile_run_with_one_line(hostile_root):
     code = f"""
-        from core import runs
+        from core.runs import runs
         for name in {sorted(HOSTILE)!r}:
             try:
                 runs.load_run(name)
@@ -110,7 +110,7 @@ def test_is_locked_and_run_lock_do_not_block_on_a_fifo(tmp_path):
     code = f"""
         import os
         from pathlib import Path
-        from core import runs
+        from core.runs import runs
         d = Path({str(tmp_path)!r}) / "r"
         d.mkdir()
         os.mkfifo(d / "run.lock")

@@ -23,9 +23,9 @@ import time
 import numpy as np
 import pytest
 
-from core import runs
 from core.cli import main
-from core.training import read_progress
+from core.model.training import read_progress
+from core.runs import runs
 from tests.hostile import child_env
 
 TRAIN = [sys.executable, "-m", "core", "train", "--quiet"]
@@ -65,7 +65,8 @@ def _in_first_epoch(out):
 
 KILL_AT_METADATA = textwrap.dedent("""
     import os, signal, sys
-    from core import encoding, runs
+    from core.model import encoding
+    from core.runs import runs
     real = runs.atomic_write_json
     def dying(path, obj):
         if os.path.basename(str(path)) == "metadata.json":
@@ -135,7 +136,7 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
 def test_train_page_offers_restart_for_a_run_without_checkpoint(tmp_path, monkeypatch):
     import streamlit as st
 
-    from core import training
+    from core.model import training
     from tests.dashboard_fixtures import DASHBOARD, app_test
 
     monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(tmp_path))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.cli import main
-from core.samplers import make_sampler
+from core.sampling.samplers import make_sampler
 
 MAX_SCALE = 1e6  # core.validation.MAX_SCALE, stated in the README
 FLOAT32_MAX = float(np.finfo(np.float32).max)

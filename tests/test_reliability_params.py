@@ -1,7 +1,7 @@
 """Issue 7, item 2: bad parameters across the public core functions.
 
-One table over core.ellipses, core.kde, core.samplers, core.paths,
-core.scoreboard and core.model.decode: every bad value must raise
+One table over core.stats.ellipses, core.stats.kde, core.sampling.samplers, core.sampling.paths,
+core.sampling.scoreboard and core.model.network.decode: every bad value must raise
 ``ValueError`` whose message names the parameter AND the offending value
 (the dashboard shows that line; the command line prints it).  Other helpers
 test some of these one module at a time; this is the cross-module table.
@@ -10,8 +10,9 @@ test some of these one module at a time; this is the cross-module table.
 import numpy as np
 import pytest
 
-from core import ellipses, kde, mnd, paths, samplers, scoreboard
-from core.pca import LatentPCA
+from core.sampling import paths, samplers, scoreboard
+from core.stats import ellipses, kde, mnd
+from core.stats.pca import LatentPCA
 from core.validation import MAX_SAMPLES
 
 D = 8
@@ -25,7 +26,7 @@ def ctx():
     Z = (rng.normal(size=(400, D)) @ A + 0.3).astype(np.float32)
     c = {"Z": Z, "pts": Z[:, :2].astype(np.float64), "rng": rng}
     c["fitted"] = samplers.make_sampler("gaussian-diag").fit(Z)
-    c["pca3"] = LatentPCA(3).fit(Z)
+    c["pca3"] = LatentPCA(n_components=3).fit(Z)
     c["mean"] = Z.mean(axis=0)
     c["std"] = Z.std(axis=0)
     return c
@@ -33,7 +34,8 @@ def ctx():
 
 @pytest.fixture(scope="module")
 def decoder():
-    from core.model import CompiledModel, ModelConfig, build_cae
+    from core.model.config import ModelConfig
+    from core.model.network import CompiledModel, build_cae
 
     cfg = ModelConfig(image_size=16, channels=1, z_dim=D, encoder_filters=(2, 2, 2, 2), decoder_filters=(2, 2, 2, 2))
     _, dec, _ = build_cae(cfg)
@@ -41,7 +43,7 @@ def decoder():
 
 
 def _decode(dec, Z):
-    from core.model import decode
+    from core.model.network import decode
 
     return decode(dec, Z)
 
@@ -54,7 +56,7 @@ def _nan(Z):
 
 # (id, call(ctx, decoder_getter), regex that must match: parameter and value)
 CASES = [
-    # ---- core.ellipses
+    # ---- core.stats.ellipses
     ("ellipse_params n_std=0", lambda c, d: ellipses.ellipse_params([0, 0], np.eye(2), 0), r"n_std must be > 0.*got 0"),
     ("ellipse_params n_std<0", lambda c, d: ellipses.ellipse_params([0, 0], np.eye(2), -2.0), r"n_std.*-2"),
     ("theoretical_coverage n=-1", lambda c, d: ellipses.theoretical_coverage(-1), r"n_std.*-1"),
@@ -68,13 +70,13 @@ CASES = [
     ("slice_mask t=0", lambda c, d: ellipses.slice_mask(c["Z"], 0, 1, t=0), r"t must be > 0.*got 0"),
     ("slice_mask empty slice", lambda c, d: ellipses.slice_mask(c["Z"], 0, 1, t=1e-3), r"t=0\.001 leaves no point"),
     ("slice_mask NaN latents", lambda c, d: ellipses.slice_mask(_nan(c["Z"]), 0, 1, t=1.0), r"NaN"),
-    # ---- core.kde
+    # ---- core.stats.kde
     ("kde2d bw_factor=0", lambda c, d: kde.kde2d(c["pts"], bw_factor=0), r"bw_factor must be > 0.*got 0"),
     ("kde2d bw_factor<0", lambda c, d: kde.kde2d(c["pts"], bw_factor=-1.5), r"bw_factor.*-1\.5"),
     ("kde2d gridsize=2", lambda c, d: kde.kde2d(c["pts"], gridsize=2), r"gridsize must be >= 8, got 2"),
     ("kde2d too few points", lambda c, d: kde.kde2d(c["pts"][:2]), r"points has 2 rows"),
     ("kde2d 3 columns", lambda c, d: kde.kde2d(c["Z"][:, :3]), r"points must have shape \(n, 2\).*3\)"),
-    # ---- core.samplers
+    # ---- core.sampling.samplers
     ("pca-ellipse K>z_dim", lambda c, d: samplers.make_sampler("pca-ellipse", n_components=D + 1).fit(c["Z"]),
      rf"n_components must be <= {D}, got {D + 1}"),
     ("pca-ellipse K=0", lambda c, d: samplers.make_sampler("pca-ellipse", n_components=0).fit(c["Z"]),
@@ -98,7 +100,7 @@ CASES = [
     ("sample n absurd", lambda c, d: c["fitted"].sample(10**12), r"got 1000000000000"),
     ("sample n=2.5", lambda c, d: c["fitted"].sample(2.5), r"n_samples must be an integer, got 2\.5"),
     ("k_sigma_threshold k=0", lambda c, d: mnd.k_sigma_threshold(0, D), r"\bk\b.*\b0"),
-    # ---- core.paths
+    # ---- core.sampling.paths
     ("interpolate n_points=1", lambda c, d: paths.interpolate(c["mean"], c["std"], 1), r"n_points must be >= 2, got 1"),
     ("interpolate n_points>MAX", lambda c, d: paths.interpolate(c["mean"], c["std"], BIG),
      rf"n_points must be <= {MAX_SAMPLES}, got {BIG}"),
@@ -110,7 +112,7 @@ CASES = [
      r"extent_sigma must be > 0.*got 0"),
     ("line n_points=-5", lambda c, d: paths.line_through_centre(c["mean"], c["std"], 0, 1, 30, 2, -5),
      r"n_points must be >= 2, got -5"),
-    # ---- core.scoreboard
+    # ---- core.sampling.scoreboard
     ("score k_sigma=0", lambda c, d: scoreboard.score_samples(c["Z"][:50], c["Z"], k_sigma=(2, 0)), r"k_sigma.*got 0"),
     ("score k=0", lambda c, d: scoreboard.score_samples(c["Z"][:50], c["Z"], k=0), r"\bk must be >= 1, got 0"),
     ("score width mismatch", lambda c, d: scoreboard.score_samples(np.zeros((5, D + 1)), c["Z"]),
@@ -122,7 +124,7 @@ CASES = [
     ("compare K>z_dim", lambda c, d: scoreboard.compare_samplers(
         c["Z"], {"p": {"sampler": "pca-ellipse", "n_components": D + 1}}, n_samples=10),
      rf"n_components must be <= {D}, got {D + 1}"),
-    # ---- core.model.decode
+    # ---- core.model.network.decode
     ("decode width mismatch", lambda c, d: _decode(d(), np.zeros((3, D - 1))), rf"{D - 1} components but the model's z_dim is {D}"),
     ("decode no rows", lambda c, d: _decode(d(), np.zeros((0, D))), r"Z has 0 rows"),
     ("decode n>MAX", lambda c, d: _decode(d(), np.zeros((BIG, D), np.float32)),

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from core import runs
-from core.training import read_progress
+from core.model.training import read_progress
+from core.runs import runs
 
 TRAIN = [sys.executable, "-m", "core", "train", "--dataset", "synthfaces", "--size", "16", "--z-dim", "8",
          "--encoder-filters", "4,4,8,8", "--decoder-filters", "8,8,4,4", "--batch-size", "16", "--quiet"]
@@ -111,7 +111,7 @@ CHILD = textwrap.dedent("""
     import sys
     import numpy as np
     from pathlib import Path
-    from core.encoding import write_latents
+    from core.model.encoding import write_latents
     path, g = Path(sys.argv[1]), 0
     print("ready", flush=True)
     while True:  # rewrite the run's latents forever, one generation after another
@@ -121,7 +121,7 @@ CHILD = textwrap.dedent("""
 
 
 def test_sigkill_while_writing_run_files_never_leaves_a_complete_mix(artifacts, tiny_models):
-    from core.encoding import write_latents
+    from core.model.encoding import write_latents
 
     path = _fake_run(artifacts, "r", tiny_models)
     rng = random.Random(0)
@@ -154,7 +154,8 @@ def test_sigkill_while_writing_run_files_never_leaves_a_complete_mix(artifacts, 
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
-    from core.model import ModelConfig, build_cae
+    from core.model.config import ModelConfig
+    from core.model.network import build_cae
 
     folder = tmp_path_factory.mktemp("models")
     enc, dec, _ = build_cae(ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8),
@@ -182,8 +183,8 @@ def _fake_run(root, name, models):
 
 
 def test_threads_share_one_model_and_sampler_with_identical_results(tiny_models):
-    from core.model import CompiledModel, decode
-    from core.samplers import make_sampler
+    from core.model.network import CompiledModel, decode
+    from core.sampling.samplers import make_sampler
 
     dec = runs.load_model(tiny_models / "decoder.keras")
     compiled = CompiledModel(dec, batch_size=16)

@@ -1,4 +1,4 @@
-"""Tests of core.samplers: counts, moments, bounds, and the PCA-ellipse
+"""Tests of core.sampling.samplers: counts, moments, bounds, and the PCA-ellipse
 sampler against a plain per-vector implementation of the seed-X loop."""
 
 import math
@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-import core.samplers as samplers_mod
-from core.pca import LatentPCA
-from core.samplers import (
+import core.sampling.samplers as samplers_mod
+from core.sampling.samplers import (
     SAMPLERS,
     MultivariateNormalSampler,
     PCAEllipseSampler,
@@ -21,10 +20,11 @@ from core.samplers import (
     _pair_coin_and_redraw,
     _pair_keys,
     ellipse_backend,
-    histogram_peak_and_hwhm,
     make_sampler,
 )
-from core.mnd import k_sigma_threshold
+from core.stats.components import component_table, peak_and_half_widths
+from core.stats.mnd import k_sigma_threshold
+from core.stats.pca import LatentPCA
 from core.validation import MAX_SAMPLES
 
 
@@ -119,11 +119,14 @@ def test_uniform_box(Z):
     np.testing.assert_allclose(V.var(0), 1.5 ** 2 / 3, rtol=0.03)
 
 
-def test_histogram_peak_and_hwhm_on_gaussian():
+def test_peak_and_half_widths_on_gaussian():
     rng = np.random.default_rng(1)
     X = np.column_stack([rng.normal(0.3, 1.0, 200000), rng.normal(-2.0, 2.0, 200000)])
-    mu, hw = histogram_peak_and_hwhm(X, 0.25)
-    np.testing.assert_allclose(mu, [0.3, -2.0], atol=0.15)
+    mu, hw = peak_and_half_widths(X, 0.25)
+    # mu is a bin centre: the multiple of 0.25 nearest the true peak, give or
+    # take the histogram's noise at the top of a broad peak (one bin).
+    np.testing.assert_allclose(mu / 0.25, np.round(mu / 0.25))
+    np.testing.assert_allclose(mu, [0.25, -2.0], atol=0.25 + 1e-9)
     # HWHM of a Gaussian = sigma * sqrt(2 ln 2)
     np.testing.assert_allclose(hw, np.array([1.0, 2.0]) * math.sqrt(2 * math.log(2)), rtol=0.05)
 
@@ -136,6 +139,33 @@ def test_per_component_bounds(Z):
     # fills the interval: extremes close to the bounds, mean at the centre
     np.testing.assert_allclose(V.min(0), lo, atol=0.02 * (hi - lo).max())
     np.testing.assert_allclose(V.mean(0), s.mu_, atol=0.02 * (hi - lo).max())
+
+
+@pytest.mark.parametrize("f", [0.3, 1.2])
+def test_per_component_f_sets_the_interval(Z, f):
+    # The draws fill [mu - f hw, mu + f hw] for the f asked for, not the default.
+    s = make_sampler("per-component", f=f).fit(Z)
+    V = s.sample(20000, random_state=1).astype(np.float64)
+    np.testing.assert_allclose(V.max(0) - s.mu_, f * s.hw_, rtol=0.01)
+    np.testing.assert_allclose(s.mu_ - V.min(0), f * s.hw_, rtol=0.01)
+
+
+def test_per_component_mu_hw_match_the_component_table_and_numpy(Z):
+    # One convention (bin centres on multiples of the bin width), one answer:
+    # the sampler and the Components page table agree exactly, and mu is the
+    # centre of np.histogram's highest bin on those edges (an independent count).
+    w = 0.25
+    s = make_sampler("per-component", bin_width=w).fit(Z)
+    t = component_table(Z, bin_width=w)
+    np.testing.assert_array_equal(s.mu_, t["mu"].to_numpy())
+    ok = np.isfinite(t["hw"].to_numpy())
+    assert ok.all()  # sigma >> bin width here: every hw is resolved
+    np.testing.assert_array_equal(s.hw_[ok], t["hw"].to_numpy()[ok])
+    for j in range(Z.shape[1]):
+        x = Z[:, j].astype(np.float64)
+        k = np.arange(np.floor(x.min() / w) - 1, np.ceil(x.max() / w) + 2)
+        counts, edges = np.histogram(x, bins=(k - 0.5) * w)
+        assert s.mu_[j] == pytest.approx(k[np.argmax(counts)] * w, abs=1e-12)
 
 
 def _check_moments(V, Z, mean_tol, cov_tol):
@@ -292,7 +322,7 @@ def test_numba_kernel_is_cached_on_disk():
     # kernel from the disk cache instead of compiling it again.
     V = np.zeros((1, 4))
     _ellipse_constrain(V, np.ones(4), np.zeros(1, np.uint32), "leading", backend="numba")
-    code = ("import numpy as np; from core._ellipse_kernel import constrain_rows as k; "
+    code = ("import numpy as np; from core.sampling._ellipse_kernel import constrain_rows as k; "
             "k(np.zeros((1, 4)), np.ones(4), np.zeros(1, np.uint32), False, 0, 1); "
             "print(sum(k.stats.cache_hits.values()), sum(k.stats.cache_misses.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -355,7 +385,7 @@ def _inside(Z, k):
 
 def test_fit_k_sigma_none_is_plain_pca(Z):
     s = PCAEllipseSampler(n_components=4, fit_k_sigma=None).fit(Z)
-    ref = LatentPCA(4).fit(Z)
+    ref = LatentPCA(n_components=4).fit(Z)
     np.testing.assert_allclose(s.pca_.components_, ref.components_)
     np.testing.assert_allclose(s.half_axes_, 2.35 * np.sqrt(ref.explained_variance_))
 
@@ -436,7 +466,7 @@ def Z_mixture():
 
 
 def _gmm_scores(Z, **params):
-    from core.scoreboard import score_samples
+    from core.sampling.scoreboard import score_samples
 
     V = make_sampler("gmm", n_components=3, **params).fit(Z).sample(3000, random_state=0)
     s = score_samples(V, Z, max_points=1500, random_state=0)

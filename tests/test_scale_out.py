@@ -8,7 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from core import cli, runs, training
+from core import cli
+from core.model import training
+from core.runs import runs
 
 TINY = ["--dataset", "synthfaces", "--limit", "160", "--size", "16", "--z-dim", "4", "--encoder-filters", "4,4,8,8",
         "--decoder-filters", "8,8,4,4", "--batch-size", "32", "--quiet"]

@@ -1,11 +1,11 @@
-"""Tests of core.scoreboard against closed forms and independent implementations."""
+"""Tests of core.sampling.scoreboard against closed forms and independent implementations."""
 
 import numpy as np
 import pytest
 from scipy import special, stats
 from sklearn.neighbors import NearestNeighbors
 
-from core.scoreboard import (
+from core.sampling.scoreboard import (
     compare_samplers,
     frechet_distance,
     holdout_expectation,
@@ -188,7 +188,7 @@ def test_mmd_on_row_ordered_data_is_near_zero():
 
 
 def test_subsample_is_uniform_in_random_order():
-    from core.scoreboard import _subsample
+    from core.sampling.scoreboard import _subsample
 
     Z = np.arange(1000.0)[:, None]
     A = _subsample(Z, 100, np.random.default_rng(0))
@@ -221,7 +221,7 @@ def test_holdout_expectation_matches_simulation():
 
 
 def test_score_reference_frechet_equals_scipy_sqrtm():
-    from core.scoreboard import _frechet_to, _sqrt_psd
+    from core.sampling.scoreboard import _frechet_to, _sqrt_psd
 
     rng = np.random.default_rng(3)
     A, B = rng.normal(size=(30, 30)), rng.normal(size=(30, 30))
@@ -234,7 +234,7 @@ def test_score_reference_frechet_equals_scipy_sqrtm():
 def test_score_reference_scores_each_set_independently_of_the_others():
     # One reference for several sets (the Samplers page): a set's scores do
     # not depend on what was scored before it, and equal score_samples'.
-    from core.scoreboard import ScoreReference
+    from core.sampling.scoreboard import ScoreReference
 
     rng = np.random.default_rng(4)
     Z = rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 6))
@@ -249,3 +249,41 @@ def test_score_reference_scores_each_set_independently_of_the_others():
     nn = NearestNeighbors(n_neighbors=4).fit(ref.Zc)
     np.testing.assert_allclose(ref.r_real, nn.kneighbors(ref.Zc)[0][:, 3], rtol=1e-9)
     assert ref.mean == pytest.approx(Z[:2500].mean(axis=0), rel=1e-9)
+
+
+def test_w1_metrics_compare_the_samples_with_the_data(data):
+    # Samples spread twice as far from the data's mean: the Mahalanobis
+    # distances double, so W1 between the two distance laws is the mean
+    # distance of the data (quantile coupling of r and 2r); same for radii of
+    # centred data.  A metric that compared the data with itself gives 0.
+    from core.stats.mnd import mahalanobis_sq
+
+    Z, _, _ = data
+    m = Z.astype(np.float64).mean(axis=0)
+    S = m + 2.0 * (Z.astype(np.float64) - m)
+    sc = score_samples(S, Z, max_points=6000, random_state=0)
+    d = np.sqrt(mahalanobis_sq(Z, m, np.cov(Z.T.astype(np.float64))))
+    assert sc["mahalanobis_w1"] == pytest.approx(d.mean(), rel=0.03)
+    Zc = Z.astype(np.float64) - m
+    sc = score_samples(2.0 * Zc, Zc, max_points=6000, random_state=0)
+    assert sc["radius_w1"] == pytest.approx(np.linalg.norm(Zc, axis=1).mean(), rel=0.03)
+    ref = stats.wasserstein_distance(np.linalg.norm(2.0 * Zc, axis=1), np.linalg.norm(Zc, axis=1))
+    assert sc["radius_w1"] == pytest.approx(ref, rel=0.03)
+
+
+def test_compare_row_equals_the_pages_pipeline(data):
+    # One split, one seed: what the Samplers page computes for a sampler
+    # (fit on holdout_split's fit rows, sample and score with the same seed)
+    # is the row `python -m core compare` prints, whatever its place in specs.
+    from core.sampling.samplers import make_sampler
+    from core.sampling.scoreboard import holdout_split
+
+    Z, _, _ = data
+    T = compare_samplers(Z, {"mvn": {}, "gaussian-diag": {}}, n_samples=500, random_state=4, max_points=400)
+    Z_fit, Z_hold = holdout_split(Z)
+    assert Z_fit.shape[0] == 5400 and Z_hold.shape[0] == 600
+    V = make_sampler("gaussian-diag").fit(Z_fit).sample(500, random_state=4)
+    row = score_samples(V, Z_fit, Z_hold, max_points=400, random_state=4)
+    assert T.loc["gaussian-diag"].to_dict() == pytest.approx(row, nan_ok=True)
+    held = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=400, random_state=4)
+    assert T.loc["held-out data"].to_dict() == pytest.approx(held, nan_ok=True)

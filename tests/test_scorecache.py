@@ -1,12 +1,12 @@
-"""Scoreboard rows cached on disk (core/scorecache.py) and the Samplers page's use of them (lab.score)."""
+"""Scoreboard rows cached on disk (core/sampling/scorecache.py) and the Samplers page's use of them (lab.score)."""
 
 import shutil
 
 import numpy as np
 import pytest
 
-from core import runs
-from core.scorecache import cached_row, run_content_key
+from core.runs import runs
+from core.sampling.scorecache import cached_row, run_content_key
 from tests.dashboard_fixtures import TINY_RUN, app_env, tiny_run_root  # noqa: F401
 
 
@@ -52,7 +52,7 @@ def test_run_content_key_follows_latents_and_model_files(app_env, tmp_path):
 
 def test_lab_score_reuses_rows_from_memory_and_disk_and_misses_on_a_changed_parameter(app_env, monkeypatch):
     import lab
-    from core.scoreboard import ScoreReference
+    from core.sampling.scoreboard import ScoreReference
 
     run = lab.get_run(TINY_RUN)
     calls = []

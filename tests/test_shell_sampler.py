@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.samplers import SAMPLERS, ShellSampler, make_sampler
+from core.sampling.samplers import SAMPLERS, ShellSampler, make_sampler
 
 
 @pytest.fixture(scope="module")

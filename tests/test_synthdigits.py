@@ -5,8 +5,8 @@ import colorsys
 import numpy as np
 import pytest
 
-from core import synthdigits
-from core.data import open_source
+from core.data import synthdigits
+from core.data.sources import open_source
 
 
 def test_images_are_addressable_whatever_the_split():

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from core import synthfaces
-from core.synthfaces import ATTRIBUTE_NAMES, BINARY_NAMES, CONTINUOUS_NAMES, FACTORS, generate
+from core.data import synthfaces
+from core.data.synthfaces import ATTRIBUTE_NAMES, BINARY_NAMES, CONTINUOUS_NAMES, FACTORS, generate
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats as sstats
 
 from core import tour
-from core.components import full_statistics
+from core.stats.components import full_statistics
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from core import runs
-from core.model import ModelConfig
-from core.training import TrainConfig, read_progress, request_cancel, train_run
+from core.model.config import ModelConfig, TrainConfig
+from core.model.training import read_progress, request_cancel, train_run
+from core.runs import runs
 
 TINY = ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4))
 
@@ -39,7 +39,9 @@ def test_bad_train_config_names_value(kw, bad):
 
 def test_one_epoch_writes_complete_run(artifacts):
     seen = []
-    out = train_run(tiny_config(), artifacts / "tiny", on_progress=seen.append)
+    # Batch 4 and a larger step: 45 steps in the one epoch, enough to learn
+    # more than a constant image (the check at the end).
+    out = train_run(tiny_config(batch_size=4, learning_rate=0.01), artifacts / "tiny", on_progress=seen.append)
     info = runs.run_status(out)
     assert info.status == "complete", info.reason
     run = runs.load_run("tiny")
@@ -54,8 +56,13 @@ def test_one_epoch_writes_complete_run(artifacts):
     # The saved encoder reproduces the stored latents.
     imgs = np.load(out / "checkpoints" / "images_u8.npy")[:10].astype(np.float32) / 255
     np.testing.assert_allclose(run.encoder.predict(imgs, verbose=0), run.latents[:10], atol=1e-4)
-    # Training lowered the loss below the trivial predictor (mean image).
-    assert run.history["val_loss"][-1] < np.var(imgs) * 1.5
+    # Training beat the trivial predictor, scored like val_loss (pixel MSE on
+    # the held-out last 10 %): the constant image whose every pixel is the
+    # training images' mean value.  (Measured: 0.023 against 0.028.)
+    all_imgs = np.load(out / "checkpoints" / "images_u8.npy").astype(np.float32) / 255
+    train, val = all_imgs[:180], all_imgs[180:]
+    constant = float(np.mean((val - train.mean()) ** 2))
+    assert run.history["val_loss"][-1] < 0.9 * constant
     assert run.metadata["z_dim"] == 8 and "versions" in run.metadata
 
 

@@ -1,10 +1,10 @@
-"""core.tsne: seed-scale t-SNE parameters, the cap, progress and the content cache."""
+"""core.stats.tsne: seed-scale t-SNE parameters, the cap, progress and the content cache."""
 
 import numpy as np
 import pytest
 from sklearn.manifold import trustworthiness
 
-from core.tsne import MAX_TSNE_POINTS, check_tsne_params, tsne_map, tsne_of_latents
+from core.stats.tsne import MAX_TSNE_POINTS, check_tsne_params, tsne_map, tsne_of_latents
 
 
 def clusters(n=300, d=20, seed=0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import decode_image
+from core.data.sources import decode_image
 from core.user_image import encode_user_image, prepare_user_image
 
 
@@ -67,9 +67,9 @@ def test_encode_user_image_with_a_linear_model_and_exact_neighbours():
 
 
 def test_uploaded_image_z_point_equals_encode_of_the_same_image(tiny_run_root):
-    """The page's path (``lab.user_image``'s core calls) against ``core.model.encode``."""
-    from core import runs
-    from core.model import CompiledModel, encode
+    """The page's path (``lab.user_image``'s core calls) against ``core.model.network.encode``."""
+    from core.runs import runs
+    from core.model.network import CompiledModel, encode
 
     run = runs.Run(tiny_run_root / "default")
     photo = np.random.default_rng(2).integers(0, 256, size=(40, 50, 3), dtype=np.uint8)

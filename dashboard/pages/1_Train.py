@@ -4,13 +4,14 @@ watch its progress, cancel or resume it."""
 import time
 
 import altair as alt
+import lab
 import pandas as pd
 import streamlit as st
 
-import lab
-from core import runs, training
-from core.data import open_source
-from core.model import ACTIVATIONS, ModelConfig
+from core.data.sources import open_config_source
+from core.model import training
+from core.model.config import ACTIVATIONS, ModelConfig, TrainConfig, parse_filters
+from core.runs import runs
 
 st.set_page_config(page_title="Train · latent-lab", page_icon="🧭", layout="wide")
 st.title("Train")
@@ -19,17 +20,6 @@ st.caption("Training runs in a separate background process: it keeps going when 
 
 LAUNCHED = "_train_launched"  # names launched from this browser session
 st.session_state.setdefault(LAUNCHED, [])
-
-
-def parse_filters(text, name):
-    """'64, 64, 128, 128' -> (64, 64, 128, 128); ValueError naming the field otherwise."""
-    try:
-        values = tuple(int(v) for v in text.replace(";", ",").split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}") from None
-    if len(values) != 4:
-        raise ValueError(f"{name} must be 4 comma-separated integers, got {text!r}")
-    return values
 
 
 # ---------------------------------------------------------------- new run
@@ -59,7 +49,7 @@ with st.form("config"):
     name = c1.text_input("Run name", placeholder="faces64",
                          help="Letters, digits, '_', '.', '-'; becomes the folder artifacts/NAME.")
     image_size = c2.selectbox("Image size", [16, 32, 64, 96, 128], index=2,
-                              help="16 is for quick demos; the seed posts use 96.")
+                              help="16 is for quick demos; the blog uses 96.")
     channels = c3.radio("Channels", [3, 1], horizontal=True, format_func={3: "RGB", 1: "grey"}.get)
     z_dim = c4.number_input("z_dim", min_value=2, max_value=4096, value=256, step=1)
     c1, c2, c3, c4 = st.columns(4)
@@ -89,7 +79,7 @@ if start:
                             encoder_filters=parse_filters(enc, "encoder filters"),
                             decoder_filters=parse_filters(dec, "decoder filters"),
                             activation=activation, batch_norm=bool(batch_norm))
-        config = training.TrainConfig(dataset=dataset, limit=int(limit) or None, crop=int(crop) or None,
+        config = TrainConfig(dataset=dataset, limit=int(limit) or None, crop=int(crop) or None,
                                       val_fraction=float(val_fraction), epochs=int(epochs),
                                       batch_size=int(batch_size), learning_rate=float(learning_rate),
                                       seed=int(seed), model=model).validate()
@@ -100,8 +90,7 @@ if start:
             raise ValueError(f"run {name!r} already exists in {path.parent}; choose another name "
                              "(or resume it below if it is unfinished)")
         with st.spinner("Checking the data source…"):
-            source = open_source(dataset, size=model.image_size, channels=model.channels,
-                                 limit=config.limit, seed=config.data_seed, crop=config.crop)
+            source = open_config_source(config)
             training.check_resources(source, config, path)
         training.launch(config, path)
     except ValueError as exc:
@@ -171,7 +160,7 @@ def show_run(info):
                                                        "the start, in place, in a background process."))
                 if c2.button(label, key=f"resume_{info.name}", help=tip):
                     try:
-                        training.launch(training.TrainConfig(epochs=int(more)), path, resume=True)
+                        training.launch(TrainConfig(epochs=int(more)), path, resume=True)
                     except ValueError as exc:
                         lab.show_error(exc)
                     else:

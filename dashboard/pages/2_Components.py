@@ -8,8 +8,8 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import lab
-from core.components import dominant_components, gaussian_shell, uniform_box_shell, unresolved_hw_message
-from core.correlation import top_pairs
+from core.stats.components import dominant_components, gaussian_shell, uniform_box_shell, unresolved_hw_message
+from core.stats.correlation import top_pairs
 from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
                            plot_explained_variance, plot_qq, plot_radius)
 

@@ -11,11 +11,11 @@ import pandas as pd
 import streamlit as st
 
 import lab
-from core.correlation import top_pairs
-from core.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
+from core.stats.correlation import top_pairs
+from core.stats.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 from core.plotting import plot_empty_slice, plot_plane
-from core.samplers import SAMPLERS
-from core.tsne import MAX_TSNE_POINTS
+from core.sampling.samplers import SAMPLERS
+from core.stats.tsne import MAX_TSNE_POINTS
 
 st.set_page_config(page_title="Coordinate planes · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Coordinate planes")

@@ -5,24 +5,24 @@ ex-post density estimators (multivariate normal, Gaussian mixture) of Ghosh
 et al., ICLR 2020.
 """
 
-import matplotlib.pyplot as plt
+import lab
 import numpy as np
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
-import lab
-from core.images import png_bytes
-from core.plotting import plot_marginals, plot_plane
-from core.samplers import SAMPLERS
+from core.data.images import png_bytes, upscale
+from core.plotting import plot_marginals
+from core.sampling.samplers import SAMPLERS
 
 MAX_N = 20_000
 RESULT_KEY = "samplers_result"
 DEFAULTS = ["uniform", "per-component", "pca-ellipse", "mvn"]
 DESCRIPTIONS = {
-    "uniform": "every component uniform in a common box [-b, b] (seed IV/V)",
-    "per-component": "component j uniform in [mu_j − f·hw_j, mu_j + f·hw_j] (seed VII)",
+    "uniform": "every component uniform in a common box [-b, b] (blog parts IV/V)",
+    "per-component": "component j uniform in [mu_j − f·hw_j, mu_j + f·hw_j] (blog part VII)",
     "gaussian-diag": "independent Gaussians N(mean_j, std_j²), correlations ignored",
-    "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (seed X)",
+    "pca-ellipse": "uniform in the PCA box, every pair forced into its ellipse (blog part X)",
     "mvn": "full-covariance multivariate normal N(mu, Σ), optionally truncated",
     "gmm": "Gaussian mixture with full covariances (ex-post density estimation)",
     "shell": "multivariate normal restricted to a shell outside the 3σ region (MND post): background-dominated",
@@ -157,7 +157,7 @@ if draw:
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
             result["rows"][REF_NAME] = lab.score_holdout(
-                run, max_points=max_points, reencode=reencode,
+                run, max_points=max_points, reencode=reencode, seed=seed,
                 progress=lambda stage: prog.stage(REF_NAME, stage if stage in prog.stages else "score"))
             expected = lab.holdout_expectation(run)
             if expected:
@@ -251,8 +251,7 @@ with st.spinner("Decoding…"):
     for k, (name, p) in enumerate(drawn):
         with cols[k % len(cols)]:
             grid = lab.decoded_grid(run, name, n, seed, **p)
-            scale = max(1, 280 // grid.shape[1])
-            big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+            big = upscale(grid, max(1, 280 // grid.shape[1]))
             st.markdown(f"**{label_of(k)}**")
             st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded", output_format="PNG")
             st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(f"{run.name}_{name}_decoded.png"),
@@ -275,7 +274,8 @@ if ellipse:
     picks = sorted({0, min(1, K - 1), K // 4, K // 2, (3 * K) // 4, K - 1})
 
     def draw_marginals():
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig = Figure(figsize=(11, 4.2))
+        a1, a2 = fig.subplots(1, 2)
         plot_marginals(a1, U, columns=picks, bins=50)
         for text in a1.get_legend().get_texts():
             text.set_text(text.get_text().replace("column", "PCA"))

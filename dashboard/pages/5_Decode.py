@@ -11,15 +11,15 @@ import pandas as pd
 import streamlit as st
 
 import lab
-from core import paths
-from core.components import dominant_components
-from core.correlation import top_pairs
-from core.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
-from core.ellipses import plane_ellipses
-from core.images import make_grid, png_bytes
-from core.neighbours import nearest_neighbours
+from core.sampling import paths
+from core.stats.components import dominant_components
+from core.stats.correlation import top_pairs
+from core.sampling.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
+from core.stats.ellipses import plane_ellipses
+from core.data.images import make_grid, png_bytes
+from core.stats.neighbours import nearest_neighbours
 from core.plotting import plot_path_over_plane
-from core.samplers import SAMPLERS
+from core.sampling.samplers import SAMPLERS
 from core.validation import check_int
 
 st.set_page_config(page_title="Decode · latent-lab", layout="wide", initial_sidebar_state="expanded")

@@ -1,24 +1,23 @@
-"""Encoder maps: what the convolutional maps of the encoder respond to (seed 002, objective 6).
+"""Encoder maps: what the convolutional maps of the encoder respond to (objective 6 of the MND series, docs/method.md).
 
 Activation maximisation per map, the real images that excite each map most,
 and each map's correlation with the latent components.
 """
 
-import numpy as np
+import lab
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-import lab
-from core import featuremaps as fm
-from core.components import dominant_components
-from core.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes, upscale
+from core.model import featuremaps as fm
+from core.stats.components import dominant_components
 
 st.set_page_config(page_title="Encoder maps · latent-lab", layout="wide", initial_sidebar_state="expanded")
 st.title("Encoder maps")
 st.markdown(
     "Which input patterns make a map of the encoder respond most strongly, measured as the "
-    "map's output averaged over its neurons (seed post 002, objective 6)? For every map of a "
+    "map's output averaged over its neurons (objective 6 of the MND series, docs/method.md)? For every map of a "
     "convolutional layer: the image that **maximises** that mean activation (gradient ascent "
     "from the dataset mean), the **real images** that excite it most, and the **latent "
     "components** its activation correlates with — which maps feed which components."
@@ -122,7 +121,7 @@ m = st.selectbox("map", ranked, key="maps_pick", format_func=lambda x: f"#{ranke
 row = table[table["map"] == m].iloc[0]
 left, right = st.columns([1, 2])
 with left:
-    big = np.repeat(np.repeat(report.patterns[m], 4, axis=0), 4, axis=1)
+    big = upscale(report.patterns[m], 4)
     st.image(png_bytes(big), caption=f"map {m}: maximising pattern", width=256)
     st.markdown(
         f"mean activation of the pattern **{row['pattern_activation']:.3g}** · dataset mean "
@@ -130,7 +129,7 @@ with left:
         f"{report.start_activation[m]:.3g}")
 with right:
     tops = scan.top_images[m]
-    st.image(png_bytes(np.repeat(np.repeat(make_grid(tops, n_cols=min(9, len(tops))), 2, 0), 2, 1)),
+    st.image(png_bytes(upscale(make_grid(tops, n_cols=min(9, len(tops))), 2)),
              caption=f"the {len(tops)} scanned images with the largest mean activation of map {m}, largest first")
     st.caption("image index (activation): " + ", ".join(
         f"{i} ({v:.3g})" for i, v in zip(scan.top_index[m], scan.top_activation[m])))

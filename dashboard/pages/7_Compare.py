@@ -6,7 +6,7 @@ import streamlit as st
 import lab
 from core import compare_runs as cr
 from core import experiment
-from core.samplers import SAMPLERS
+from core.sampling.samplers import SAMPLERS
 
 st.set_page_config(page_title="Compare · latent-lab", page_icon="🧭", layout="wide")
 st.title("Compare runs")

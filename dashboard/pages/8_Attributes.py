@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import lab
-from core import attributes as attrs
+from core.stats import attributes as attrs
 
 st.set_page_config(page_title="Attributes · latent-lab", page_icon="🧭", layout="wide")
 st.title("Attributes inside the cloud")

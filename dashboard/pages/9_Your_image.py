@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 import lab
-from core.images import make_grid
+from core.data.images import make_grid
 from core.user_image import MAX_USER_IMAGE_BYTES, MAX_USER_IMAGE_PIXELS
 
 st.set_page_config(page_title="Your image · latent-lab", layout="wide", initial_sidebar_state="expanded")

@@ -1,0 +1,35 @@
+"""Reading a (memory-mapped) latent matrix in row blocks: the one loop and the one block size.
+
+Every pass over the rows of ``Z`` in ``core`` goes through :func:`row_blocks`,
+so a 200,000 x 256 float32 memmap is never copied whole and every pass holds
+at most ``CHUNK_ROWS`` rows (32,768 x 256 float64 = 64 MiB) at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import gen_batches
+
+#: Rows read per block by every chunked pass.
+CHUNK_ROWS = 32768
+
+
+def row_blocks(Z, chunk_rows=CHUNK_ROWS, dtype=None):
+    """Yield ``(rows, block)``: a slice of row indices and ``Z[rows]`` as an array.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, ...)
+        May be a memory-mapped array; only one block is read at a time.
+    chunk_rows : int
+        Rows per block (the last block may be shorter).
+    dtype : numpy dtype, optional
+        Convert each block (e.g. ``np.float64`` for precise sums).
+
+    Yields
+    ------
+    rows : slice
+    block : ndarray of shape (rows.stop - rows.start, ...)
+    """
+    for rows in gen_batches(Z.shape[0], int(chunk_rows)):
+        yield rows, np.asarray(Z[rows], dtype=dtype)

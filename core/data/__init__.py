@@ -1,0 +1,1 @@
+"""Image data: sources (folders, zips, arrays, digits, CelebA), the synthetic faces, image helpers."""

@@ -1,0 +1,1 @@
+"""Run folders: names, atomic writes, locks, loading a trained run."""

@@ -1,0 +1,1 @@
+"""Drawing new latent codes: the samplers, interpolation paths, and the scoreboard that compares samplers."""

@@ -1,0 +1,1 @@
+"""Statistics and geometry of latent codes: moments, correlation, PCA, KDE, ellipses, the MND, components, neighbours."""
