@@ -989,12 +989,9 @@ def typical_nn_distance(run, m=1000):
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _attribute_columns(name, token):
-    attrs = _load_run(name, token).attributes
-    if attrs is None:
-        return [], []
-    binary = [c for c in attrs.columns
-              if set(np.unique(np.asarray(attrs[c].dropna(), dtype=np.float64)).tolist()) <= {0.0, 1.0, -1.0}]
-    return binary, [c for c in attrs.columns if c not in binary]
+    from core.data.sources import attribute_kinds
+
+    return attribute_kinds(_load_run(name, token).attributes)
 
 
 def attribute_columns(run):
