@@ -12,7 +12,7 @@ def test_home_summary_needs_no_tensorflow():
     # interpreter:
     repo = Path(__file__).resolve().parent.parent
     code = ("import sys; sys.path.insert(0, 'dashboard'); import lab; "
-            "from core.data.images import make_grid, png_bytes; from core import runs; "
+            "from core.data.images import make_grid, png_bytes; from core.runs import runs; "
             "r = runs.load_run(runs.DEFAULT_RUN); r.config, r.metadata, r.history, r.latents.shape; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=600,

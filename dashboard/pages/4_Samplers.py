@@ -157,7 +157,7 @@ if draw:
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
             result["rows"][REF_NAME] = lab.score_holdout(
-                run, max_points=max_points, reencode=reencode, seed=seed,
+                run, max_points=max_points, reencode=reencode,
                 progress=lambda stage: prog.stage(REF_NAME, stage if stage in prog.stages else "score"))
             expected = lab.holdout_expectation(run)
             if expected:
