@@ -387,7 +387,7 @@ def test_fit_k_sigma_none_is_plain_pca(Z):
     s = PCAEllipseSampler(n_components=4, fit_k_sigma=None).fit(Z)
     ref = LatentPCA(n_components=4).fit(Z)
     # The sampler fits float64 moments; LatentPCA.fit on float32 data takes the
-    # float32 Gram path (core.gram), good to ~1e-7 of the largest eigenvalue:
+    # float32 Gram path (core.stats.gram), good to ~1e-7 of the largest eigenvalue:
     # unit axes agree to an absolute 1e-6, not to a relative 1e-7 per entry.
     np.testing.assert_allclose(s.pca_.components_, ref.components_, atol=1e-6)
     np.testing.assert_allclose(s.half_axes_, 2.35 * np.sqrt(ref.explained_variance_), rtol=1e-6)
