@@ -38,3 +38,17 @@ def compare_root(tmp_path_factory):
                         ignore=shutil.ignore_patterns("checkpoints", "run.lock", "sets"))
         (root / "broken" / "latents.npy").write_bytes(b"garbage")
     return root
+
+
+@pytest.fixture
+def env(compare_root, monkeypatch):
+    """Point the dashboard at ``compare_root`` for one test; returns the root."""
+    import streamlit as st
+
+    from tests.dashboard_fixtures import DASHBOARD
+
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(compare_root))
+    monkeypatch.syspath_prepend(str(DASHBOARD))
+    st.cache_data.clear()
+    yield compare_root
+    st.cache_data.clear()

@@ -8,21 +8,10 @@ import pytest
 
 from core.runs import runs
 from core.stats.attributes import attribute_direction
-from tests.compare_fixtures import compare_root  # noqa: F401
-from tests.dashboard_fixtures import DASHBOARD, app_test
+from tests.compare_fixtures import compare_root, env  # noqa: F401
+from tests.dashboard_fixtures import app_test
 
 PAGE = "pages/8_Attributes.py"
-
-
-@pytest.fixture
-def env(compare_root, monkeypatch):
-    import streamlit as st
-
-    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(compare_root))
-    monkeypatch.syspath_prepend(str(DASHBOARD))
-    st.cache_data.clear()
-    yield compare_root
-    st.cache_data.clear()
 
 
 def _page(run):

@@ -1,23 +1,10 @@
 """AppTest of the Compare page (dashboard/pages/7_Compare.py)."""
 
-import pytest
-
-from tests.compare_fixtures import compare_root  # noqa: F401
-from tests.dashboard_fixtures import DASHBOARD, app_test
+from tests.compare_fixtures import compare_root, env  # noqa: F401
+from tests.dashboard_fixtures import app_test
 
 PAGE = "pages/7_Compare.py"
 VIEWS = ["Histograms", "Dominant components", "Radius", "Correlation", "PCA", "MND check", "Planes", "Sampler"]
-
-
-@pytest.fixture
-def env(compare_root, monkeypatch):
-    import streamlit as st
-
-    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(compare_root))
-    monkeypatch.syspath_prepend(str(DASHBOARD))
-    st.cache_data.clear()
-    yield compare_root
-    st.cache_data.clear()
 
 
 def _ok(at):

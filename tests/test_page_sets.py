@@ -2,22 +2,11 @@
 
 import pytest
 
-from tests.compare_fixtures import compare_root  # noqa: F401
-from tests.dashboard_fixtures import DASHBOARD, app_test
+from tests.compare_fixtures import compare_root, env  # noqa: F401
+from tests.dashboard_fixtures import app_test
 
 PAGES = ["Home.py", "pages/2_Components.py", "pages/3_Coordinate_planes.py", "pages/4_Samplers.py",
          "pages/5_Decode.py", "pages/6_Encoder_maps.py", "pages/8_Attributes.py"]
-
-
-@pytest.fixture
-def env(compare_root, monkeypatch):
-    import streamlit as st
-
-    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(compare_root))
-    monkeypatch.syspath_prepend(str(DASHBOARD))
-    st.cache_data.clear()
-    yield compare_root
-    st.cache_data.clear()
 
 
 @pytest.mark.parametrize("page", PAGES)
