@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.dashboard_fixtures import tiny_config
+from tests.dashboard_fixtures import dashboard_on, tiny_config
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +43,4 @@ def compare_root(tmp_path_factory):
 @pytest.fixture
 def env(compare_root, monkeypatch):
     """Point the dashboard at ``compare_root`` for one test; returns the root."""
-    import streamlit as st
-
-    from tests.dashboard_fixtures import DASHBOARD
-
-    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(compare_root))
-    monkeypatch.syspath_prepend(str(DASHBOARD))
-    st.cache_data.clear()
-    yield compare_root
-    st.cache_data.clear()
+    yield from dashboard_on(compare_root, monkeypatch)

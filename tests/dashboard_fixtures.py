@@ -66,14 +66,19 @@ def tiny_run_root(tmp_path_factory):
 @pytest.fixture
 def app_env(tiny_run_root, monkeypatch):
     """Point the dashboard at ``tiny_run_root`` for one test; returns the root."""
+    yield from dashboard_on(tiny_run_root, monkeypatch)
+
+
+def dashboard_on(root, monkeypatch):
+    """Generator body of a fixture that points the dashboard at the artifacts ``root``."""
     import streamlit as st
 
-    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(tiny_run_root))
+    monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(root))
     # Streamlit puts the main script's folder on sys.path; a page run alone by
     # AppTest gets dashboard/pages/, so ``import lab`` needs dashboard/ here.
     monkeypatch.syspath_prepend(str(DASHBOARD))
     st.cache_data.clear()
-    yield tiny_run_root
+    yield root
     st.cache_data.clear()
 
 

@@ -76,14 +76,17 @@ def artifacts_root():
     return Path(env or REPO_ROOT / "artifacts").resolve()
 
 
+def _check_folder_name(name, what, why=""):
+    # Run and set names are one folder each: no separators, no "..".
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
+        raise ValueError(f"{what} name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-' "
+                         f"(no path separators, no '..'{why})")
+    return name
+
+
 def check_run_name(name):
     """Validate a run name: letters, digits, ``_ . -``; no path separators, no ``..``."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"run name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-' "
-            "(no path separators, no '..')"
-        )
-    return name
+    return _check_folder_name(name, "run")
 
 
 def run_dir(name, root=None):
@@ -101,12 +104,7 @@ def run_dir(name, root=None):
 
 def check_set_name(name):
     """Validate a latent-set name like a run name (it is one folder inside ``RUN/sets/``)."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"set name {name!r} is not allowed: use 1-64 letters, digits, '_', '.', '-' "
-            "(no path separators, no '..': a set stays inside its run folder)"
-        )
-    return name
+    return _check_folder_name(name, "set", ": a set stays inside its run folder")
 
 
 def set_dir(run_path, name):
@@ -858,14 +856,6 @@ class Run:
         """Re-open the run's data source (for originals and reconstructions)."""
         d = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
         return open_config_source(d, limit=limit or None)
-
-
-    @property
-    def file_stem(self):
-        """The name made safe for a download file name (``RUN/SET`` -> ``RUN--SET``)."""
-        return self.name.replace("/", "--")
-
-
 def load_run(spec, root=None):
     """Load a complete run (``NAME``) or latent set (``NAME/SET``); ``ValueError`` with the reason otherwise."""
     path, set_name = split_spec(spec, root)

@@ -55,7 +55,7 @@ def plane_section():
         return
     left, right = st.columns([3, 2])
     with left:
-        lab.show_png(png, f"{lab.file_stem(run.name)}_{column}_{space}_{i}_{j}.png", key="dl_attr_plane")
+        lab.show_png(png, f"{run.name}_{column}_{space}_{i}_{j}.png", key="dl_attr_plane")
     with right:
         st.metric("cross-validated AUC", f"{fit['auc']:.3f} ± {fit['auc_std']:.3f}")
         st.markdown(f"Split: **{how}** ({fit['n_pos']:,} against {fit['n_neg']:,} images used). "
@@ -96,4 +96,4 @@ if table is not None:
     st.dataframe(table, hide_index=True, column_config={
         "auc": st.column_config.ProgressColumn("AUC", min_value=0.5, max_value=1.0, format="%.3f"),
         **{c: st.column_config.NumberColumn(format="%.1f") for c in table.columns if c.startswith("angle")}})
-    lab.csv_download(table, f"{lab.file_stem(run.name)}_attributes.csv", key="dl_attr_table")
+    lab.csv_download(table, f"{run.name}_attributes.csv", key="dl_attr_table")
