@@ -13,7 +13,6 @@ widgets, and the sampler-scoring section (fits, draws, scoreboard rows).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import inspect
@@ -41,11 +40,14 @@ _OPENED = set()
 _OPENED_LOCK = threading.Lock()
 
 
+def _is_opened(key):
+    with _OPENED_LOCK:
+        return key in _OPENED
+
+
 def run_path(key):
     """The folder of a run key: a name in the artifacts root, or a folder opened by path."""
-    with _OPENED_LOCK:
-        opened = key in _OPENED
-    return Path(key) if opened else runs.run_dir(key)
+    return Path(key) if _is_opened(key) else runs.run_dir(key)
 
 
 def open_run_path(text):
@@ -88,9 +90,7 @@ def file_stem(key):
 
 def _run_token(name):
     """Changes whenever a run folder (or a latent set ``RUN/SET``) is rewritten, so caches never go stale."""
-    with _OPENED_LOCK:
-        opened = name in _OPENED
-    if not opened:
+    if not _is_opened(name):
         return runs.data_version(name)
     path = Path(name)
     try:
@@ -127,10 +127,8 @@ def _keras_clear_session_without_gc():
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
-    with _OPENED_LOCK:
-        opened = name in _OPENED
     # A name in the root may be RUN/SET (a latent set); an opened folder is its path.
-    run = runs.Run(Path(name)) if opened else runs.load_run(name)
+    run = runs.Run(Path(name)) if _is_opened(name) else runs.load_run(name)
     run.name = name     # the key: unique across the root and opened folders
     return run
 
@@ -220,18 +218,44 @@ def _in_cached_function():
 
 
 @functools.lru_cache(maxsize=512)
-def _wants(fn):
+def _signature(fn):
     try:
-        names = inspect.signature(fn).parameters
+        return inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin without a signature
-        return ()
-    return tuple(n for n in INJECTED if n in names)
+        return None
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):  # arrays and the like: not a default
+        return False
+
+
+def _key_args(fn, args, kwargs, left_out):
+    # The arguments as fn binds them, those equal to their defaults left
+    # out: f(run, 1), f(run, i=1) and f(run, 1, scale=1.0) share one entry.
+    sig = _signature(fn)
+    if sig is None:
+        return tuple(args) + tuple(sorted(kwargs.items()))
+    bound = sig.bind(None, *args, **kwargs, **{k: None for k in left_out if k in sig.parameters})
+    key = []
+    for name, value in list(bound.arguments.items())[1:]:
+        if name in left_out or name in INJECTED or _is_default(value, sig.parameters[name].default):
+            continue
+        if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            value = tuple(sorted(value.items()))
+        key.append((name, value))
+    return tuple(key)
 
 
 def _injected(fn, run, kwargs):
     given = {}
-    for name in _wants(fn):
-        if name in kwargs:
+    sig = _signature(fn)
+    for name in INJECTED if sig is not None else ():
+        if name not in sig.parameters or name in kwargs:
             continue
         if name == "statistics":
             given[name] = statistics(run)
@@ -241,48 +265,29 @@ def _injected(fn, run, kwargs):
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _run_cached_data(name, token, fn_key, args, kwargs, _fn, _extra):
-    return _fn(_load_run(name, token), *args, **dict(kwargs), **_extra)
+def _run_cached_data(name, token, fn_key, key_args, _call):
+    return _call(_load_run(name, token))
 
 
-class _Slots:
-    """Shared results computed OUTSIDE Streamlit's cache functions.
-
-    So a progress callback may update an element the page created (Streamlit
-    refuses element calls on outside blocks inside a cached function), and a
-    stop request interrupts nothing half-stored.  One lock per key: a second
-    session asking for the same result waits for the first one's.  Least
-    recently used keys beyond ``max_entries`` are dropped.
-    """
-
-    def __init__(self, max_entries):
-        self.max_entries = int(max_entries)
-        self._slots = collections.OrderedDict()  # key -> [lock, done, value]
-        self._lock = threading.Lock()
-
-    def slot(self, key):
-        with self._lock:
-            got = self._slots.get(key)
-            if got is None:
-                got = self._slots[key] = [threading.Lock(), False, None]
-            self._slots.move_to_end(key)
-            for old in list(self._slots)[:max(0, len(self._slots) - self.max_entries)]:
-                del self._slots[old]
-        return got
-
-    def compute(self, key, make, compute=True):
-        slot = self.slot(key)
-        if slot[1] or not compute:
-            return slot[2]
-        with slot[0]:
-            if not slot[1]:
-                slot[2], slot[1] = make(), True
-        return slot[2]
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shared_slot(name, token, fn_key, key_args):
+    # Only a holder: a shared result is computed OUTSIDE Streamlit's cache
+    # functions, so that a progress callback may update an element the page
+    # created (Streamlit refuses element calls on outside blocks inside a
+    # cached function).  The lock makes a second session asking for the same
+    # result wait for the first one's; an exception stores nothing.
+    return {"lock": threading.Lock(), "done": False, "value": None}
 
 
-@st.cache_resource(show_spinner=False)
-def _shared_slots():
-    return _Slots(64)
+def _shared(key, run, make, compute):
+    slot = _shared_slot(*key)
+    if slot["done"] or not compute:
+        return slot["value"]
+    with slot["lock"]:
+        if not slot["done"]:
+            slot["value"] = make(run)
+            slot["done"] = True
+    return slot["value"]
 
 
 def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, compute=True, **kwargs):
@@ -316,11 +321,15 @@ def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, comput
     """
     extra = dict(unhashed or {})
     extra.update(_injected(fn, run, {**kwargs, **extra}))
-    key = (run.name, _run_token(run.name), _fn_key(fn), tuple(args), tuple(sorted(kwargs.items())))
+    key = (run.name, _run_token(run.name), _fn_key(fn), _key_args(fn, args, kwargs, set(extra)))
+
+    def call(r):
+        return fn(r, *args, **kwargs, **extra)
+
     with st.spinner(spinner) if spinner and not _in_cached_function() else contextlib.nullcontext():
         if shared:
-            return _shared_slots().compute(key, lambda: fn(run, *args, **kwargs, **extra), compute=compute)
-        return _run_cached_data(*key, fn, extra)
+            return _shared(key, run, call, compute)
+        return _run_cached_data(*key, call)
 
 
 # ---------------------------------------------------------------- models and statistics
@@ -357,26 +366,15 @@ def statistics(run, bin_width=run_views.BIN_WIDTH):
                       spinner="Computing statistics (components, correlation, PCA)…")
 
 
-# The sampler-scoring section below calls these by (name, token).
-def _decoder_fn(name, token, batch_size):
-    return decoder_fn(_load_run(name, token), batch_size)
+def _by_token(public):
+    # The sampler-scoring section below calls these by (name, token, ...).
+    return lambda name, token, *args: public(_load_run(name, token), *args)
 
 
-def _encoder_fn(name, token, batch_size):
-    return encoder_fn(_load_run(name, token), batch_size)
+_decoder_fn, _encoder_fn, _statistics = _by_token(decoder_fn), _by_token(encoder_fn), _by_token(statistics)
+_plane = _by_token(functools.partial(run_cached, run_views.plane))
+_plane_kde = _by_token(functools.partial(run_cached, run_views.plane_kde))
 
-
-def _statistics(name, token, bin_width):
-    return statistics(_load_run(name, token), bin_width)
-
-
-def _plane(name, token, i, j, space):
-    return run_cached(run_views.plane, _load_run(name, token), int(i), int(j), space)
-
-
-def _plane_kde(name, token, i, j, space, t, gridsize):
-    return run_cached(run_views.plane_kde, _load_run(name, token), int(i), int(j), space,
-                      None if t is None else float(t), int(gridsize))
 
 # ---------------------------------------------------------------- samplers
 
