@@ -25,6 +25,7 @@ import numpy as np
 import streamlit as st
 
 from core import run_views
+from core.chunks import take_rows
 from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -987,10 +988,9 @@ def _user_image(run, data, name, k):
 
     image = prepare_user_image(data, run.image_size, run.channels, crop=run.config.get("crop"), name=name)
     res = encode_user_image(image, encoder_fn(run), decoder_fn(run), run.latents, k=k)
-    neighbours = decoder_fn(run)(np.asarray(run.latents[np.sort(res.neighbours)], np.float32))
-    order = np.argsort(np.argsort(res.neighbours))  # back to distance order after the sorted read
     return {"image": res.image, "z": res.z, "reconstruction": res.reconstruction,
-            "neighbours": res.neighbours, "distances": res.distances, "neighbour_images": neighbours[order]}
+            "neighbours": res.neighbours, "distances": res.distances,
+            "neighbour_images": decoder_fn(run)(take_rows(run.latents, res.neighbours))}
 
 
 def user_image(run, data, name, k=8):

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 import lab
 from core import run_views
-from core.stats.correlation import top_pairs
+from core.stats.correlation import correlation_matrix, top_pairs
 from core.stats.planes import grid_pairs, zoom_window
 from core.stats.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 from core.plotting import plot_empty_slice, plot_plane
@@ -249,7 +249,7 @@ else:
     with right:
         m1, m2 = st.columns(2)
         m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
-        m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+        m2.metric("correlation r", f"{correlation_matrix(points)[0, 1]:+.3f}" if len(points) > 2 else "—")
         if zoom:
             st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
         if len(table):

@@ -12,6 +12,7 @@ import streamlit as st
 
 import lab
 from core import run_views
+from core.chunks import take_rows
 from core.sampling import paths
 from core.stats.correlation import top_pairs
 from core.sampling.decode_views import centre_vector, path_in_plane, pca_reconstructions, slider_axes
@@ -240,7 +241,7 @@ n_order = int(o1.slider("images", 4, 16, 10, key="dec_ord_n"))
 metric = o2.radio("distance", ["euclidean", "mahalanobis"], horizontal=True, key="dec_ord_metric")
 try:
     rows, dists, _ = lab.run_cached(run_views.rows_by_distance, run, centre_kind, metric, n_order)
-    imgs = lab.decode(run, np.asarray(run.latents[np.sort(rows)], np.float32))[np.argsort(np.argsort(rows))]
+    imgs = lab.decode(run, take_rows(run.latents, rows))
     show_strip(imgs, f"{run.name}_by_distance.png", key="dec_dl_order",
                caption=f"{metric} distance from the centre ({centre_kind}): "
                        + ", ".join(f"{x:.1f}" for x in dists) + f"  (rows {', '.join(map(str, rows))})")
