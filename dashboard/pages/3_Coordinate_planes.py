@@ -129,7 +129,7 @@ t_used = None
 empty_slice = False
 if use_slice:
     try:
-        mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, True)
+        mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
     except ValueError as exc:
         lab.show_error(exc)
         st.stop()
