@@ -135,9 +135,8 @@ elif view == "Sampler":
             with st.spinner("Fitting, drawing and scoring in each run…"):
                 for r in loaded:
                     boards[r.name] = lab.run_cached(cr.sampler_scoreboard, r, sampler, None, n, seed)
-                    grids.append(lab.decoded_grid(r, sampler, n, seed, m=16, n_cols=4,
-                                                  **({"n_components": min(100, r.z_dim)}
-                                                     if sampler == "pca-ellipse" else {})))
+                    # the first 16 vectors of the draw the scoreboard above scored
+                    grids.append(lab.run_cached(cr.decoded_grid, r, sampler, None, n, seed))
         except ValueError as exc:
             lab.show_error(exc)
             st.stop()
