@@ -99,12 +99,15 @@ def _sort_components(w, g, K, wbin, bstart, ws, gs, os_):
 
 
 @njit(inline="always", nogil=True, error_model="numpy")
-def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb):
+def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf):
     # Pairs (positions a < c) with w_a + w_c > thr and key in [lo, hi) as
     # records key << 32 | i << 16 | j (i < j < 2^16), so that integer order
     # is the reference order (key, then i*K + j).  All pairs in bins above
-    # the bin of thr - w_a qualify, in that bin each is tested.
+    # the bin of thr - w_a qualify, in that bin each is tested.  Keys of the
+    # qualifying run are hashed first (a branch-free loop the compiler
+    # vectorises), then the run is compacted to the window branch-free.
     n = 0
+    span = hi - lo
     for a in range(K):
         x = thr - ws[a]
         if x < 0.0:
@@ -115,13 +118,20 @@ def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb):
         gp = gs[a]
         c0 = max(a + 1, bstart[u])
         c1 = max(c0, bstart[u + 1])
-        for c in range(c0, K):
-            if c >= c1 or ws[c] > x:
+        for c in range(c0, c1):
+            if ws[c] > x:
                 key = _mix32((gp + gs[c]) & _MASK32)
-                if key >= lo and key < hi:
+                if key - lo < span:
                     q = os_[c]
                     comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
                     n += 1
+        for c in range(c1, K):
+            kbuf[c] = _mix32((gp + gs[c]) & _MASK32)
+        for c in range(c1, K):
+            key = kbuf[c]
+            q = os_[c]
+            comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
+            n += np.int64(key - lo < span)
     return n
 
 
@@ -175,6 +185,7 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     ws = np.empty(K)
     gs = np.empty(K, np.uint64)
     os_ = np.empty(K, np.uint64)
+    kbuf = np.empty(K, np.uint64)
     thr = 1.0 - _EPS
     for b in range(start, stop):
         seed = np.uint64(seeds[b])
@@ -186,7 +197,7 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
             lo = _ROUND_EDGES[r]
             hi = _ROUND_EDGES[r + 1]
             _sort_components(w, g, K, wbin, bstart, ws, gs, os_)
-            n = _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb)
+            n = _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf)
             if n == 0:
                 continue
             # --- buckets of the window by key, ~4 candidates each (>= 2
