@@ -59,7 +59,7 @@ def test_compiled_call_matches_keras_predict_for_awkward_n():
     assert fast.shape == (21, 16, 16, 1)
     np.testing.assert_allclose(fast, ref, atol=1e-5)
     assert decode(dec, z[:1]).shape == (1, 16, 16, 1)
-    # one vector (the Decode page's slider) runs unpadded, same images
+    # one vector (the Decode page's slider) and other chunkings give the same images
     np.testing.assert_allclose(decode(CompiledModel(dec, batch_size=16), z[:1]), ref[:1], atol=1e-5)
     np.testing.assert_allclose(CompiledModel(dec, batch_size=4)(z), ref, atol=1e-5)
     imgs = rng.uniform(size=(5, 16, 16, 1)).astype(np.float32)

@@ -77,10 +77,8 @@ class CompiledModel:
     """A thread-safe, traced ``tf.function`` wrapper around a Keras model.
 
     ``model.predict`` sets up a data pipeline on every call (~100 ms); a
-    traced call takes a few ms.  One graph is traced, with the batch
-    dimension left open: inputs run in chunks of ``batch_size`` rows and
-    the last chunk is not padded (the Decode page's slider decodes one
-    vector; padding it to 16 made it pay for 16).
+    traced call with a fixed batch size takes a few ms.  Inputs are padded to
+    a multiple of ``batch_size`` so only one graph is ever traced.
 
     Parameters
     ----------
@@ -95,8 +93,8 @@ class CompiledModel:
         self.model = model
         self.batch_size = int(batch_size)
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
-        spec = tf.TensorSpec((None,) + self.input_shape, tf.float32)
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        spec = tf.TensorSpec((self.batch_size,) + self.input_shape, tf.float32)
+        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
         # Traced once here, under the module lock; later calls run the
         # concrete graph, which TensorFlow allows from several threads.
         self._lock = _TRACE_LOCK
@@ -112,9 +110,11 @@ class CompiledModel:
         if n == 0:
             return np.zeros((0,) + tuple(int(d) for d in self.model.output_shape[1:]), np.float32)
         b = self.batch_size
-        if n <= b:
-            return self._fn(x).numpy()
-        return np.concatenate([self._fn(x[s:s + b]).numpy() for s in range(0, n, b)])
+        pad = (-n) % b
+        if pad:
+            x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], np.float32)])
+        outs = [self._fn(x[s:s + b]).numpy() for s in range(0, x.shape[0], b)]
+        return np.concatenate(outs)[:n]
 
 
 def decode(decoder, Z, batch_size=64):
