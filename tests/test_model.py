@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -58,6 +59,9 @@ def test_compiled_call_matches_keras_predict_for_awkward_n():
     assert fast.shape == (21, 16, 16, 1)
     np.testing.assert_allclose(fast, ref, atol=1e-5)
     assert decode(dec, z[:1]).shape == (1, 16, 16, 1)
+    # one vector (the Decode page's slider) and other chunkings give the same images
+    np.testing.assert_allclose(decode(CompiledModel(dec, batch_size=16), z[:1]), ref[:1], atol=1e-5)
+    np.testing.assert_allclose(CompiledModel(dec, batch_size=4)(z), ref, atol=1e-5)
     imgs = rng.uniform(size=(5, 16, 16, 1)).astype(np.float32)
     np.testing.assert_allclose(encode(enc, imgs), enc.predict(imgs, verbose=0), atol=1e-5)
 
@@ -68,3 +72,16 @@ def test_decode_refuses_wrong_width_and_nan():
         decode(dec, np.zeros((2, 9)))
     with pytest.raises(ValueError, match="NaN"):
         decode(dec, np.full((2, 8), np.nan))
+
+
+def test_core_turns_onednn_on_unless_told_otherwise():
+    import subprocess
+    import sys
+
+    code = "import os, core; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"

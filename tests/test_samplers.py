@@ -291,6 +291,21 @@ def test_ellipse_full_size_equals_reference(fixed, backend):
     np.testing.assert_array_equal(V, reference_ellipse(U, seeds, fa, fixed))
 
 
+@pytest.mark.parametrize("fixed", ["leading", "random"])
+def test_ellipse_bench_size_equals_reference(fixed, backend):
+    # The benchmark's case: K = 256 with a trained-CAE-like fall-off of the
+    # half axes, several vectors, so every key round of the compiled loop
+    # (core.sampling._ellipse_kernel._ROUND_EDGES) applies redraws.
+    K = 256
+    fa = 2.0 * np.exp(-np.arange(K) / 60.0)
+    seeds, U = _ellipse_stream(np.random.default_rng(21), 4, K)
+    V = (2.0 * U - 1.0) * fa
+    _ellipse_constrain(V, fa, seeds, fixed, backend=backend)
+    R = reference_ellipse(U, seeds, fa, fixed)
+    np.testing.assert_array_equal(V, R)
+    assert ((V != (2.0 * U - 1.0) * fa).sum(axis=1) > 20).all()
+
+
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("fixed", ["leading", "random"])
 @pytest.mark.parametrize("n,K", [(1300, 24), (150, 256)])

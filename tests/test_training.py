@@ -138,3 +138,25 @@ def test_bad_data_source_is_refused_before_the_folder_exists(artifacts, tmp_path
     with pytest.raises(ValueError, match="no-such-folder"):
         train_run(tiny_config(dataset=str(missing)), artifacts / "never")
     assert not (artifacts / "never").exists()
+
+
+def test_background_checkpoint_holds_the_trained_state(artifacts):
+    # Checkpoints are saved from a shadow copy on a writer thread (issue 14):
+    # the last one must hold exactly the trained weights and the optimizer
+    # state after every step, and resume must continue from it.
+    import keras
+
+    out = artifacts / "ckpt"
+    train_run(tiny_config(epochs=2), out)
+    state = runs.read_json(out / "checkpoints" / "state.json")
+    assert state["epoch"] == 2 and state["model"] == "epoch-0002.keras"
+    assert len(state["history"]["loss"]) == 2
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.keras")) == ["epoch-0002.keras"]
+    ae = keras.models.load_model(out / "checkpoints" / "epoch-0002.keras", safe_mode=True)
+    run = runs.load_run(str(out))
+    for name, model in (("encoder", run.encoder), ("decoder", run.decoder)):
+        for a, b in zip(ae.get_layer(name).get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    steps = 180 // 32  # 200 images, 10 % held out, batch 32, remainder dropped
+    assert int(ae.optimizer.iterations.numpy()) == 2 * steps
+    assert any(np.abs(v.numpy()).max() > 0 for v in ae.optimizer.variables[2:])  # Adam moments saved

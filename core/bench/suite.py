@@ -52,6 +52,7 @@ from core.runs import runs
 from core.sampling.samplers import (
     PCAEllipseSampler,
     _ellipse_stream,
+    ellipse_backend,
     make_sampler,
 )
 from core.stats.components import full_statistics
@@ -286,29 +287,42 @@ def bench_statistics(quick=False, Z=None, **_):
 # -------------------------------------------------------------- pca_ellipse
 
 def bench_pca_ellipse(quick=False, Z=None, **_):
-    """PCAEllipseSampler(K).sample(n) vs the plain per-vector loop (extrapolated)."""
+    """PCAEllipseSampler(K).sample(n) vs the plain per-vector loop (extrapolated).
+
+    Each vector's loop visits all K(K-1)/2 pairs whatever the others do, so
+    the reference's time per vector does not depend on n: it is timed on
+    ``ell_ref`` vectors and scaled to n.  The two are timed alternately
+    (three times each, medians) so a burst of load hits both; ours includes
+    the random draws and the back-transform, the reference neither.
+    """
     S = SIZES[quick]
     K, n, m = min(S["ell_k"], Z.shape[1]), S["ell_n"], S["ell_ref"]
     t0 = time.perf_counter()
     s = PCAEllipseSampler(n_components=K).fit(Z)
     t_fit = time.perf_counter() - t0
     s.sample(min(n, 200), random_state=1)  # warm-up
-    t0 = time.perf_counter()
-    s.sample(n, random_state=0)
-    t = time.perf_counter() - t0
     fa = s.f_ * s.half_axes_
     seeds, U = _ellipse_stream(np.random.default_rng(0), m, K)
-    t0 = time.perf_counter()
-    R = reference_ellipse_loop(U, seeds, fa, s.fixed)
-    t_ref = (time.perf_counter() - t0) / m * n
-    same = bool(np.array_equal(s.sample_pca(m, random_state=0), R))
+    box = {}
+    t, t_ref = _paired_medians(lambda: s.sample(n, random_state=0),
+                               lambda: box.__setitem__("R", reference_ellipse_loop(U, seeds, fa, s.fixed)),
+                               repeats=1 if quick else 3, warmup=0)
+    c0 = time.process_time()
+    s.sample(n, random_state=0)
+    cpu = time.process_time() - c0
+    c0 = time.process_time()
+    reference_ellipse_loop(U, seeds, fa, s.fixed)
+    cpu_ref = (time.process_time() - c0) / m * n
+    t_ref = t_ref / m * n
+    same = bool(np.array_equal(s.sample_pca(m, random_state=0), box["R"]))
     return _row("pca_ellipse", t, "plain per-vector pair loop ([F-X])", t_ref,
                 "ratio >= 500, same output as the loop", t_ref / t >= 500 and same,
-                f"K = {K} ({K * (K - 1) // 2:,} pairs a vector), {n:,} vectors, fixed='leading'; fit "
-                f"{t_fit:.2f} s not counted; reference timed on {m} vectors "
-                f"({t_ref / n * 1000:.1f} ms a vector) and extrapolated to {n:,}; "
+                f"K = {K} ({K * (K - 1) // 2:,} pairs a vector), {n:,} vectors, fixed='leading', "
+                f"{ellipse_backend()} pair loop; fit {t_fit:.2f} s not counted; reference timed on {m} vectors "
+                f"({t_ref / n * 1000:.1f} ms a vector) and extrapolated to {n:,}; medians of "
+                f"{1 if quick else 3} alternating calls each; CPU {cpu:.2f} s vs {cpu_ref:.1f} s (extrapolated); "
                 f"output on those {m} {'identical' if same else 'DIFFERENT'} bit for bit",
-                identical=same, fit_s=t_fit)
+                identical=same, fit_s=t_fit, cpu_s=cpu, reference_cpu_s=cpu_ref)
 
 
 # --------------------------------------------------------------------- tsne
@@ -390,19 +404,33 @@ def _bench_decoder(quick):
 
 
 def bench_decode(quick=False, **_):
-    """16 vectors: CompiledModel (core.model.network.decode) vs keras model.predict."""
+    """16 vectors: CompiledModel (core.model.network.decode) vs keras model.predict.
+
+    Target: <= 20 ms and ratio >= 5 (PRODUCT.md §6).  The notes add one
+    vector, what the Decode page's slider decodes.
+    """
+    import tensorflow as tf
+
     S = SIZES[quick]
     decoder, what = _bench_decoder(quick)
     z = np.random.default_rng(0).standard_normal((16, int(decoder.input_shape[-1]))).astype(np.float32)
     fast = CompiledModel(decoder, batch_size=16)
     calls = S["dec_calls"]
-    t = _median_time(lambda: decode(fast, z), repeats=calls, warmup=3)
-    t_ref = _median_time(lambda: decoder.predict(z, verbose=0), repeats=calls, warmup=3)
+    t, t_ref = _paired_medians(lambda: decode(fast, z), lambda: decoder.predict(z, verbose=0), repeats=calls,
+                               warmup=3)
+    c0 = time.process_time()
+    for _ in range(calls):
+        decode(fast, z)
+    cpu = (time.process_time() - c0) / calls
+    t1 = _median_time(lambda: decode(fast, z[:1]), repeats=calls, warmup=3)
     diff = float(np.max(np.abs(decode(fast, z) - decoder.predict(z, verbose=0))))
-    return _row("decode", t, "keras model.predict", t_ref, "<= 20 ms", t <= 0.020,
-                f"{what}; 16 vectors, median of {calls} calls after 3 warm-up calls; "
-                f"max |difference| {diff:.2g}",
-                max_abs_diff=diff)
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset")
+    return _row("decode", t, "keras model.predict", t_ref, "<= 20 ms and ratio >= 5",
+                t <= 0.020 and t_ref / t >= 5,
+                f"{what}; 16 vectors, median of {calls} calls alternating with predict after 3 warm-up calls; "
+                f"CPU {cpu * 1000:.1f} ms a call; one vector (the Decode slider) {t1 * 1000:.1f} ms; "
+                f"TF {tf.__version__}, TF_ENABLE_ONEDNN_OPTS={onednn}; max |difference| {diff:.2g}",
+                max_abs_diff=diff, cpu_s=cpu, one_vector_s=t1)
 
 
 # ----------------------------------------------------------------- training

@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: Start-up lines TensorFlow's C++ side writes to stderr on every import on
 #: a machine without a GPU driver (TF_CPP_MIN_LOG_LEVEL does not hide them).
 _TF_NOISE = ("All log messages before absl::InitializeLog()", "cudart_stub.cc", "cuda_platform.cc",
-             "cpu_feature_guard.cc", "To enable the following instructions")
+             "cpu_feature_guard.cc", "To enable the following instructions", "oneDNN custom operations are on")
 
 
 def import_tensorflow_quietly():

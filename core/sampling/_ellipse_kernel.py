@@ -68,6 +68,73 @@ def _apply(V, b, fa, w, live, m, random_fixed, thr):
             w[j] = y * y
 
 
+#: Key-space edges (in units of 2^32) of the rounds of the pair loop.  The
+#: pairs that nearly violate at the start (~21 % of all pairs for uniform
+#: starts) are killed fast as the loop goes on: at K = 256 ~7,100 at the
+#: start, ~560 after the first 1/16 of the keys, ~80 after a quarter.  Each
+#: round re-enumerates only the pairs that still nearly violate, so the
+#: candidates of later rounds are few; any increasing edges from 0 to 1
+#: give the same output.
+_ROUND_EDGES = np.array([0, 1 << 28, 1 << 30, 1 << 32], np.uint64)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _sort_components(w, g, K, wbin, bstart, ws, gs, os_):
+    # Components in order of w, up to bins of width 1/K (counting sort; w is
+    # in [0, 1]); bin u then holds positions bstart[u] .. bstart[u + 1] - 1.
+    bstart[:] = 0
+    for k in range(K):
+        u = min(np.int64(w[k] * K), K - 1)
+        wbin[k] = u
+        bstart[u + 2] += 1
+    for u in range(2, K + 2):
+        bstart[u] += bstart[u - 1]
+    for k in range(K):
+        u = wbin[k] + 1
+        a = bstart[u]
+        ws[a] = w[k]
+        gs[a] = g[k]
+        os_[a] = np.uint64(k)
+        bstart[u] += 1
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf):
+    # Pairs (positions a < c) with w_a + w_c > thr and key in [lo, hi) as
+    # records key << 32 | i << 16 | j (i < j < 2^16), so that integer order
+    # is the reference order (key, then i*K + j).  All pairs in bins above
+    # the bin of thr - w_a qualify, in that bin each is tested.  Keys of the
+    # qualifying run are hashed first (a branch-free loop the compiler
+    # vectorises), then the run is compacted to the window branch-free.
+    n = 0
+    span = hi - lo
+    for a in range(K):
+        x = thr - ws[a]
+        if x < 0.0:
+            u = 0
+        else:
+            u = min(np.int64(x * K), K - 1)
+        p = os_[a]
+        gp = gs[a]
+        c0 = max(a + 1, bstart[u])
+        c1 = max(c0, bstart[u + 1])
+        for c in range(c0, c1):
+            if ws[c] > x:
+                key = _mix32((gp + gs[c]) & _MASK32)
+                if key - lo < span:
+                    q = os_[c]
+                    comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
+                    n += 1
+        for c in range(c1, K):
+            kbuf[c] = _mix32((gp + gs[c]) & _MASK32)
+        for c in range(c1, K):
+            key = kbuf[c]
+            q = os_[c]
+            comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
+            n += np.int64(key - lo < span)
+    return n
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     """Seed-X pair loop on rows ``start:stop`` of V, in place.
@@ -77,17 +144,18 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     [-c, c], c = fa_j sqrt(1 - (v_i / fa_i)^2), only when |v_j| > c -- the
     rule of ``core.sampling.samplers.PCAEllipseSampler``.  A redraw only shrinks
     |v_j|, so a pair that satisfies its condition once satisfies it for
-    ever.  Hence:
+    ever.  Hence the key space is cut into a few rounds (``_ROUND_EDGES``),
+    and in each round:
 
-    1. only the pairs that (nearly) violate at the start can ever act; they
-       (~21 % of all pairs for uniform starts) are enumerated from the
-       components binned by w_k = (v_k / fa_k)^2 and keyed;
-    2. they are bucketed by the top bits of their key (a counting sort;
-       keys are uniform hashes) and the buckets visited in key order;
+    1. only the pairs that (nearly) violate at the start of the round can
+       act in it; they are enumerated from the components binned by
+       w_k = (v_k / fa_k)^2, and those whose key lies in the round's window
+       are kept (later rounds see far fewer: w only shrinks);
+    2. they are bucketed by their key (a counting sort; keys are uniform
+       hashes) and the buckets visited in key order;
     3. in a bucket, the pairs that no longer nearly violate are dropped
-       (they cannot act later either: w only shrinks), and the few left
-       (~2.5 % of the candidates at K=256) are sorted by (key, i, j) and
-       applied with the exact test.
+       (they cannot act later either), and the few left are sorted by
+       (key, i, j) and applied with the exact test.
 
     Every pair left out is a no-op of the plain loop too, and the arithmetic
     of an applied step is the reference's, operation for operation (no
@@ -106,8 +174,6 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     if K < 2:
         return
     npairs = K * (K - 1) // 2
-    # Candidate record: key << 32 | i << 16 | j (i < j < 2^16), so that
-    # integer order is the reference order (key, then i*K + j).
     comb = np.empty(npairs, np.uint64)
     srt = np.empty(npairs, np.uint64)
     live = np.empty(npairs, np.uint64)
@@ -116,10 +182,10 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
     g = np.empty(K, np.uint64)
     wbin = np.empty(K, np.int64)
     bstart = np.empty(K + 2, np.int64)
-    order = np.empty(K, np.int64)
     ws = np.empty(K)
     gs = np.empty(K, np.uint64)
     os_ = np.empty(K, np.uint64)
+    kbuf = np.empty(K, np.uint64)
     thr = 1.0 - _EPS
     for b in range(start, stop):
         seed = np.uint64(seeds[b])
@@ -127,85 +193,52 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
             x = V[b, k] / fa[k]
             w[k] = x * x
             g[k] = _mix32((seed + np.uint64(k) * _GOLD) & _MASK32)
-        # --- components in order of w, up to bins of width 1/K (counting
-        # sort; w is in [0, 1]).
-        bstart[:] = 0
-        for k in range(K):
-            u = min(np.int64(w[k] * K), K - 1)
-            wbin[k] = u
-            bstart[u + 2] += 1
-        for u in range(2, K + 2):
-            bstart[u] += bstart[u - 1]
-        for k in range(K):
-            u = wbin[k] + 1
-            order[bstart[u]] = k
-            bstart[u] += 1
-        # now bin u holds positions bstart[u] .. bstart[u + 1] - 1
-        # --- pairs (positions a < c) with w_a + w_c > thr: all of those in
-        # bins above the bin of thr - w_a qualify (a branch-free loop the
-        # compiler vectorises), in that bin each is tested.
-        for a in range(K):
-            ws[a] = w[order[a]]
-            gs[a] = g[order[a]]
-            os_[a] = np.uint64(order[a])
-        n = 0
-        for a in range(K):
-            x = thr - ws[a]
-            if x < 0.0:
-                u = 0
-            else:
-                u = min(np.int64(x * K), K - 1)
-            p = os_[a]
-            gp = gs[a]
-            c0 = max(a + 1, bstart[u])
-            c1 = max(c0, bstart[u + 1])
-            for c in range(c0, c1):
-                if ws[c] > x:
-                    q = os_[c]
-                    key = _mix32((gp + gs[c]) & _MASK32)
-                    comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
-                    n += 1
-            for c in range(c1, K):
-                q = os_[c]
-                key = _mix32((gp + gs[c]) & _MASK32)
-                comb[n + c - c1] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
-            n += K - c1
-        if n == 0:
-            continue
-        # --- buckets by the top key bits, ~4 candidates each (>= 2 buckets:
-        # a shift by 64 would be undefined).
-        bits = 1
-        while (4 << bits) < n and bits < _MAX_BITS:
-            bits += 1
-        nbk = 1 << bits
-        shift = np.uint64(64 - bits)
-        count[: nbk + 1] = 0
-        for s in range(n):
-            count[np.int64(comb[s] >> shift) + 1] += 1
-        for u in range(nbk):
-            count[u + 1] += count[u]
-        for s in range(n):
-            u = np.int64(comb[s] >> shift)
-            srt[count[u]] = comb[s]
-            count[u] += 1
-        # --- visit the buckets in key order.  Within a bucket only the pairs
-        # that still nearly violate are kept (sorted, in `live`) and applied
-        # when the next bucket starts; while `live` is empty nothing changes
-        # w, so testing against the current w is the same as at bucket start.
-        m = 0
-        cb = np.uint64(0)
-        for s in range(n):
-            x = srt[s]
-            if m > 0 and (x >> shift) != cb:
+        for r in range(_ROUND_EDGES.size - 1):
+            lo = _ROUND_EDGES[r]
+            hi = _ROUND_EDGES[r + 1]
+            _sort_components(w, g, K, wbin, bstart, ws, gs, os_)
+            n = _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf)
+            if n == 0:
+                continue
+            # --- buckets of the window by key, ~4 candidates each (>= 2
+            # buckets: a shift by 64 would be undefined).
+            span_bits = 0
+            while (np.uint64(1) << np.uint64(span_bits)) < hi - lo:
+                span_bits += 1
+            bits = 1
+            while (4 << bits) < n and bits < _MAX_BITS and bits < span_bits:
+                bits += 1
+            shift = np.uint64(32 + span_bits - bits)
+            base = lo << _S32
+            nbk = np.int64(((hi - lo - np.uint64(1)) << _S32) >> shift) + 1
+            count[: nbk + 1] = 0
+            for s in range(n):
+                count[np.int64((comb[s] - base) >> shift) + 1] += 1
+            for u in range(nbk):
+                count[u + 1] += count[u]
+            for s in range(n):
+                u = np.int64((comb[s] - base) >> shift)
+                srt[count[u]] = comb[s]
+                count[u] += 1
+            # --- visit the buckets in key order.  Within a bucket only the
+            # pairs that still nearly violate are kept (sorted, in `live`) and
+            # applied when the next bucket starts; while `live` is empty
+            # nothing changes w, so testing against the current w is the same
+            # as at bucket start.
+            m = 0
+            cb = np.uint64(0)
+            for s in range(n):
+                x = srt[s]
+                if m > 0 and ((x - base) >> shift) != cb:
+                    _apply(V, b, fa, w, live, m, random_fixed, thr)
+                    m = 0
+                if w[np.int64((x >> _S16) & _MASK16)] + w[np.int64(x & _MASK16)] > thr:
+                    cb = (x - base) >> shift
+                    t = m - 1
+                    while t >= 0 and live[t] > x:
+                        live[t + 1] = live[t]
+                        t -= 1
+                    live[t + 1] = x
+                    m += 1
+            if m > 0:
                 _apply(V, b, fa, w, live, m, random_fixed, thr)
-                m = 0
-            if w[np.int64((x >> _S16) & _MASK16)] + w[np.int64(x & _MASK16)] > thr:
-                cb = x >> shift
-                t = m - 1
-                while t >= 0 and live[t] > x:
-                    live[t + 1] = live[t]
-                    t -= 1
-                live[t + 1] = x
-                m += 1
-        if m > 0:
-            _apply(V, b, fa, w, live, m, random_fixed, thr)
