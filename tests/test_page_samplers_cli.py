@@ -51,3 +51,16 @@ def _compare(root, capsys, samplers, n, seed, max_points, dp):
                      "--seed", str(seed), "--max-points", str(max_points), "--decoder-metrics",
                      "--decoder-points", str(dp), "--json"]) == 0
     return capsys.readouterr().out
+
+
+def test_bad_decoder_points_one_line_on_page_and_cli(app_env, capsys):
+    at = app_test("pages/4_Samplers.py", timeout=120).run()
+    at.number_input(key="smp_dp").set_value(1)
+    at.button(key="smp_draw").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The decoder metrics need at least 2 decoded vectors, got 1."]
+    assert "samplers_result" not in at.session_state
+    assert cli.main(["compare", "--run", str(app_env / TINY_RUN), "--samplers", "mvn", "--decoder-metrics",
+                     "--decoder-points", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --decoder-points must be >= 2, got 1"], err
