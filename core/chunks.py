@@ -33,3 +33,29 @@ def row_blocks(Z, chunk_rows=CHUNK_ROWS, dtype=None):
     """
     for rows in gen_batches(Z.shape[0], int(chunk_rows)):
         yield rows, np.asarray(Z[rows], dtype=dtype)
+
+
+def take_rows(Z, rows, dtype=np.float32):
+    """``Z[rows]`` in the order of ``rows``, read in ascending row order.
+
+    One forward pass over a memory-mapped file instead of a seek per row;
+    repeated rows are allowed.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, ...)
+    rows : array-like of int, shape (m,)
+    dtype : numpy dtype
+
+    Returns
+    -------
+    ndarray of shape (m, ...)
+    """
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    if rows.size and (rows.min() < 0 or rows.max() >= Z.shape[0]):
+        bad = rows[(rows < 0) | (rows >= Z.shape[0])][0]
+        raise ValueError(f"row {bad} is outside 0 … {Z.shape[0] - 1}")
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((rows.size,) + tuple(Z.shape[1:]), dtype=dtype)
+    out[order] = np.asarray(Z[rows[order]], dtype=dtype)
+    return out

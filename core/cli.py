@@ -645,6 +645,9 @@ def _add_compare_runs(sub):
     p.add_argument("--box-b", type=float, default=1.5)
     p.add_argument("--planes", type=int, default=3, help="top-correlated planes per run (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write the figures (and, with --sampler, each run's decoded grid of that "
+                        "sampler's first 16 vectors) as PNG files and comparison.json into DIR")
     p.set_defaults(func=_cmd_compare_runs)
 
 
@@ -663,10 +666,18 @@ def _cmd_compare_runs(args):
         raise ValueError("--param needs --sampler")
     if args.sampler is not None and args.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {args.sampler!r}; valid names: {', '.join(SAMPLERS)}")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a folder")
     loaded = cr.load_runs(args.runs)
-    res = cr.compare_runs(loaded, sampler=args.sampler, params=params, n_samples=n, seed=seed,
-                          bin_width=args.bin_width, threshold=args.threshold, top=args.top, box_b=args.box_b,
-                          n_planes=args.planes)
+    res, sums = cr.compare_runs(loaded, sampler=args.sampler, params=params, n_samples=n, seed=seed,
+                                bin_width=args.bin_width, threshold=args.threshold, top=args.top,
+                                box_b=args.box_b, n_planes=args.planes, return_summaries=True)
+    if args.out is not None:
+        grids = None
+        if args.sampler is not None:
+            grids = {r.name: cr.decoded_grid(r, args.sampler, params, n, seed) for r in loaded}
+        for f in cr.write_figures(res, sums, args.out, grids):
+            print(f"wrote {f}", file=sys.stderr)
     if args.json:
         print(_dumps(res))
         return 0

@@ -169,6 +169,93 @@ def sampler_scoreboard(run, sampler, params=None, n_samples=2000, seed=0):
     return compare_samplers(Z, {sampler: {"sampler": sampler, **params}}, n_samples=n_samples, random_state=seed)
 
 
+def sampler_draw(run, sampler, params=None, n_samples=2000, seed=0):
+    """The vectors :func:`sampler_scoreboard` scores: fitted on the run's fit rows
+    (:func:`core.sampling.scoreboard.holdout_split`), drawn with ``seed``.
+
+    Returns
+    -------
+    V : ndarray of shape (n_samples, z_dim), float32
+    """
+    from core.reports import check_sampler_spec, sampler_params
+    from core.sampling.samplers import make_sampler
+    from core.sampling.scoreboard import holdout_split
+
+    Z = run.latents
+    params = sampler_params(sampler, dict(params or {}), Z.shape[1])
+    Z_fit, _ = holdout_split(np.asarray(Z))
+    check_sampler_spec(sampler, params, Z.shape[1], Z_fit.shape[0])
+    V = make_sampler(sampler, **params).fit(Z_fit).sample(int(n_samples), random_state=seed)
+    return np.asarray(V, np.float32)
+
+
+def decoded_grid(run, sampler, params=None, n_samples=2000, seed=0, m=16, n_cols=4):
+    """The first ``m`` vectors of :func:`sampler_draw`, decoded by the run's decoder, as one grid.
+
+    Returns
+    -------
+    grid : ndarray of shape (h, w, c), values in [0, 1]
+    """
+    from core.data.images import make_grid
+
+    V = sampler_draw(run, sampler, params, max(int(n_samples), int(m)), seed)[:int(m)]
+    images = run.decoder.predict(V, batch_size=max(1, int(m)), verbose=0)
+    return make_grid(np.clip(images, 0.0, 1.0), n_cols=n_cols)
+
+
+def write_figures(result, summaries, out, grids=None, dpi=110):
+    """Write the comparison figures (and decoded grids) as PNG files into ``out``.
+
+    Parameters
+    ----------
+    result : dict from :func:`combine`
+    summaries : list of dict from :func:`run_summary`
+    out : path-like, created if missing
+    grids : dict run name -> (h, w, c) array or None
+
+    Returns
+    -------
+    list of Path, the files written
+    """
+    from pathlib import Path
+
+    from core.runs.runs import atomic_write_bytes, atomic_write_json
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(fig, name):
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        atomic_write_bytes(out / name, buf.getvalue())
+        written.append(out / name)
+
+    same_dim = len(set(result["z_dims"])) == 1
+    save(figure_histograms(summaries), "histograms.png")
+    save(figure_radius(summaries), "radius.png")
+    if same_dim:
+        save(figure_thresholds(summaries), "correlated_pairs.png")
+    save(figure_evr(summaries), "explained_variance.png")
+    save(figure_qq(summaries), "mnd_qq.png")
+    for name, grid in (grids or {}).items():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(3.2, 3.2 * grid.shape[0] / grid.shape[1]), layout="constrained")
+        ax = fig.add_subplot()
+        ax.imshow(grid.squeeze(), cmap="gray" if grid.shape[-1] == 1 else None, vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(name, fontsize="small")
+        save(fig, f"decoded_{name.replace('/', '__')}.png")
+    atomic_write_json(out / "comparison.json", result)
+    written.append(out / "comparison.json")
+    return written
+
+
 def combine(summaries, scoreboards=None):
     """The comparison as one JSON-able dict from :func:`run_summary` results (and scoreboards)."""
     dims = [s["z_dim"] for s in summaries]
@@ -183,12 +270,14 @@ def combine(summaries, scoreboards=None):
     return out
 
 
-def compare_runs(specs, sampler=None, params=None, n_samples=2000, seed=0, **stats_kw):
+def compare_runs(specs, sampler=None, params=None, n_samples=2000, seed=0, return_summaries=False,
+                 **stats_kw):
     """Load 2-4 runs (every one checked first), summarise each and put them side by side.
 
     Returns
     -------
-    dict, see :func:`combine`.
+    dict, see :func:`combine`; with ``return_summaries`` also the list of
+    :func:`run_summary` dicts (for :func:`write_figures`).
     """
     loaded = load_runs(specs) if not (specs and hasattr(specs[0], "latents")) else list(specs)
     if sampler is not None:  # parameters checked on every run before any long computation
@@ -201,7 +290,8 @@ def compare_runs(specs, sampler=None, params=None, n_samples=2000, seed=0, **sta
     boards = None
     if sampler is not None:
         boards = {r.name: sampler_scoreboard(r, sampler, params, n_samples, seed) for r in loaded}
-    return combine(summaries, boards)
+    res = combine(summaries, boards)
+    return (res, summaries) if return_summaries else res
 
 
 def summary_table(result):
@@ -306,6 +396,6 @@ def figure_qq(summaries):
     return fig
 
 
-__all__ = ["MAX_RUNS", "combine", "compare_runs", "figure_evr", "figure_histograms", "figure_qq",
+__all__ = ["MAX_RUNS", "combine", "compare_runs", "decoded_grid", "sampler_draw", "write_figures", "figure_evr", "figure_histograms", "figure_qq",
            "figure_radius", "figure_thresholds", "load_runs", "n_components_for", "plane_coverage",
            "run_summary", "sampler_scoreboard", "summary_table"]

@@ -9,6 +9,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 from core.data.images import make_grid, png_bytes
+from core import run_views
 
 st.set_page_config(page_title="latent-lab", page_icon="🧭", layout="wide")
 
@@ -90,7 +91,8 @@ with right:
     n_show = st.slider("How many", 4, 16, 8, step=4)
     try:
         with st.spinner("Encoding and decoding…"):
-            images, index = lab.run_images(run, n=n_show, held_out=which.startswith("last"))
+            images, index = lab.run_cached(run_views.run_images, run, n_show, which.startswith("last"),
+                                           spinner="Reading images from the run's data source…")
             recon = lab.decoder_fn(run)(lab.encoder_fn(run)(images))
     except ValueError as exc:
         lab.show_error(exc)

@@ -1,13 +1,21 @@
 """The dashboard's one place for caching, run selection and shared widgets.
 
-Pages import this module and call into ``core``; they hold no caches of
-their own.  ``st.cache_resource`` holds models and other shared, read-only
-objects (one copy for every browser session); ``st.cache_data`` holds arrays
-and tables (copied per call, so keep them small).
+Pages lay out widgets and call ``core``; they hold no caches of their own.
+A computation on a run is cached through ONE helper,
+``run_cached(core_function, run, *args)``: keyed by the run's name and file
+version, the function and the arguments (``shared=True``: one read-only
+object for every session, e.g. statistics and compiled models; otherwise a
+copy per call, e.g. arrays, tables and PNG bytes).  The functions themselves
+live in ``core`` (``core.run_views`` for most).  Besides that: the run
+picker, the compiled decoder/encoder, figure PNGs and downloads, sampler
+widgets, and the sampler-scoring section (fits, draws, scoreboard rows).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import re
 import threading
@@ -16,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from core import run_views
+from core.chunks import take_rows
 from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,11 +41,14 @@ _OPENED = set()
 _OPENED_LOCK = threading.Lock()
 
 
+def _is_opened(key):
+    with _OPENED_LOCK:
+        return key in _OPENED
+
+
 def run_path(key):
     """The folder of a run key: a name in the artifacts root, or a folder opened by path."""
-    with _OPENED_LOCK:
-        opened = key in _OPENED
-    return Path(key) if opened else runs.run_dir(key)
+    return Path(key) if _is_opened(key) else runs.run_dir(key)
 
 
 def open_run_path(text):
@@ -78,9 +91,7 @@ def file_stem(key):
 
 def _run_token(name):
     """Changes whenever a run folder (or a latent set ``RUN/SET``) is rewritten, so caches never go stale."""
-    with _OPENED_LOCK:
-        opened = name in _OPENED
-    if not opened:
+    if not _is_opened(name):
         return runs.data_version(name)
     path = Path(name)
     try:
@@ -117,10 +128,8 @@ def _keras_clear_session_without_gc():
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
-    with _OPENED_LOCK:
-        opened = name in _OPENED
     # A name in the root may be RUN/SET (a latent set); an opened folder is its path.
-    run = runs.Run(Path(name)) if opened else runs.load_run(name)
+    run = runs.Run(Path(name)) if _is_opened(name) else runs.load_run(name)
     run.name = name     # the key: unique across the root and opened folders
     return run
 
@@ -186,7 +195,7 @@ def _show_unusable(others, where):
                 st.markdown(f"**{i['name']}** — {i['status']}: {i['reason']}")
 
 
-# ---------------------------------------------------------------- the generic run-keyed cache
+# ---------------------------------------------------------------- the run-keyed cache
 
 def _fn_key(fn):
     # The line number tells apart two lambdas (or closures) of one function.
@@ -194,61 +203,154 @@ def _fn_key(fn):
     return f"{fn.__module__}.{fn.__qualname__}:{code.co_firstlineno if code else ''}"
 
 
+#: Keyword parameters ``run_cached`` fills in when ``fn`` has them and the
+#: caller did not: functions of the run's version, so not part of the key.
+INJECTED = ("statistics", "decode_fn", "encode_fn")
+
+
+def _in_cached_function():
+    # Called from inside another cached function (the scoring section's): that
+    # one's spinner, if any, is already up; no element calls in there.
+    try:
+        from streamlit.runtime.caching.cache_utils import in_cached_function
+    except ImportError:  # a Streamlit without it: no nested spinners is only cosmetic
+        return False
+    return bool(in_cached_function.get())
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(fn):
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+
+
+def _is_default(value, default):
+    if value is default:
+        return True
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except (TypeError, ValueError):  # arrays and the like: not a default
+        return False
+
+
+def _key_args(fn, args, kwargs, left_out):
+    # The arguments as fn binds them, those equal to their defaults left
+    # out: f(run, 1), f(run, i=1) and f(run, 1, scale=1.0) share one entry.
+    sig = _signature(fn)
+    if sig is None:
+        return tuple(args) + tuple(sorted(kwargs.items()))
+    bound = sig.bind(None, *args, **kwargs, **{k: None for k in left_out if k in sig.parameters})
+    key = []
+    for name, value in list(bound.arguments.items())[1:]:
+        if name in left_out or name in INJECTED or _is_default(value, sig.parameters[name].default):
+            continue
+        if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            value = tuple(sorted(value.items()))
+        key.append((name, value))
+    return tuple(key)
+
+
+def _injected(fn, run, kwargs):
+    given = {}
+    sig = _signature(fn)
+    for name in INJECTED if sig is not None else ():
+        if name not in sig.parameters or name in kwargs:
+            continue
+        if name == "statistics":
+            given[name] = statistics(run)
+        else:
+            given[name] = (decoder_fn if name == "decode_fn" else encoder_fn)(run)
+    return given
+
+
 @st.cache_data(show_spinner=False, max_entries=512)
-def _run_cached_data(name, token, fn_key, args, kwargs, _fn):
-    return _fn(_load_run(name, token), *args, **dict(kwargs))
+def _run_cached_data(name, token, fn_key, key_args, _call):
+    return _call(_load_run(name, token))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _run_cached_resource(name, token, fn_key, args, kwargs, _fn):
-    return _fn(_load_run(name, token), *args, **dict(kwargs))
+def _shared_slot(name, token, fn_key, key_args):
+    # Only a holder: a shared result is computed OUTSIDE Streamlit's cache
+    # functions, so that a progress callback may update an element the page
+    # created (Streamlit refuses element calls on outside blocks inside a
+    # cached function).  The lock makes a second session asking for the same
+    # result wait for the first one's; an exception stores nothing.
+    return {"lock": threading.Lock(), "done": False, "value": None}
 
 
-def run_cached(fn, run, *args, shared=False, **kwargs):
+def _shared(key, run, make, compute):
+    slot = _shared_slot(*key)
+    if slot["done"] or not compute:
+        return slot["value"]
+    with slot["lock"]:
+        if not slot["done"]:
+            slot["value"] = make(run)
+            slot["done"] = True
+    return slot["value"]
+
+
+def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, compute=True, **kwargs):
     """``fn(run, *args, **kwargs)``, computed once per run version and arguments.
 
-    The one caching pattern for new dashboard computations: ``fn`` is a
-    plain function taking the loaded run first (best one from ``core``);
-    the cache key is the run's name and file version, ``fn``'s qualified
-    name and the (hashable) arguments, so a retrained run never shows stale
-    results.  ``shared=False`` copies the result per call
-    (``st.cache_data``: arrays, tables, PNG bytes); ``shared=True`` returns
-    one read-only object for every session (``st.cache_resource``: fitted
-    models, large statistics).
+    The dashboard's one caching pattern: ``fn`` is a plain function taking
+    the loaded run first (best one from ``core``, e.g. ``core.run_views``);
+    the key is the run's name and file version, ``fn``'s qualified name and
+    the (hashable) arguments, so a retrained run never shows stale results.
+
+    Parameters
+    ----------
+    shared : bool
+        False: the result is copied per call (``st.cache_data``: arrays,
+        tables, PNG bytes).  True: one read-only object for every session
+        (fitted models, large statistics), computed outside Streamlit's cache
+        functions, so ``unhashed`` callbacks may update page elements.
+    spinner : str, optional
+        Shown while a result is computed (Streamlit shows a spinner only
+        after half a second, so a hit shows nothing).
+    unhashed : dict, optional
+        Keyword arguments passed to ``fn`` but left out of the key: callables
+        whose result the other arguments already determine (a progress
+        callback, a figure's draw function).
+    compute : bool
+        False: return None unless the result is already there (``shared`` only).
+
+    Parameters of ``fn`` named in :data:`INJECTED` (``statistics``,
+    ``decode_fn``, ``encode_fn``) receive the run's shared statistics and
+    compiled models unless given.
     """
-    store = _run_cached_resource if shared else _run_cached_data
-    return store(run.name, _run_token(run.name), _fn_key(fn), tuple(args),
-                 tuple(sorted(kwargs.items())), fn)
+    extra = dict(unhashed or {})
+    extra.update(_injected(fn, run, {**kwargs, **extra}))
+    key = (run.name, _run_token(run.name), _fn_key(fn), _key_args(fn, args, kwargs, set(extra)))
+
+    def call(r):
+        return fn(r, *args, **kwargs, **extra)
+
+    with st.spinner(spinner) if spinner and not _in_cached_function() else contextlib.nullcontext():
+        if shared:
+            return _shared(key, run, call, compute)
+        return _run_cached_data(*key, call)
 
 
-# ---------------------------------------------------------------- models
+# ---------------------------------------------------------------- models and statistics
 
-@st.cache_resource(show_spinner="Compiling decoder…", max_entries=8)
-def _decoder_fn(name, token, batch_size):
+def _compiled(run, part, batch_size):
     from core.model.network import CompiledModel
 
-    model = CompiledModel(_load_run(name, token).decoder, batch_size)
-    _keras_clear_session_without_gc()  # Keras is imported by now
-    return model
-
-
-@st.cache_resource(show_spinner="Compiling encoder…", max_entries=8)
-def _encoder_fn(name, token, batch_size):
-    from core.model.network import CompiledModel
-
-    model = CompiledModel(_load_run(name, token).encoder, batch_size)
+    model = CompiledModel(getattr(run, part), batch_size)
     _keras_clear_session_without_gc()  # Keras is imported by now
     return model
 
 
 def decoder_fn(run, batch_size=16):
-    """A traced, thread-safe decode function for the run: (n, z_dim) -> images."""
-    return _decoder_fn(run.name, _run_token(run.name), batch_size)
+    """A traced, thread-safe decode function for the run: (n, z_dim) -> images (shared)."""
+    return run_cached(_compiled, run, "decoder", int(batch_size), shared=True, spinner="Compiling decoder…")
 
 
 def encoder_fn(run, batch_size=16):
-    """A traced, thread-safe encode function for the run: images -> (n, z_dim)."""
-    return _encoder_fn(run.name, _run_token(run.name), batch_size)
+    """A traced, thread-safe encode function for the run: images -> (n, z_dim) (shared)."""
+    return run_cached(_compiled, run, "encoder", int(batch_size), shared=True, spinner="Compiling encoder…")
 
 
 def decode(run, Z):
@@ -259,43 +361,20 @@ def decode(run, Z):
     return decoder_fn(run)(Z)
 
 
-# ---------------------------------------------------------------- statistics
-
-@st.cache_resource(show_spinner="Computing statistics (components, correlation, PCA)…", max_entries=8)
-def _statistics(name, token, bin_width):
-    from core.stats.components import full_statistics
-
-    return full_statistics(_load_run(name, token).latents, bin_width=bin_width)
+def statistics(run, bin_width=run_views.BIN_WIDTH):
+    """:func:`core.run_views.statistics` of the run (read-only, shared by all sessions and pages)."""
+    return run_cached(run_views.statistics, run, float(bin_width), shared=True,
+                      spinner="Computing statistics (components, correlation, PCA)…")
 
 
-def statistics(run, bin_width=0.25):
-    """``core.stats.components.full_statistics`` of the run's latents (read-only, shared)."""
-    return _statistics(run.name, _run_token(run.name), float(bin_width))
+def _by_token(public):
+    # The sampler-scoring section below calls these by (name, token, ...).
+    return lambda name, token, *args: public(_load_run(name, token), *args)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane(name, token, i, j, space):
-    from core.stats.ellipses import plane_coordinates
-
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return plane_coordinates(_load_run(name, token).latents, i, j, space=space, pca=pca)
-
-
-def plane(run, i, j, space="latent"):
-    """Projected points (n, 2) of the run's latents on plane (i, j)."""
-    return _plane(run.name, _run_token(run.name), int(i), int(j), space)
-
-
-@st.cache_resource(show_spinner="Computing Mahalanobis distances…", max_entries=8)
-def _mnd(name, token):
-    from core.stats.mnd import mnd_summary
-
-    return mnd_summary(_load_run(name, token).latents)
-
-
-def mnd(run):
-    """``core.stats.mnd.mnd_summary`` of the run's latents."""
-    return _mnd(run.name, _run_token(run.name))
+_decoder_fn, _encoder_fn, _statistics = _by_token(decoder_fn), _by_token(encoder_fn), _by_token(statistics)
+_plane = _by_token(functools.partial(run_cached, run_views.plane))
+_plane_kde = _by_token(functools.partial(run_cached, run_views.plane_kde))
 
 
 # ---------------------------------------------------------------- samplers
@@ -329,74 +408,31 @@ def show_error(exc):
     st.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
-# ---------------------------------------------------------------- downloads (Home/Train/Components helper)
+# ---------------------------------------------------------------- figures and downloads
 
-@st.cache_data(show_spinner="Drawing the figure…", max_entries=256)
-def _cached_figure(name, token, kind, params, dpi, _draw):
-    return figure_png(_draw(), dpi=dpi)
+def _drawn_png(run, kind, params, dpi, others, draw=None):
+    return figure_png(draw(), dpi=dpi)
 
 
-def cached_figure(run, kind, params, draw, dpi=110):
-    """PNG bytes of a figure, drawn once per (run, ``kind``, ``params``) and cached.
+def cached_figure(run, kind, params, draw, dpi=110, others=()):
+    """PNG bytes of a figure, drawn once per (run version, ``kind``, ``params``) and cached.
 
     ``draw()`` builds and returns a matplotlib Figure (best a
     ``matplotlib.figure.Figure``, which needs no pyplot state and so is safe
     with several sessions); ``params`` (hashable) must hold everything the
-    drawing depends on besides the run.  Warm page renders then only send
-    cached bytes.
+    drawing depends on besides the run; ``others``: further runs the figure
+    shows (the Compare page), whose versions join the key.  Warm page
+    renders then only send cached bytes.
     """
-    return _cached_figure(run.name, _run_token(run.name), kind, params, dpi, draw)
+    return run_cached(_drawn_png, run, str(kind), params, int(dpi),
+                      tuple((r.name, _run_token(r.name)) for r in others),
+                      unhashed={"draw": draw}, spinner="Drawing the figure…")
 
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
     """A download button for a table as CSV (no rerun on click)."""
     st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_stem(file_name),
                        mime="text/csv", key=key or f"dl_{file_name}", on_click="ignore")
-
-
-# ---------------------------------------------------------------- dataset images (Home helper)
-
-@st.cache_data(show_spinner="Reading images from the run's data source…", max_entries=16)
-def _run_images(name, token, n, held_out):
-    run = _load_run(name, token)
-    source = run.source()
-    if held_out:
-        start = max(0, source.n_images - n)
-        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
-        return images, index
-    images, _, index = source.load(n=min(n, source.n_images))
-    return images, index
-
-
-def run_images(run, n=8, held_out=False):
-    """The first ``n`` images of the run's data source (or the last ``n``, which the
-    training held out for validation): ``(images (n, s, s, c), index (n,))``.
-    ``ValueError`` when the source cannot be opened (moved folder, …)."""
-    return _run_images(run.name, _run_token(run.name), int(n), bool(held_out))
-
-
-@st.cache_data(show_spinner="Computing radii…", max_entries=8)
-def _radii(name, token):
-    from core.stats.components import radius_distribution
-
-    return radius_distribution(_load_run(name, token).latents)
-
-
-def radii(run):
-    """``core.stats.components.radius_distribution`` of the run's latents, shape (n,)."""
-    return _radii(run.name, _run_token(run.name))
-
-
-@st.cache_data(show_spinner=False, max_entries=256)
-def _component_column(name, token, component):
-    return np.asarray(_load_run(name, token).latents[:, component], dtype=np.float32)
-
-
-def component_column(run, component):
-    """One latent component over all z-points, shape (n,) (cached: a strided memmap read)."""
-    from core.validation import check_component
-
-    return _component_column(run.name, _run_token(run.name), check_component(component, run.z_dim))
 
 
 # ---------------------------------------------------------------- uploads (Train helper)
@@ -471,36 +507,6 @@ def vector_downloads(V, stem, key):
     c2.download_button(".csv", csv, file_name=f"{file_stem(stem)}.csv", mime="text/csv",
                        key=f"{key}_csv", on_click="ignore", icon=":material/download:",
                        help=f"{what} as CSV, one row per vector")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _slice_mask(name, token, i, j, space, t, allow_empty=False):
-    from core.stats.ellipses import slice_mask as _mask
-
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    return _mask(_load_run(name, token).latents, i, j, t, space=space, pca=pca, allow_empty=allow_empty)
-
-
-def slice_mask(run, i, j, t, space="latent", allow_empty=False):
-    """Bool mask (n,) of the slice |z_k| <= t for all k other than i, j
-    (ValueError when empty unless ``allow_empty``)."""
-    return _slice_mask(run.name, _run_token(run.name), int(i), int(j), space, float(t), bool(allow_empty))
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _plane_kde(name, token, i, j, space, t, gridsize):
-    from core.stats.kde import kde2d
-
-    pts = _plane(name, token, i, j, space)
-    if t is not None:
-        pts = pts[_slice_mask(name, token, i, j, space, t)]
-    return kde2d(pts, gridsize=gridsize)
-
-
-def plane_kde(run, i, j, space="latent", t=None, gridsize=128):
-    """``core.stats.kde.kde2d`` of plane (i, j), optionally of the slice with threshold t."""
-    return _plane_kde(run.name, _run_token(run.name), int(i), int(j), space,
-                      None if t is None else float(t), int(gridsize))
 
 
 def _items(params):
@@ -856,63 +862,6 @@ def holdout_expectation(run, k_sigma=(2, 3)):
         return {}
 
 
-def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, early_exaggeration=12.0,
-         progress=None):
-    """t-SNE map of a fixed-seed subsample: ``(rows (m,), embedding (m, 2))``.
-
-    ``core.stats.tsne.tsne_of_latents`` (openTSNE), cached on disk by the content
-    of the input and the parameters (not in ``st.cache_data``, so that
-    ``progress(fraction, text)`` can drive a bar during a fit).
-    ``space="pca"`` maps the first ``n_dims`` PCA coordinates (seed post:
-    2, 4 or 10 leading components).  ValueError for n outside
-    [10, ``core.stats.tsne.MAX_TSNE_POINTS``], n_dims outside [2, z_dim], a
-    perplexity not below a third of the sample size, an exaggeration below 1.
-    """
-    from core.stats.tsne import tsne_of_latents
-
-    pca = statistics(run).pca if space == "pca" else None
-    n_dims = run.z_dim if (n_dims is None and space == "latent") else n_dims
-    return tsne_of_latents(run.latents, n, space=space, n_dims=n_dims, pca=pca, perplexity=perplexity,
-                           early_exaggeration=early_exaggeration, seed=seed, progress=progress)
-
-
-@st.cache_data(show_spinner="Fitting the attribute's direction (logistic regression)…", max_entries=64)
-def _attribute_fit(name, token, column):
-    from core.stats.attributes import attribute_direction as fit
-
-    run = _load_run(name, token)
-    return fit(run.latents, run.attributes[column].to_numpy(), name=column,
-               pca=_statistics(name, token, 0.25).pca)
-
-
-def attribute_fit(run, column):
-    """:func:`core.stats.attributes.attribute_direction` of one attribute column (AUC, direction, angles)."""
-    if run.attributes is None or column not in run.attributes.columns:
-        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
-    if len(run.attributes) != run.latents.shape[0]:
-        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
-                         f"{run.latents.shape[0]} latents")
-    return _attribute_fit(run.name, _run_token(run.name), column)
-
-
-def _attribute_direction(name, token, column, split):
-    # The Decode page's walks and the Attributes page share one computation:
-    # the logistic-regression direction, scaled by the class means' separation.
-    return _attribute_fit(name, token, column)["direction"]
-
-
-def attribute_direction(run, column, split="positive"):
-    """The attribute's direction in z (:func:`core.stats.attributes.attribute_direction`): unit logistic-regression
-    direction times the separation of the two classes' means along it; ``split`` is kept for callers
-    (two-valued columns split on their values, others at the median)."""
-    if run.attributes is None or column not in run.attributes.columns:
-        raise ValueError(f"attribute {column!r} is not in the run's attribute table")
-    if len(run.attributes) != run.latents.shape[0]:
-        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
-                         f"{run.latents.shape[0]} latents")
-    return _attribute_direction(run.name, _run_token(run.name), column, split)
-
-
 def sampler_param_widgets(name, z_dim, key, where=None):
     """Widgets for one sampler's parameters; returns the params dict for ``make_sampler``.
 
@@ -972,157 +921,6 @@ def sampler_param_widgets(name, z_dim, key, where=None):
                 "k_outer": c2.number_input("outer k σ", value=4.0, step=0.5, key=f"{key}_kout")}
     raise ValueError(f"unknown sampler {name!r}")
 
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _typical_nn_distance(name, token, m):
-    from core.stats.neighbours import nearest_neighbours
-
-    Z = _load_run(name, token).latents
-    rows = np.sort(np.random.default_rng(0).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
-    # k=2: the first neighbour of a real z-point is itself (distance 0).
-    _, dist = nearest_neighbours(Z, np.asarray(Z[rows]), k=2)
-    return float(np.median(dist[:, 1]))
-
-
-def typical_nn_distance(run, m=1000):
-    """Median distance of a real z-point to its nearest other one (fixed-seed subsample of m)."""
-    return _typical_nn_distance(run.name, _run_token(run.name), int(m))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _attribute_columns(name, token):
-    from core.data.sources import attribute_kinds
-
-    return attribute_kinds(_load_run(name, token).attributes)
-
-
-def attribute_columns(run):
-    """(binary, continuous) attribute column names of the run, binary ones being 0/1 or -1/1."""
-    return _attribute_columns(run.name, _run_token(run.name))
-
-
-
-# ---------------------------------------------------------------- encoder maps (page 6)
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _encoder_layers(name, token):
-    from core.model.featuremaps import conv_layer_names, feature_model
-
-    enc = _load_run(name, token).encoder
-    return [(n, tuple(int(d) for d in feature_model(enc, n).output_shape[1:])) for n in conv_layer_names(enc)]
-
-
-def encoder_layers(run):
-    """The encoder's convolutional layers as ``[(name, (h, w, n_maps)), ...]``, input side first."""
-    return _encoder_layers(run.name, _run_token(run.name))
-
-
-class _Slot:
-    """One cached value computed outside the cache decorator (see :func:`map_report`)."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.value = None
-
-
-# The report is computed OUTSIDE the cached function so that its progress bar
-# (an element created by the page) can be updated: Streamlit refuses element
-# calls on outside blocks inside a cached function.  The cache holds one slot
-# per (run, layer, limit, parameters); its lock makes a second session with
-# the same request wait for the first one's result instead of recomputing.
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _map_slot(name, token, layer, limit, params):
-    return _Slot()
-
-
-def _map_value(name, token, layer, limit, params, progress=None):
-    from core.model.featuremaps import run_map_report
-
-    slot = _map_slot(name, token, layer, limit, params)
-    with slot.lock:
-        if slot.value is None:
-            slot.value = run_map_report(_load_run(name, token), layer=layer, limit=limit, progress=progress,
-                                        **dict(params))
-        return slot.value
-
-
-def map_report(run, layer=None, limit=None, progress=None, **params):
-    """``core.model.featuremaps.run_map_report`` cached by run, layer, limit and parameters (shared, not copied).
-
-    ``progress(stage, done, total)`` is called while a new report is computed
-    (not on a cache hit).  ValueError for a bad layer or parameter (nothing cached).
-    """
-    return _map_value(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
-                      _items(params), progress)
-
-
-@st.cache_data(show_spinner="Drawing the pattern grid…", max_entries=32)
-def _map_grid_png(name, token, layer, limit, params, n_cols):
-    from core.model.featuremaps import pattern_grid_figure
-
-    return figure_png(pattern_grid_figure(_map_value(name, token, layer, limit, params), n_cols=n_cols))
-
-
-def map_grid_png(run, layer=None, limit=None, n_cols=8, **params):
-    """PNG bytes of the ranked pattern grid of a cached :func:`map_report`."""
-    return _map_grid_png(run.name, _run_token(run.name), layer, None if limit is None else int(limit),
-                         _items(params), int(n_cols))
-
-
-# ---------------------------------------------------------------- compare runs (page 7, issue 10)
-
-def _compare_summary(run):
-    from core.compare_runs import run_summary
-
-    try:
-        m = mnd(run)
-    except ValueError:
-        m = None  # run_summary records why the check is not possible
-    return run_summary(run, statistics=statistics(run), mnd=m)
-
-
-def compare_summary(run):
-    """:func:`core.compare_runs.run_summary` of a run or set, shared and computed once per version."""
-    return run_cached(_compare_summary, run, shared=True)
-
-
-@st.cache_data(show_spinner=False, max_entries=128)
-def _compare_png(names, tokens, kind, params, dpi, _draw):
-    return figure_png(_draw(), dpi=dpi)
-
-
-def compare_figure(runs_, kind, params, draw, dpi=100):
-    """PNG bytes of a figure over several runs, cached per (runs and their versions, kind, params)."""
-    names = tuple(r.name for r in runs_)
-    return _compare_png(names, tuple(_run_token(n) for n in names), kind, tuple(params), dpi, draw)
-
-
-@st.cache_resource(show_spinner=False)
-def _attribute_tables():
-    return {}, threading.Lock()
-
-
-def attribute_table(run, progress=None, compute=True):
-    """:func:`core.stats.attributes.attribute_table` of every attribute column of the run, kept per run version.
-
-    Computed outside any Streamlit cache so ``progress(k, n, column)`` may
-    update a progress bar; ``compute=False`` returns None unless it is ready.
-    """
-    if run.attributes is None:
-        raise ValueError(f"run {run.name} has no attribute table")
-    if len(run.attributes) != run.latents.shape[0]:
-        raise ValueError(f"the attribute table has {len(run.attributes)} rows but there are "
-                         f"{run.latents.shape[0]} latents")
-    store, lock = _attribute_tables()
-    key = (run.name, _run_token(run.name))
-    if key in store or not compute:
-        return store.get(key)
-    from core.stats.attributes import attribute_table as table
-
-    with lock:  # a second session waits for the first instead of computing again
-        if key not in store:
-            store[key] = table(run.latents, run.attributes, pca=statistics(run).pca, progress=progress)
-    return store[key]
 
 # ---------------------------------------------------------------- query parameters and the Tour (issue 11)
 
@@ -1192,10 +990,9 @@ def _user_image(run, data, name, k):
 
     image = prepare_user_image(data, run.image_size, run.channels, crop=run.config.get("crop"), name=name)
     res = encode_user_image(image, encoder_fn(run), decoder_fn(run), run.latents, k=k)
-    neighbours = decoder_fn(run)(np.asarray(run.latents[np.sort(res.neighbours)], np.float32))
-    order = np.argsort(np.argsort(res.neighbours))  # back to distance order after the sorted read
     return {"image": res.image, "z": res.z, "reconstruction": res.reconstruction,
-            "neighbours": res.neighbours, "distances": res.distances, "neighbour_images": neighbours[order]}
+            "neighbours": res.neighbours, "distances": res.distances,
+            "neighbour_images": decoder_fn(run)(take_rows(run.latents, res.neighbours))}
 
 
 def user_image(run, data, name, k=8):

@@ -101,3 +101,41 @@ def test_figures_draw_every_run(env):
         assert all(any(r.name in lab for lab in labels) for r in loaded), labels
     fig = compare_runs.figure_histograms(sums[:2], component=3)
     assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 2
+
+
+def test_out_writes_figures_and_decoded_grids_of_the_scored_draw(env, capsys, tmp_path):
+    out = tmp_path / "cmp"
+    assert cli.main(["compare-runs", "--runs", "tiny,small4", "--sampler", "mvn", "--n", "300",
+                     "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    # different z_dim: no correlated-pairs figure (not dimension-free)
+    assert names == ["comparison.json", "decoded_small4.png", "decoded_tiny.png", "explained_variance.png",
+                     "histograms.png", "mnd_qq.png", "radius.png"]
+    saved = json.loads((out / "comparison.json").read_text())
+    assert saved["runs"] == ["tiny", "small4"] and set(saved["scoreboard"]) == {"tiny", "small4"}
+    from matplotlib.image import imread
+    assert imread(out / "decoded_tiny.png").shape[2] in (3, 4)
+    # the grid decodes the first 16 vectors of the draw the scoreboard scores:
+    # an MVN fitted on the first 90 % of the rows, seed 0
+    run = runs.load_run("tiny")
+    Z = np.asarray(run.latents, np.float64)
+    n_hold = max(2, int(round(Z.shape[0] * 0.1)))
+    V = compare_runs.sampler_draw(run, "mvn", None, 300, 0)
+    assert V.shape == (300, 8)
+    from core.sampling.samplers import make_sampler
+    assert np.array_equal(V, make_sampler("mvn").fit(Z[:-n_hold]).sample(300, random_state=0))
+    assert not np.allclose(V, make_sampler("mvn").fit(Z).sample(300, random_state=0))
+    grid = compare_runs.decoded_grid(run, "mvn", None, 300, 0, m=16, n_cols=4)
+    from core.data.images import make_grid
+    expect = make_grid(np.clip(run.decoder.predict(V[:16], verbose=0), 0, 1), n_cols=4)
+    assert np.allclose(grid, expect, atol=1e-5)
+
+
+def test_out_that_is_a_file_is_refused_before_anything_runs(env, capsys, tmp_path, monkeypatch):
+    f = tmp_path / "taken"
+    f.write_text("keep me")
+    called = []
+    monkeypatch.setattr(compare_runs, "run_summary", lambda *a, **k: called.append(1))
+    assert cli.main(["compare-runs", "--runs", "tiny,small4", "--out", str(f)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err and not called
+    assert f.read_text() == "keep me"

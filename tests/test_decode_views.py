@@ -61,3 +61,28 @@ def test_path_in_plane_is_the_projection(data):
     Z, st = data
     P = np.linspace(0, 1, 5)[:, None] * Z.mean(axis=0)
     np.testing.assert_allclose(path_in_plane(P, 1, 4), P[:, [1, 4]], rtol=1e-6)
+
+
+def test_slider_axes_are_one_sigma_long(data):
+    from core.sampling.decode_views import slider_axes
+
+    Z, st = data
+    C = np.cov(Z.astype(np.float64), rowvar=False)
+    names, A = slider_axes(st, "pca", 1, 4)
+    assert names == ["PCA 1", "PCA 2", "PCA 3", "PCA 4"]
+    # Independent: each axis is one Mahalanobis unit long and they are C^-1-orthogonal,
+    # and they span sklearn's principal axes 1..4 (up to sign).
+    np.testing.assert_allclose(A @ np.linalg.solve(C, A.T), np.eye(4), atol=1e-3)
+    ref = PCA().fit(Z.astype(np.float64))
+    for a, u, v in zip(A, ref.components_[1:5], ref.explained_variance_[1:5]):
+        np.testing.assert_allclose(np.abs(a), np.abs(u) * np.sqrt(v), rtol=1e-3, atol=1e-4)
+    names, A = slider_axes(st, "dominant", 0, 3)
+    std = Z.astype(np.float64).std(axis=0, ddof=1)
+    top = np.argsort(-std)[:3]
+    assert names == [f"z{c}" for c in top]
+    np.testing.assert_allclose(A[np.arange(3), top], std[top], rtol=1e-5)
+    assert np.count_nonzero(A) == 3
+    with pytest.raises(ValueError, match="0 … 2 so that 4 sliders.*got 3"):
+        slider_axes(st, "pca", 3, 4)
+    with pytest.raises(ValueError, match="'ica'"):
+        slider_axes(st, "ica", 0, 2)

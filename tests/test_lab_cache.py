@@ -66,3 +66,61 @@ def test_run_cached_is_never_stale_after_the_run_changes(app_env, tiny_run_root)
     runs.atomic_write_json(meta, runs.read_json(meta))
     lab.run_cached(_column_mean, lab.get_run(TINY_RUN), 0)
     assert len(CALLS) == 2
+
+
+def test_run_cached_keys_by_bound_arguments(app_env):
+    import lab
+
+    CALLS.clear()
+    run = lab.get_run(TINY_RUN)
+    # Positional, keyword and an explicit default are one computation.
+    a = lab.run_cached(_column_mean, run, 3)
+    assert lab.run_cached(_column_mean, run, k=3) == a
+    assert lab.run_cached(_column_mean, run, 3, scale=1.0) == a
+    assert len(CALLS) == 1
+
+
+def _with_progress(run, k, progress=None):
+    CALLS.append(("progress", k))
+    if progress is not None:
+        progress(k)
+    return k * 10
+
+
+def _uses_statistics(run, statistics=None):
+    return statistics
+
+
+def test_run_cached_unhashed_compute_false_and_injected_statistics(app_env):
+    import lab
+
+    CALLS.clear()
+    run = lab.get_run(TINY_RUN)
+    seen = []
+    assert lab.run_cached(_with_progress, run, 4, shared=True, compute=False) is None
+    assert lab.run_cached(_with_progress, run, 4, shared=True, unhashed={"progress": seen.append}) == 40
+    # The callback is not part of the key: a hit, whatever callback comes with it.
+    assert lab.run_cached(_with_progress, run, 4, shared=True, unhashed={"progress": print}) == 40
+    assert lab.run_cached(_with_progress, run, 4, shared=True, compute=False) == 40
+    assert seen == [4] and CALLS == [("progress", 4)]
+    # A parameter named statistics receives the run's one shared statistics object.
+    assert lab.run_cached(_uses_statistics, run, shared=True) is lab.statistics(run)
+
+
+def test_run_cached_exception_stores_nothing(app_env):
+    import lab
+
+    run = lab.get_run(TINY_RUN)
+    calls = []
+
+    def flaky(r):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first call fails")
+        return "ok"
+
+    try:
+        lab.run_cached(flaky, run, shared=True)
+    except ValueError:
+        pass
+    assert lab.run_cached(flaky, run, shared=True) == "ok" and len(calls) == 2

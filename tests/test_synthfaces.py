@@ -163,3 +163,40 @@ def test_sizes_are_resolutions_of_one_picture():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         generate(**kwargs)
+
+
+@pytest.mark.parametrize("kind", ["synthfaces", "synthdigits"])
+def test_factors_for_equal_the_rendered_attributes_in_any_order(kind):
+    from core.data.sources import open_source
+
+    src = open_source(kind, size=16, channels=1, limit=700, seed=3)
+    _, attrs, index = next(src.iter_batches(batch_size=700))
+    pick = np.array([699, 0, 257, 256, 3, 3])
+    got = src.factors_for(pick)
+    assert list(got.columns) == list(attrs.columns) and list(got.index) == list(range(6))
+    np.testing.assert_array_equal(got.to_numpy(), attrs.loc[pick].to_numpy())
+    with pytest.raises(ValueError, match="-1"):
+        src.factors_for([-1, 2])
+
+
+def test_a_procedural_run_without_attributes_csv_recomputes_them(tmp_path):
+    """The shipped comparison runs store no attributes.csv: the loaded table equals the stored one."""
+    import shutil
+
+    import pandas as pd
+
+    from core.runs import runs
+
+    src = runs.REPO_ROOT / "artifacts" / "default"
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("attributes.csv", "sets"))
+    stored = pd.read_csv(src / "attributes.csv")
+    got = runs.Run(dst).attributes
+    assert list(got.columns) == list(stored.columns) and len(got) == len(stored)
+    # attributes.csv holds 6 significant digits
+    np.testing.assert_allclose(got.to_numpy(float), stored.to_numpy(float), rtol=1e-5, atol=1e-6)
+    # a non-procedural run without the file still has none
+    cfg = runs.read_json(dst / "config.json")
+    cfg["dataset"] = str(tmp_path)
+    runs.atomic_write_json(dst / "config.json", cfg)
+    assert runs.Run(dst).attributes is None

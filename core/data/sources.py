@@ -340,6 +340,29 @@ class SynthFacesSource(ImageSource):
     def _attributes_for(self, index):
         return None     # produced together with the images in _read
 
+    def factors_for(self, index):
+        """The factor table of images ``index`` without rendering them.
+
+        Parameters
+        ----------
+        index : array-like of shape (n,), int
+            Image indices, any order.
+
+        Returns
+        -------
+        attributes : DataFrame of shape (n, len(attribute_names)), RangeIndex
+            Row k holds image ``index[k]``'s factors, exactly as ``generate``
+            draws them.
+        """
+        index = np.asarray(index, np.int64).reshape(-1)
+        if index.size and index.min() < 0:
+            raise ValueError(f"image indices must be >= 0, got {index.min()}")
+        if index.size == 0:
+            return pd.DataFrame(columns=self.attribute_names)
+        lo, hi = int(index.min()), int(index.max()) + 1
+        table = self._generator().draw_factors(hi - lo, seed=self.seed, start=lo)
+        return table.loc[index].reset_index(drop=True)
+
     def iter_batches(self, batch_size=256, start=0, stop=None):
         gen = self._generator()
         batch_size, start, stop = self._check_range(batch_size, start, stop)
@@ -514,6 +537,30 @@ def open_config_source(config, dataset=None, limit=None):
     return open_source(dataset or d["dataset"], size=int(m["image_size"]), channels=int(m["channels"]),
                        limit=limit if limit is not None else d.get("limit"),
                        seed=d.get("data_seed", 0), crop=d.get("crop"))
+
+
+#: Sources whose attribute table is recomputed from the config (no rendering),
+#: so a run of theirs need not store attributes.csv.
+PROCEDURAL_SOURCES = ("synthfaces", "synthdigits")
+
+
+def procedural_attributes(config, index):
+    """The attribute table of a procedural run's images, recomputed from its config.
+
+    Parameters
+    ----------
+    config : dict
+        A run's ``config.json`` (merged with a latent set's metadata).
+    index : array-like of shape (n,), int
+        The run's image indices (``index.npy``).
+
+    Returns
+    -------
+    DataFrame of shape (n, n_factors), or None when the dataset is not procedural.
+    """
+    if str(config.get("dataset", "")).strip().lower() not in PROCEDURAL_SOURCES:
+        return None
+    return open_config_source(config, limit=None).factors_for(index)
 
 
 def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):

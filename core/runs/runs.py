@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data.sources import open_config_source
+from core.data.sources import open_config_source, procedural_attributes
 from core.validation import check_int
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -822,6 +822,11 @@ class Run:
                 self.attributes = pd.read_csv(io.BytesIO(raw))
             except Exception as exc:  # pandas parser errors
                 raise ValueError(f"attributes.csv cannot be read: {str(exc)[:200]}") from None
+        else:
+            # Procedural data: the factors are recomputed from the seed, so a
+            # shipped run need not store the same table twice.
+            merged = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
+            self.attributes = procedural_attributes(merged, self.index)
         self._encoder = self._decoder = None
 
     @property

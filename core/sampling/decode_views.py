@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.stats.components import dominant_components
 from core.validation import check_int, check_latents
 
 
@@ -86,6 +87,46 @@ def pca_reconstructions(pca, z, ks):
         k = check_int(k, "K (PCA components kept)", 1, pca.n_components_)
         out.append(pca.reconstruct(z, k)[0])
     return np.asarray(out, dtype=np.float32)
+
+
+def slider_axes(stats, basis="pca", first=0, n=6):
+    """The directions the Decode page's sliders move along, one sigma long each.
+
+    Parameters
+    ----------
+    stats : core.stats.components.LatentStatistics
+    basis : {"pca", "dominant"}
+        "pca": principal axes ``first .. first + n - 1``, each scaled by its
+        standard deviation; "dominant": the latent components ranked
+        ``first ..`` by standard deviation (largest first), each a unit
+        vector times that component's std.
+    first : int
+        First axis (PCA) or rank (dominant), in ``0 .. z_dim - n``.
+    n : int >= 1
+
+    Returns
+    -------
+    names : list of str
+        ``"PCA k"`` or ``"zk"``.
+    axes : ndarray of shape (n, z_dim)
+        ``centre + shifts @ axes`` moves ``shifts[m]`` sigma along axis m.
+    """
+    std = stats.table["std"].to_numpy(dtype=np.float64)
+    d = std.shape[0]
+    n = check_int(n, "sliders", 1, d)
+    if not 0 <= first <= d - n:
+        raise ValueError(f"first component must be in 0 … {d - n} so that {n} sliders "
+                         f"fit into z_dim = {d}, got {first}")
+    if basis == "pca":
+        pca = stats.pca
+        comps = np.arange(first, first + n)
+        return [f"PCA {c}" for c in comps], pca.components_[comps] * np.sqrt(pca.explained_variance_[comps])[:, None]
+    if basis == "dominant":
+        comps = dominant_components(stats.table, n=d, by="std")["component"].to_numpy()[first:first + n].astype(int)
+        axes = np.zeros((n, d))
+        axes[np.arange(n), comps] = std[comps]
+        return [f"z{c}" for c in comps], axes
+    raise ValueError(f"basis must be 'pca' or 'dominant', got {basis!r}")
 
 
 def path_in_plane(P, i, j, space="latent", pca=None):

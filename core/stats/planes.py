@@ -15,16 +15,23 @@ from core.validation import check_float, check_int, check_positive
 GRID_LAYOUTS = ("consecutive", "against-next", "top-correlated")
 
 
-def zoom_window(points, centre=(0.0, 0.0), half_width=1.0):
-    """A square window of the plane in units of the points' standard deviations.
+#: Units of :func:`zoom_window`.
+ZOOM_UNITS = ("std", "absolute")
+
+
+def zoom_window(points, centre=(0.0, 0.0), half_width=1.0, units="std"):
+    """A square window of the plane, in the points' standard deviations or in absolute coordinates.
 
     Parameters
     ----------
     points : ndarray of shape (n_samples, 2)
     centre : (float, float)
-        Window centre, in standard deviations from the points' mean, per axis.
+        Window centre: in standard deviations from the points' mean, per axis
+        (``units="std"``), or the point itself (``units="absolute"``).
     half_width : float > 0
-        Half the window's side, in standard deviations (per axis).
+        Half the window's side: in standard deviations per axis, or in
+        coordinate units (a fixed square such as +-0.25 around a point).
+    units : {"std", "absolute"}
 
     Returns
     -------
@@ -37,8 +44,13 @@ def zoom_window(points, centre=(0.0, 0.0), half_width=1.0):
         raise ValueError(f"points must have shape (n, 2) with n >= 1, got {points.shape}")
     cx = check_float(centre[0], "window centre x")
     cy = check_float(centre[1], "window centre y")
-    w = check_positive(half_width, "window half-width")
-    mean, std = points.mean(axis=0), points.std(axis=0)
+    w = check_positive(half_width, "zoom half-width")
+    if units == "absolute":
+        mean, std = np.zeros(2), np.ones(2)
+    elif units == "std":
+        mean, std = points.mean(axis=0), points.std(axis=0)
+    else:
+        raise ValueError(f"zoom units must be one of {ZOOM_UNITS}, got {units!r}")
     xlim = (mean[0] + (cx - w) * std[0], mean[0] + (cx + w) * std[0])
     ylim = (mean[1] + (cy - w) * std[1], mean[1] + (cy + w) * std[1])
     inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
@@ -86,4 +98,4 @@ def grid_pairs(layout, start, z_dim, correlation=None, n=6):
     return [p for p in pairs if p not in bad], bad
 
 
-__all__ = ["GRID_LAYOUTS", "grid_pairs", "zoom_window"]
+__all__ = ["GRID_LAYOUTS", "ZOOM_UNITS", "grid_pairs", "zoom_window"]

@@ -8,6 +8,7 @@ import streamlit as st
 from matplotlib.figure import Figure
 
 import lab
+from core import run_views
 from core.stats.components import dominant_components, gaussian_shell, uniform_box_shell, unresolved_hw_message
 from core.stats.correlation import top_pairs
 from core.plotting import (plot_component_fit, plot_component_histograms, plot_correlation_heatmap,
@@ -79,8 +80,8 @@ def selected_components():
             axes = fig.subplots(nrows, ncols, squeeze=False)
             rows = table.set_index("component")
             for ax, c in zip(axes.flat, chosen):
-                plot_component_fit(ax, lab.component_column(run, c), {"component": c, **rows.loc[c].to_dict()},
-                                   bin_width=bin_width)
+                column = lab.run_cached(run_views.component_column, run, int(c))
+                plot_component_fit(ax, column, {"component": c, **rows.loc[c].to_dict()}, bin_width=bin_width)
                 ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # headroom for the legend
                 ax.legend(fontsize=7, loc="upper left")
                 ax.title.set_fontsize(10)
@@ -129,7 +130,7 @@ def radius_view():
     if not rbw > 0:
         st.error(f"Radius histogram bin width must be greater than 0, got {rbw:g}.")
         return
-    radii = lab.radii(run)
+    radii = lab.run_cached(run_views.radii, run, spinner="Computing radii…")
     shell = uniform_box_shell(b, z_dim)
     gauss = gaussian_shell(z_dim) if show_gauss else None
     left, right = st.columns([3, 2])
@@ -191,7 +192,7 @@ def correlation_view():
 # ---------------------------------------------------------------- (f) MND check
 def mnd_check():
     try:
-        summary = lab.mnd(run)
+        summary = lab.run_cached(run_views.mnd, run, shared=True, spinner="Computing Mahalanobis distances…")
     except ValueError as exc:
         lab.show_error(exc)
     else:

@@ -5,13 +5,15 @@ Seed post VIII (contours vs confidence ellipses, grids of planes) and
 filaments and voids, t-SNE).
 """
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
 import lab
-from core.stats.correlation import top_pairs
+from core import run_views
+from core.stats.correlation import correlation_matrix, top_pairs
+from core.stats.planes import grid_pairs, zoom_window
 from core.stats.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
 from core.plotting import plot_empty_slice, plot_plane
 from core.sampling.samplers import SAMPLERS
@@ -108,9 +110,6 @@ with st.expander("Slice, sampler overlay, zoom", expanded=False):
         zx = za1.number_input("centre x", value=0.0, step=0.25, key="planes_zax", disabled=not zoom)
         zy = za2.number_input("centre y", value=0.0, step=0.25, key="planes_zay", disabled=not zoom)
         zw = za3.number_input("half-width", value=0.25, step=0.05, key="planes_zaw", disabled=not zoom)
-        if zoom and not zw > 0:
-            st.error(f"zoom half-width must be greater than 0, got {zw:g}")
-            st.stop()
     else:
         zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx",
                        disabled=not zoom)
@@ -121,7 +120,7 @@ with st.expander("Slice, sampler overlay, zoom", expanded=False):
 # ---------------------------------------------------------------- the plane
 
 try:
-    points = lab.plane(run, i, j, space)
+    points = lab.run_cached(run_views.plane, run, i, j, space)
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()
@@ -130,7 +129,7 @@ t_used = None
 empty_slice = False
 if use_slice:
     try:
-        mask = lab.slice_mask(run, i, j, t, space, allow_empty=True)
+        mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
     except ValueError as exc:
         lab.show_error(exc)
         st.stop()
@@ -159,7 +158,7 @@ if sigmas and not empty_slice:
 kde = None
 if show_kde and sigmas and not empty_slice:
     try:
-        kde = lab.plane_kde(run, i, j, space, t=t_used)
+        kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used)
     except ValueError as exc:
         st.warning(f"No KDE for this plane: {exc}")
 
@@ -182,7 +181,8 @@ if overlay_name != "none":
             lab.show_error(exc)
 
 if empty_slice:
-    fig, ax = plt.subplots(figsize=(6.6, 6.2))
+    fig = Figure(figsize=(6.6, 6.2))
+    ax = fig.add_subplot()
     plot_empty_slice(ax, reference, n_all, t_used, overlay=overlay, overlay_label=overlay_label,
                      labels=(axis_label(space, i), axis_label(space, j)))
     ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — "
@@ -199,22 +199,21 @@ if empty_slice:
     st.divider()
 else:
     mean2 = points.mean(axis=0)
-    std2 = points.std(axis=0)
     xlim = ylim = None
     shown = points
     if zoom:
-        if zabs == "absolute coordinates":
-            xlim, ylim = (zx - zw, zx + zw), (zy - zw, zy + zw)
-        else:
-            xlim = (mean2[0] + (zx - zw) * std2[0], mean2[0] + (zx + zw) * std2[0])
-            ylim = (mean2[1] + (zy - zw) * std2[1], mean2[1] + (zy + zw) * std2[1])
-        inside = ((points[:, 0] >= xlim[0]) & (points[:, 0] <= xlim[1])
-                  & (points[:, 1] >= ylim[0]) & (points[:, 1] <= ylim[1]))
+        try:
+            xlim, ylim, inside = zoom_window(points, (zx, zy), zw,
+                                             units="absolute" if zabs == "absolute coordinates" else "std")
+        except ValueError as exc:
+            lab.show_error(exc)
+            st.stop()
         shown = points[inside]
         if not len(shown):
             st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
 
-    fig, ax = plt.subplots(figsize=(6.6, 7.0))
+    fig = Figure(figsize=(6.6, 7.0))
+    ax = fig.add_subplot()
     art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
                      overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
                      labels=(axis_label(space, i), axis_label(space, j)))
@@ -250,7 +249,7 @@ else:
     with right:
         m1, m2 = st.columns(2)
         m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
-        m2.metric("correlation r", f"{np.corrcoef(points.T)[0, 1]:+.3f}" if len(points) > 2 else "—")
+        m2.metric("correlation r", f"{correlation_matrix(points)[0, 1]:+.3f}" if len(points) > 2 else "—")
         if zoom:
             st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
         if len(table):
@@ -276,10 +275,13 @@ st.divider()
 st.subheader("Grid of planes")
 if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
     g1, g2, g3 = st.columns(3)
-    choices = ["consecutive pairs (k, k+1), (k+2, k+3), …", "component k against the next ones"]
+    # Label -> (core.stats.planes.grid_pairs layout, grid rows x columns).
+    choices = {"consecutive pairs (k, k+1), (k+2, k+3), …": ("consecutive", (2, 3)),
+               "component k against the next ones": ("against-next", (2, 3))}
     if space == "latent":
-        choices += ["six top-correlated pairs", "16 top-correlated pairs (4 × 4, seed III)"]
-    layout = g1.radio("Pairs", choices, key="planes_grid_layout")
+        choices.update({"six top-correlated pairs": ("top-correlated", (2, 3)),
+                        "16 top-correlated pairs (4 × 4, seed III)": ("top-correlated", (4, 4))})
+    layout, grid_shape = choices[g1.radio("Pairs", list(choices), key="planes_grid_layout")]
     k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
     grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
     mark_row = int(g3.number_input(f"mark the z-point of image (row 0 … {n_all - 1}; −1: none)", value=-1,
@@ -289,22 +291,12 @@ if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)",
     if not -1 <= mark_row < n_all:
         st.error(f"image row must be in −1 … {n_all - 1}, got {mark_row}")
         st.stop()
-    if layout.startswith("consecutive"):
-        pairs = [(k0 + 2 * m, k0 + 2 * m + 1) for m in range(6)]
-    elif layout.startswith("component"):
-        pairs = [(k0, k0 + m) for m in range(1, 7)]
-    else:
-        n_pairs = 16 if layout.startswith("16") else 6
-        tp = top_pairs(stats.correlation, threshold=0.0, n=min(n_pairs, d * (d - 1) // 2))
-        pairs = [(int(r.i), int(r.j)) for r in tp.itertuples(index=False)]
-    grid_shape = (4, 4) if layout.startswith("16") else (2, 3)
+    pairs, bad = grid_pairs(layout, k0, d, correlation=stats.correlation, n=grid_shape[0] * grid_shape[1])
     marks = []
     if mark_row >= 0:
         marks.append((np.asarray(run.latents[mark_row], np.float32), f"image {mark_row}", "o"))
     if lab.user_mark(run) is not None:
         marks.append((np.asarray(lab.user_mark(run), np.float32), "your image", "*"))
-    bad = [p for p in pairs if not (0 <= p[0] < d and 0 <= p[1] < d)]
-    pairs = [p for p in pairs if p not in bad]
     if grid_points < 1:
         st.error(f"points drawn per plane must be at least 1, got {grid_points}")
     elif not pairs:
@@ -312,15 +304,16 @@ if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)",
     else:
         if bad:
             st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig, axes = plt.subplots(*grid_shape, figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
+        fig = Figure(figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
+        axes = fig.subplots(*grid_shape)
         for ax in axes.ravel()[len(pairs):]:
             ax.set_visible(False)
         with st.spinner(f"Drawing {len(pairs)} planes…"):
             for ax, (a, b) in zip(axes.ravel(), pairs):
-                pts = lab.plane(run, a, b, space)
+                pts = lab.run_cached(run_views.plane, run, a, b, space)
                 try:
                     tab = plane_ellipses(pts, sigmas) if sigmas else []
-                    kd = lab.plane_kde(run, a, b, space) if (show_kde and sigmas) else None
+                    kd = lab.run_cached(run_views.plane_kde, run, a, b, space) if (show_kde and sigmas) else None
                 except ValueError:  # a flat pair: leave the panel empty, say why
                     ax.text(0.5, 0.5, f"({a}, {b}): singular covariance\n(constant or collinear)",
                             ha="center", va="center", transform=ax.transAxes)
@@ -385,10 +378,12 @@ req = st.session_state.get("tsne_request")
 if req and req[0] == run.name:
     bar = st.progress(0.0, text=f"t-SNE of {req[1]:,} points…")
     try:
-        rows, Y = lab.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5],
-                           early_exaggeration=req[6], progress=lambda f, text: bar.progress(f, text=text))
+        rows, Y = run_views.tsne(run, n=req[1], space=req[2], n_dims=req[3], perplexity=req[4], seed=req[5],
+                                 early_exaggeration=req[6], progress=lambda f, text: bar.progress(f, text=text),
+                                 statistics=stats)
         bar.empty()
-        fig, ax = plt.subplots(figsize=(6.6, 5.8))
+        fig = Figure(figsize=(6.6, 5.8))
+        ax = fig.add_subplot()
         size = float(np.clip(3000.0 / len(rows), 0.3, 5.0))
         if colour_by != "none":
             c = run.attributes[colour_by].to_numpy()[rows]

@@ -11,12 +11,13 @@ import pandas as pd
 import streamlit as st
 
 import lab
+from core import run_views
+from core.chunks import take_rows
 from core.sampling import paths
-from core.stats.components import dominant_components
 from core.stats.correlation import top_pairs
-from core.sampling.decode_views import centre_vector, path_in_plane, pca_reconstructions, rows_by_distance
+from core.sampling.decode_views import centre_vector, path_in_plane, pca_reconstructions, slider_axes
 from core.stats.ellipses import plane_ellipses
-from core.data.images import make_grid, png_bytes
+from core.data.images import make_grid, png_bytes, upscale, upscale_factor
 from core.stats.neighbours import nearest_neighbours
 from core.plotting import plot_path_over_plane
 from core.sampling.samplers import SAMPLERS
@@ -38,15 +39,10 @@ N, d = run.latents.shape
 TILE = 100  # minimum displayed tile size in pixels (small images are enlarged)
 
 
-def upscale(grid, tile_px, target=TILE):
-    s = max(1, int(np.ceil(target / tile_px)))
-    return np.repeat(np.repeat(grid, s, axis=0), s, axis=1)
-
-
 def show_strip(images, file_name, key, caption=None, n_cols=None):
     """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
     grid = make_grid(images, n_cols=n_cols or len(images))
-    st.image(png_bytes(upscale(grid, images.shape[1])), caption=caption)
+    st.image(png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), caption=caption)
     st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(file_name), mime="image/png",
                        key=key, on_click="ignore")
 
@@ -54,11 +50,6 @@ def show_strip(images, file_name, key, caption=None, n_cols=None):
 def latent_row(k, name):
     k = check_int(k, name, 0, N - 1)
     return np.asarray(run.latents[k], dtype=np.float64)
-
-
-def full_cov():
-    # The covariance rebuilt from the (full) PCA: C = U diag(var) U^T.
-    return (pca.components_.T * pca.explained_variance_) @ pca.components_
 
 
 def path_plane(P, fixed_ij=None):
@@ -78,10 +69,10 @@ def path_plane(P, fixed_ij=None):
             st.caption(f"The line's own plane (z{pi}, z{pj}).")
         st.caption("Green: the path's points in order (1 = first image of the strip); blue: the data's "
                    "z-points; solid ellipses 1, 2, 3 σ, dashed KDE contours of the same masses; + origin.")
-    pts = lab.plane(run, pi, pj)
+    pts = lab.run_cached(run_views.plane, run, pi, pj)
     fig = Figure(figsize=(6.4, 5.2))
     ax = fig.add_subplot()
-    plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=lab.plane_kde(run, pi, pj),
+    plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=lab.run_cached(run_views.plane_kde, run, pi, pj),
                          ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
     ax.get_legend().remove()
     ax.set_title(f"path in the plane (z{pi}, z{pj})")
@@ -117,7 +108,7 @@ try:
         lj = int(l2.number_input("j", value=1, step=1, key="dec_lj"))
         angle = l3.slider("angle towards j (degrees)", 0, 180, 45, key="dec_angle")
         extent = l4.slider("extent (σ along the line)", 0.5, 5.0, 3.0, 0.5, key="dec_extent")
-        P = paths.line_through_centre(centre, full_cov(), li, lj, angle, extent, n_points)
+        P = paths.line_through_centre(centre, pca.get_covariance(), li, lj, angle, extent, n_points)
         plane_ij = (li, lj)
         cap = f"line through the centre in plane (z{li}, z{lj}) at {angle}°, ±{extent:g} σ"
     elif kind == "interpolation between two images":
@@ -128,11 +119,10 @@ try:
         cap = f"straight line from the z-point of image {a} to that of image {b}; the ends are their reconstructions"
     else:
         a1, a2, a3 = st.columns(3)
-        binary_cols, continuous_cols = lab.attribute_columns(run)
+        binary_cols, continuous_cols = lab.run_cached(run_views.attribute_columns, run)
         # Binary attributes first: glasses or a hat show at a glance.
         column = a1.selectbox("attribute", binary_cols + continuous_cols, key="dec_attr")
         binary = column in binary_cols
-        split = "positive" if binary else "median"
         a1.caption(("binary" if binary else "continuous, split at the median") + ": the logistic-regression "
                    "direction of the Attributes page, scaled by the class means' separation along it")
         start = a2.radio("start at", ["the centre", "an image"], key="dec_attr_start", horizontal=True)
@@ -142,7 +132,8 @@ try:
         else:
             z0 = centre
         lo, hi = a3.slider("alpha range", -3.0, 3.0, (-1.5, 1.5), 0.25, key="dec_alpha")
-        direction = lab.attribute_direction(run, column, split)
+        direction = lab.run_cached(run_views.attribute_fit, run, column,
+                                   spinner="Fitting the attribute's direction (logistic regression)…")["direction"]
         P = paths.attribute_walk(z0, direction, np.linspace(lo, hi, n_points))
         cap = (f"z + alpha · direction({column}), alpha from {lo:g} to {hi:g}; "
                f"|direction| = {np.linalg.norm(direction):.3g}")
@@ -176,19 +167,7 @@ def live():
 
 
     try:
-        if not 0 <= k0 <= d - N_SLIDERS:
-            raise ValueError(f"first component must be in 0 … {d - N_SLIDERS} so that {N_SLIDERS} sliders "
-                             f"fit into z_dim = {d}, got {k0}")
-        if basis.startswith("PCA"):
-            comps = list(range(k0, k0 + N_SLIDERS))
-            names = [f"PCA {c}" for c in comps]
-            axes = pca.components_[comps] * np.sqrt(pca.explained_variance_[comps])[:, None]
-        else:
-            dom = dominant_components(stats.table, n=d, by="std")
-            comps = dom["component"].to_numpy()[k0:k0 + N_SLIDERS].astype(int)
-            names = [f"z{c}" for c in comps]
-            axes = np.zeros((N_SLIDERS, d))
-            axes[np.arange(N_SLIDERS), comps] = stats.table["std"].to_numpy()[comps]
+        names, axes = slider_axes(stats, "pca" if basis.startswith("PCA") else "dominant", k0, N_SLIDERS)
         left, right = st.columns([2, 1])
         with left:
             cols = st.columns(3)
@@ -200,7 +179,7 @@ def live():
         img = lab.decode(run, z[None])
         ms = 1000 * (time.perf_counter() - t0)
         with right:
-            big = upscale(img[0], img.shape[1], target=256)
+            big = upscale(img[0], upscale_factor(img.shape[1], 256))
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=lab.file_stem(f"{run.name}_slider.png"),
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
@@ -240,7 +219,7 @@ def live():
         c1, c2 = st.columns([2, 1])
         c1.dataframe(table.style.format({"distance": "{:.4g}"}), hide_index=True)
         c2.metric("distance to the centre", f"{radius:.3f}")
-        typical = lab.typical_nn_distance(run)
+        typical = lab.run_cached(run_views.typical_nn_distance, run)
         c2.metric("nearest distance / typical real one", f"{dist[0] / typical:.2f}",
                   help=f"Median distance of a real z-point to its nearest other real z-point: {typical:.4g}. "
                        "A ratio far above 1: the vector sits in a void.")
@@ -261,9 +240,8 @@ o1, o2 = st.columns(2)
 n_order = int(o1.slider("images", 4, 16, 10, key="dec_ord_n"))
 metric = o2.radio("distance", ["euclidean", "mahalanobis"], horizontal=True, key="dec_ord_metric")
 try:
-    rows, dists, _ = lab.run_cached(lambda r, c, m, k: rows_by_distance(r.latents, np.asarray(c), k, m, cov=full_cov()),
-                                    run, tuple(centre_vector(stats, centre_kind)), metric, n_order)
-    imgs = lab.decode(run, np.asarray(run.latents[np.sort(rows)], np.float32))[np.argsort(np.argsort(rows))]
+    rows, dists, _ = lab.run_cached(run_views.rows_by_distance, run, centre_kind, metric, n_order)
+    imgs = lab.decode(run, take_rows(run.latents, rows))
     show_strip(imgs, f"{run.name}_by_distance.png", key="dec_dl_order",
                caption=f"{metric} distance from the centre ({centre_kind}): "
                        + ", ".join(f"{x:.1f}" for x in dists) + f"  (rows {', '.join(map(str, rows))})")

@@ -5,6 +5,7 @@ and each map's correlation with the latent components.
 """
 
 import lab
+from core import run_views
 import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
@@ -25,7 +26,7 @@ st.markdown(
 
 run = lab.select_run()
 try:
-    layers = lab.encoder_layers(run)
+    layers = lab.run_cached(run_views.encoder_layers, run)
     if not layers:
         raise ValueError(f"the encoder of run {run.name!r} has no convolutional layers")
 except ValueError as exc:
@@ -78,7 +79,8 @@ def progress(stage, done, total):
 
 
 try:
-    report = lab.map_report(run, layer=layer, limit=limit, progress=progress, **req)
+    report = lab.run_cached(fm.run_map_report, run, layer=layer, limit=limit, shared=True,
+                            unhashed={"progress": progress}, **req)
 except ValueError as exc:
     bar.empty()
     lab.show_error(exc)
@@ -105,7 +107,8 @@ st.caption(
     "A map averages one detector over every position, so its best input repeats the detected feature "
     f"across the image, with the period of the layer's stride ({run.image_size // report.map_shape[0]} px)."
 )
-png = lab.map_grid_png(run, layer=layer, limit=limit, **req)
+png = lab.cached_figure(run, "patterns", (layer, limit, tuple(sorted(req.items()))),
+                        lambda: fm.pattern_grid_figure(report, n_cols=8))
 lab.show_png(png, f"{run.name}_{layer}_patterns.png", key="maps_grid_dl", label="Download grid PNG")
 
 table = report.table()

@@ -49,7 +49,7 @@ if len(chosen) < cr.MIN_RUNS:
 try:
     loaded = [lab.get_run(name) for name in chosen]
     with st.spinner("Statistics of each run (components, correlation, PCA, MND)…"):
-        sums = [lab.compare_summary(r) for r in loaded]
+        sums = [lab.run_cached(cr.run_summary, r, shared=True) for r in loaded]
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()
@@ -72,7 +72,7 @@ view = st.segmented_control("View", tabs, default="Histograms", key="compare_vie
 
 
 def show(kind, params, draw, stem):
-    png = lab.compare_figure(loaded, kind, params, draw)
+    png = lab.cached_figure(loaded[0], kind, tuple(params), draw, dpi=100, others=loaded[1:])
     lab.show_png(png, f"compare_{stem}.png", key=f"dl_{stem}")
 
 

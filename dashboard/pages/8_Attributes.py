@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import lab
+from core import run_views
 from core.stats import attributes as attrs
 
 st.set_page_config(page_title="Attributes · latent-lab", page_icon="🧭", layout="wide")
@@ -22,7 +23,7 @@ if run.attributes is None:
 
 st.subheader("A plane coloured by an attribute")
 c1, c2, c3, c4 = st.columns(4)
-binary_cols, continuous_cols = lab.attribute_columns(run)
+binary_cols, continuous_cols = lab.run_cached(run_views.attribute_columns, run)
 column = c1.selectbox("attribute", binary_cols + continuous_cols, key="attr_col",
                       help="Two-valued attributes first (glasses, a hat…), then continuous ones.")
 space = c2.radio("coordinates", ["direction", "pca", "latent"], horizontal=True, key="attr_space",
@@ -38,16 +39,16 @@ else:
     j = int(c4.number_input(f"vertical axis (0 … {run.z_dim - 1})", value=1, step=1, key="attr_j"))
 
 
-def _direction_points(run, column, j):
-    return attrs.direction_plane(run.latents, lab.attribute_fit(run, column)["unit"], lab.statistics(run).pca, j)
+FIT_SPINNER = "Fitting the attribute's direction (logistic regression)…"
+
 
 def plane_section():
     try:
         values = run.attributes[column].to_numpy(dtype=np.float64)
         y, valid, how = attrs.binary_target(values, column)
-        fit = lab.attribute_fit(run, column)
-        points = (lab.run_cached(_direction_points, run, column, j) if space == "direction"
-                  else lab.plane(run, i, j, space))
+        fit = lab.run_cached(run_views.attribute_fit, run, column, spinner=FIT_SPINNER)
+        points = (lab.run_cached(run_views.direction_points, run, tuple(map(float, fit["unit"])), j)
+                  if space == "direction" else lab.run_cached(run_views.plane, run, i, j, space))
         png = lab.cached_figure(run, "attr_plane", (column, space, i, j),
                                 lambda: attrs.figure_plane(points, values, column, i, j, space))
     except ValueError as exc:
@@ -74,15 +75,15 @@ plane_section()
 
 st.subheader("Separation and direction of every attribute")
 n_cols = len(run.attributes.columns)
-table = lab.attribute_table(run, compute=False)
+table = lab.run_cached(run_views.attribute_table, run, shared=True, compute=False)
 if table is None:
     st.caption(f"{n_cols} attributes, five logistic regressions each (2,000 rows per attribute): about 1-4 s per "
                "attribute on a busy 2-core machine.")
     if st.button(f"Cross-validate all {n_cols} attributes", key="attr_all"):
         bar = st.progress(0.0)
         try:
-            table = lab.attribute_table(
-                run, progress=lambda k, n, col: bar.progress(k / n, text=f"{col} ({k + 1} of {n})"))
+            table = lab.run_cached(run_views.attribute_table, run, shared=True, unhashed={
+                "progress": lambda k, n, col: bar.progress(k / n, text=f"{col} ({k + 1} of {n})")})
         except ValueError as exc:
             lab.show_error(exc)
             st.stop()

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import lab
+from core import run_views
 from core.data.images import make_grid
 from core.user_image import MAX_USER_IMAGE_BYTES, MAX_USER_IMAGE_PIXELS
 
@@ -47,7 +48,7 @@ with c3:
     st.metric("reconstruction MSE", f"{mse:.4f}")
     st.metric("distance to the nearest real z-point", f"{res['distances'][0]:.2f}")
     st.caption(f"|z| = {np.linalg.norm(res['z']):.2f} (the run's median |z|: "
-               f"{float(np.median(lab.radii(run))):.2f}).")
+               f"{float(np.median(lab.run_cached(run_views.radii, run))):.2f}).")
 
 st.subheader("Nearest real neighbours (decoded z-points)")
 grid = make_grid(res["neighbour_images"], n_cols=len(res["neighbours"]))
