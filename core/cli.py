@@ -30,7 +30,7 @@ from core.model.tfenv import import_tensorflow_quietly  # noqa: E402
 from core.model.training import TrainingError, configure_logical_cpus, read_progress, train_run
 from core.runs import runs
 from core.sampling.samplers import SAMPLERS, make_sampler
-from core.sampling.scoreboard import compare_samplers, holdout_split
+from core.sampling.scoreboard import DECODER_POINTS, SCORE_BATCH, compare_samplers, holdout_split
 from core.reports import check_sampler_spec, compute_stats, sampler_params
 from core.reports import stats_json as _stats_json
 from core.validation import check_int, check_n_samples
@@ -466,6 +466,9 @@ def _add_compare(sub):
                    help="subsample used by the metrics (default 2000, as on the Samplers page)")
     p.add_argument("--decoder-metrics", action="store_true",
                    help="also decode and re-encode samples (needs the run's models; slower)")
+    p.add_argument("--decoder-points", type=int, default=DECODER_POINTS,
+                   help=f"vectors decoded per row for the decoder metrics, the first of the metrics' subsample "
+                        f"(default {DECODER_POINTS}, as on the Samplers page; at most --max-points)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=_cmd_compare)
 
@@ -499,9 +502,10 @@ def _cmd_compare(args):
         check_sampler_spec(s, params[s], Z.shape[1], n_fit)
     score_kw = {}
     if args.decoder_metrics:
+        score_kw["decoder_points"] = min(check_int(args.decoder_points, "--decoder-points", low=2), max_points)
         import_tensorflow_quietly()
-        score_kw["decoder_fn"] = CompiledModel(run.decoder, 64)
-        score_kw["encoder_fn"] = CompiledModel(run.encoder, 64)
+        score_kw["decoder_fn"] = CompiledModel(run.decoder, SCORE_BATCH)
+        score_kw["encoder_fn"] = CompiledModel(run.encoder, SCORE_BATCH)
     specs = {s: {"sampler": s, **params[s]} for s in names}
     table = compare_samplers(Z, specs, n_samples=n, random_state=seed, max_points=max_points, **score_kw)
     if args.json:

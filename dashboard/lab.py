@@ -382,19 +382,24 @@ _plane_kde = _by_token(functools.partial(run_cached, run_views.plane_kde))
 @st.cache_resource(show_spinner="Fitting sampler…", max_entries=32)
 def _fitted_sampler(name, token, sampler, params):
     from core.cache import cached
+    from core.sampling.scoreboard import holdout_split
 
-    # On disk too: a 10-component mixture takes minutes to fit on a CPU.
-    return cached(_fit_sampler, _load_run(name, token).latents, sampler, params)
+    # On disk too: a 10-component mixture takes seconds to minutes to fit.
+    return cached(_fit_sampler, holdout_split(_load_run(name, token).latents)[0], sampler, params)
 
 
-def _fit_sampler(Z, sampler, params):
-    from core.sampling.samplers import make_sampler
+def _fit_sampler(Z_fit, sampler, params):
+    from core.sampling.scoreboard import fit_sampler
 
-    return make_sampler(sampler, **dict(params)).fit(Z)
+    return fit_sampler(sampler, Z_fit, **dict(params))
 
 
 def fitted_sampler(run, sampler, **params):
-    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's latents (shared)."""
+    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's fit rows (shared).
+
+    The fit rows are ``core.sampling.scoreboard.holdout_split(run.latents)[0]``,
+    as in ``python -m core compare``: the page's scoreboard is the CLI's.
+    """
     return _fitted_sampler(run.name, _run_token(run.name), sampler, tuple(sorted(params.items())))
 
 
@@ -510,7 +515,9 @@ def _items(params):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _sample(name, token, sampler, params, n, seed):
-    return _fitted_sampler(name, token, sampler, params).sample(n, random_state=seed)
+    from core.sampling.scoreboard import draw_samples
+
+    return draw_samples(_fitted_sampler(name, token, sampler, params), n, seed)
 
 
 def sample(run, sampler, n, seed=0, **params):
@@ -528,33 +535,16 @@ def sample_pca(run, n, seed=0, **params):
     return _sample_pca(run.name, _run_token(run.name), _items(params), int(n), int(seed))
 
 
-HOLDOUT_FRACTION = 0.1
-
-
-def _holdout_split(Z):
-    n_hold = max(2, int(round(Z.shape[0] * HOLDOUT_FRACTION)))
-    return Z[:-n_hold], Z[-n_hold:]
-
-
-#: Rows per call of the compiled decoder and encoder when scoring: 2,000
-#: vectors in 8 calls instead of 125 (the per-call overhead, not the
-#: arithmetic, was most of a re-encode).
-SCORE_BATCH = 250
 #: Part of the disk-cache key of scoreboard rows; change it when a metric changes.
-SCORE_VERSION = "issue18-2"
+SCORE_VERSION = "issue18-3"
 
 
-def _score_reference(run, max_points, reencode):
-    # The data side of every row of a Draw, once per run and metric settings.
-    from core.sampling.scoreboard import ScoreReference
+def _score_reference(run, max_points, reencode, seed, decoder_points):
+    # The data side of every row of a Draw, once per run, seed and metric
+    # settings: core's, so the rows are those of `python -m core compare`.
+    from core.sampling.scoreboard import score_reference
 
-    Z_fit, Z_hold = _holdout_split(run.latents)
-    real = None
-    if reencode:
-        rows = np.sort(np.random.default_rng(0).choice(Z_fit.shape[0], min(Z_fit.shape[0], max_points),
-                                                       replace=False))
-        real = np.asarray(Z_fit[rows])
-    return ScoreReference(Z_fit, Z_hold, max_points=max_points, random_state=0, real_codes=real)
+    return score_reference(run.latents, max_points, seed, decoder_metrics=reencode, decoder_points=decoder_points)
 
 
 def _run_content_key(run):
@@ -566,6 +556,8 @@ def _run_content_key(run):
 def _reencoder(run, progress=None):
     # E(D(z)) with the large-batch compiled models; the two calls mark the
     # last two stages of a draw.
+    from core.sampling.scoreboard import SCORE_BATCH  # the CLI's batch: the same floats
+
     token = _run_token(run.name)
     dec, enc = _decoder_fn(run.name, token, SCORE_BATCH), _encoder_fn(run.name, token, SCORE_BATCH)
 
@@ -580,18 +572,26 @@ def _reencoder(run, progress=None):
     return reencoded
 
 
-def _score_row(run, kind, key_params, vectors, max_points, reencode, progress=None):
+def _score_row(run, kind, key_params, vectors, max_points, reencode, seed, decoder_points, progress=None):
     """A scoreboard row from the shared reference, cached on disk by run content and parameters."""
     from core.sampling.scorecache import cached_row
 
     def compute():
         if progress is not None:
             progress("score")
-        ref = run_cached(_score_reference, run, int(max_points), bool(reencode), shared=True)
+        ref = run_cached(_score_reference, run, max_points, reencode, seed, decoder_points, shared=True)
         return ref.score(vectors(), reencoded=_reencoder(run, progress) if reencode else None)
 
     return cached_row(run_cached(_run_content_key, run, shared=True), kind,
-                      (SCORE_VERSION,) + tuple(key_params) + (int(max_points), bool(reencode)), compute)
+                      (SCORE_VERSION,) + tuple(key_params) + (max_points, reencode, seed, decoder_points), compute)
+
+
+def _score_settings(max_points, reencode, seed, decoder_points):
+    from core.validation import check_int
+
+    max_points = check_int(max_points, "points used by the metrics", low=10)
+    dp = max_points if decoder_points is None else check_int(decoder_points, "vectors decoded", low=2)
+    return max_points, bool(reencode), int(seed), min(dp, max_points)
 
 
 class _Store:
@@ -631,39 +631,43 @@ def _score_store():
     return _Store(128)
 
 
-def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, **params):
-    """``core.sampling.scoreboard.score_samples`` of a sampler's vectors against the run's latents.
+def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, decoder_points=None, **params):
+    """A sampler's scoreboard row, the one ``python -m core compare`` prints for the same settings.
 
-    Cached for all sessions (in memory, and on disk by the run's content,
-    the sampler's full parameters and every other argument) by every
-    argument but ``progress``, a callable ``progress(stage)`` told "score",
-    then (with ``reencode``) "decode" and "re-encode" as the work reaches
-    those stages; it is not called on a hit.  The last 10 % of the latents
-    are the hold-out reference (nn_ratio); samplers are fitted on all rows
-    (shared fits), which a parametric sampler cannot memorise.
+    The sampler is fitted on ``holdout_split``'s fit rows, draws ``n``
+    vectors with ``seed``, and is scored against
+    ``core.sampling.scoreboard.score_reference(run.latents, max_points, seed,
+    decoder_metrics=reencode, decoder_points=decoder_points)`` (decoder
+    metrics on the first ``decoder_points`` of the metrics' subsample; None:
+    all ``max_points``).  Cached for all sessions (in memory, and on disk by
+    the run's content, the sampler's full parameters and every other
+    argument) by every argument but ``progress``, a callable
+    ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
+    "re-encode" as the work reaches those stages; it is not called on a hit.
     """
     from core.sampling.samplers import make_sampler
 
+    settings = _score_settings(max_points, reencode, seed, decoder_points)
     name, token, items = run.name, _run_token(run.name), _items(params)
-    key = ("sampler", name, token, sampler, items, int(n), int(seed), int(max_points), bool(reencode))
+    key = ("sampler", name, token, sampler, items, int(n)) + settings
     hit = _score_store().get(key)
     if hit is None:
         full = tuple(sorted(make_sampler(sampler, **params).get_params().items()))
-        hit = _score_row(run, "sampler", (sampler, full, int(n), int(seed)),
-                         lambda: _sample(name, token, sampler, items, int(n), int(seed)),
-                         max_points, reencode, progress)
+        hit = _score_row(run, "sampler", (sampler, full, int(n)),
+                         lambda: _sample(name, token, sampler, items, int(n), int(seed)), *settings, progress)
         _score_store().put(key, hit)
     return dict(hit)
 
 
-def score_holdout(run, max_points=2000, reencode=True, progress=None):
-    """The scoreboard row of held-out real latents (the reference every sampler aims at)."""
-    name, token = run.name, _run_token(run.name)
-    key = ("holdout", name, token, int(max_points), bool(reencode))
+def score_holdout(run, max_points=2000, reencode=True, progress=None, seed=0, decoder_points=None):
+    """The scoreboard row of held-out real latents (the reference every sampler aims at), as in ``score``."""
+    from core.sampling.scoreboard import holdout_split
+
+    settings = _score_settings(max_points, reencode, seed, decoder_points)
+    key = ("holdout", run.name, _run_token(run.name)) + settings
     hit = _score_store().get(key)
     if hit is None:
-        hit = _score_row(run, "holdout", (), lambda: np.asarray(_holdout_split(run.latents)[1]),
-                         max_points, reencode, progress)
+        hit = _score_row(run, "holdout", (), lambda: np.asarray(holdout_split(run.latents)[1]), *settings, progress)
         _score_store().put(key, hit)
     return dict(hit)
 
@@ -850,12 +854,10 @@ def holdout_expectation(run, k_sigma=(2, 3)):
 
     Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
     """
-    from core.sampling.scoreboard import holdout_expectation as expectation
+    from core.sampling.scoreboard import holdout_expectation as expectation, holdout_split
 
-    n, d = run.latents.shape
-    n_fit = n - max(2, int(round(n * HOLDOUT_FRACTION)))
     try:
-        return expectation(n_fit, d, k_sigma)
+        return expectation(holdout_split(run.latents)[0].shape[0], run.z_dim, k_sigma)
     except ValueError:
         return {}
 

@@ -287,3 +287,62 @@ def test_compare_row_equals_the_pages_pipeline(data):
     assert T.loc["gaussian-diag"].to_dict() == pytest.approx(row, nan_ok=True)
     held = score_samples(np.asarray(Z_hold), Z_fit, Z_hold, max_points=400, random_state=4)
     assert T.loc["held-out data"].to_dict() == pytest.approx(held, nan_ok=True)
+
+
+def test_decoder_points_decode_a_prefix_of_the_metrics_subsample(data):
+    # decoder_points=m: the decoder metrics on the first m rows of the
+    # random-order subsample, every other metric unchanged.
+    from core.sampling.scoreboard import ScoreReference
+
+    Z, H, _ = data
+    S = Z[:900].astype(np.float64) * 1.3
+    shift = np.linspace(-0.5, 0.5, Z.shape[1])
+    seen = {}
+
+    def reencoded(key):
+        def f(x):
+            seen[key] = np.array(x, np.float64)
+            return x + shift  # E(D(z)) = z + c: rel error |c| / |z| per row
+        return f
+
+    full = ScoreReference(Z[1000:], H, max_points=400, random_state=2, real_codes=Z[:700]).score(
+        S, reencoded=reencoded("all"))
+    part = ScoreReference(Z[1000:], H, max_points=400, random_state=2, real_codes=Z[:700],
+                          decoder_points=150).score(S, reencoded=reencoded("part"))
+    assert seen["all"].shape == (400, 6) and seen["part"].shape == (150, 6)
+    np.testing.assert_array_equal(seen["part"], seen["all"][:150])
+    # The decoded rows are rows of S (a subsample, not a copy of its first rows).
+    gap = np.sqrt(((seen["part"][:, None, :] - S[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    assert gap.max() < 1e-5
+    assert not np.array_equal(seen["part"], S[:150].astype(np.float32))
+    X = seen["part"]
+    assert part["reencode_rel_error"] == pytest.approx(np.mean(np.linalg.norm(shift) / np.linalg.norm(X, axis=1)),
+                                                       rel=1e-6)
+    E = X + shift
+    R = Z[:700].astype(np.float64)
+    assert part["reencoded_frechet_sq"] == pytest.approx(
+        frechet_distance(E.mean(0), np.cov(E, rowvar=False), R.mean(0), np.cov(R, rowvar=False)), rel=1e-6)
+    assert part["reencode_rel_error"] != full["reencode_rel_error"]
+    for key in full:
+        if not key.startswith("reencode"):
+            assert part[key] == full[key], key
+    with pytest.raises(ValueError, match="decoder_points must be >= 2, got 1"):
+        ScoreReference(Z, H, decoder_points=1)
+
+
+def test_score_reference_is_compare_samplers_reference(data):
+    # The one reference of the page and the CLI: holdout_split's rows, seeded real codes.
+    from core.sampling.samplers import make_sampler
+    from core.sampling.scoreboard import draw_samples, fit_sampler, holdout_split, score_reference
+
+    Z, _, _ = data
+    dec = lambda x: np.asarray(x) * 0.9
+    T = compare_samplers(Z, {"mvn": {}}, n_samples=500, random_state=7, max_points=300, decoder_fn=dec,
+                         encoder_fn=lambda x: x, decoder_points=120)
+    Z_fit, Z_hold = holdout_split(Z)
+    s = fit_sampler("mvn", Z_fit)
+    np.testing.assert_array_equal(s.mean_, make_sampler("mvn").fit(Z_fit).mean_)
+    ref = score_reference(Z, 300, 7, decoder_metrics=True, decoder_points=120)
+    assert ref.score(draw_samples(s, 500, 7), reencoded=dec) == pytest.approx(T.loc["mvn"].to_dict(), nan_ok=True)
+    assert ref.score(np.asarray(Z_hold), reencoded=dec) == pytest.approx(T.loc["held-out data"].to_dict(),
+                                                                          nan_ok=True)

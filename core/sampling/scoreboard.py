@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
+from threadpoolctl import threadpool_limits
 
 from core.sampling.samplers import make_sampler
 from core.stats.mnd import k_sigma_threshold, reference_law, whitened_sq_norms, whitening_matrix
@@ -61,6 +62,24 @@ from core.validation import (
 
 #: Fraction of a run's latents held out as the reference of the scoreboard.
 HOLDOUT_FRACTION = 0.1
+
+
+#: Rows per call of the compiled decoder and encoder for the decoder metrics
+#: (``python -m core compare`` and the Samplers page): 2,000 vectors in 8
+#: calls; the same batch in both, so both compute the same floats.
+SCORE_BATCH = 250
+
+#: Vectors decoded per row for the decoder metrics by default on the Samplers
+#: page and in ``python -m core compare`` (docs/scoreboard.md: their noise at
+#: 1,000 and 2,000).
+DECODER_POINTS = 1000
+
+
+def _one_blas_thread():
+    # The scoreboard's linear algebra is small (256 x 256 eigh, 2,000-row
+    # Gram blocks): multi-threaded OpenBLAS made a 256 x 256 eigh 20 times
+    # dearer in CPU on the busy 2-core machine and the whole scoring 3 times.
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def holdout_split(Z, fraction=HOLDOUT_FRACTION):
@@ -99,6 +118,62 @@ def real_code_sample(Z_fit, max_points=5000, random_state=0):
     n = Z_fit.shape[0]
     rows = np.sort(rng.choice(n, min(n, int(max_points)), replace=False))
     return np.asarray(Z_fit[rows])
+
+
+def fit_sampler(name, Z_fit, **params):
+    """A sampler from the registry fitted on ``Z_fit`` (one BLAS thread).
+
+    The one fit of the scoreboard: :func:`compare_samplers` and the
+    Samplers page both call it on ``holdout_split(Z)[0]``.
+
+    Parameters
+    ----------
+    name : str   registry name (:data:`core.sampling.samplers.SAMPLERS`)
+    Z_fit : array-like of shape (n_fit, z_dim)
+    **params : the sampler's parameters
+
+    Returns
+    -------
+    sampler : fitted BaseSampler
+    """
+    sampler = make_sampler(name, **params)
+    with _one_blas_thread():
+        return sampler.fit(Z_fit)
+
+
+def draw_samples(sampler, n, random_state):
+    """``sampler.sample(n, random_state=random_state)`` on one BLAS thread: (n, z_dim)."""
+    with _one_blas_thread():
+        return sampler.sample(n, random_state=random_state)
+
+
+def score_reference(Z, max_points=5000, random_state=0, decoder_metrics=False,
+                    holdout_fraction=HOLDOUT_FRACTION, **kw):
+    """The data side of a run's scoreboard: :class:`ScoreReference` of :func:`holdout_split`.
+
+    The one reference of :func:`compare_samplers` and the Samplers page:
+    fit rows ``Z_fit``, held-out rows ``Z_hold`` and, with
+    ``decoder_metrics``, :func:`real_code_sample` of the fit rows as the
+    real codes, all seeded by ``random_state``.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n, z_dim)
+    max_points : int >= 10
+    random_state : int
+    decoder_metrics : bool
+    holdout_fraction : float in (0, 1)
+    **kw : further :class:`ScoreReference` parameters (``k_sigma``, ``k``,
+        ``mmd_points``, ``decoder_points``, ``real_codes``, ``z_dim``)
+
+    Returns
+    -------
+    ref : ScoreReference
+    """
+    Z_fit, Z_hold = holdout_split(Z, holdout_fraction)
+    if decoder_metrics and kw.get("real_codes") is None:
+        kw["real_codes"] = real_code_sample(Z_fit, max_points, random_state)
+    return ScoreReference(Z_fit, Z_hold, max_points=max_points, random_state=random_state, **kw)
 
 
 def _subsample(Z, m, rng):
@@ -238,7 +313,7 @@ def mmd2_rbf(X, Y, bandwidth=None):
 
 def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_points=5000,
                   random_state=0, decoder_fn=None, encoder_fn=None, real_codes=None,
-                  mmd_points=1000):
+                  mmd_points=1000, decoder_points=None):
     """Compare latent vectors with the data; see the module table for columns.
 
     One-off form of ``ScoreReference(Z_data, ...).score(samples, ...)``;
@@ -262,6 +337,10 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
     real_codes : array-like of shape (n_real, z_dim), optional
         Codes of real images for ``reencoded_frechet_sq``.
     mmd_points : int >= 2   subsample size of the O(m^2) MMD
+    decoder_points : int >= 2 or None
+        Vectors decoded and re-encoded for the decoder metrics: the first
+        ``decoder_points`` of the random-order subsample (itself a uniform
+        sample); None: the whole subsample (``max_points``).
 
     Returns
     -------
@@ -269,7 +348,8 @@ def score_samples(samples, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_poin
     """
     S = check_latents(samples, name="samples", min_rows=2)
     ref = ScoreReference(Z_data, Z_holdout, k_sigma=k_sigma, k=k, max_points=max_points,
-                         random_state=random_state, real_codes=real_codes, mmd_points=mmd_points, z_dim=S.shape[1])
+                         random_state=random_state, real_codes=real_codes, mmd_points=mmd_points, z_dim=S.shape[1],
+                         decoder_points=decoder_points)
     return ref.score(S, decoder_fn=decoder_fn, encoder_fn=encoder_fn)
 
 
@@ -301,21 +381,31 @@ class ScoreReference:
     stream fixed at construction, so a set's scores do not depend on what
     was scored before it.
 
+    All linear algebra runs on one BLAS thread (see ``_one_blas_thread``).
+
     Parameters
     ----------
-    Z_data, Z_holdout, k_sigma, k, max_points, random_state, real_codes, mmd_points
+    Z_data, Z_holdout, k_sigma, k, max_points, random_state, real_codes, mmd_points, decoder_points
         As in :func:`score_samples`.
     z_dim : int or None
         Expected number of columns (None: any).
     """
 
     def __init__(self, Z_data, Z_holdout=None, k_sigma=(2, 3), k=3, max_points=5000, random_state=0,
-                 real_codes=None, mmd_points=1000, z_dim=None):
+                 real_codes=None, mmd_points=1000, z_dim=None, decoder_points=None):
+        with _one_blas_thread():
+            self._init(Z_data, Z_holdout, k_sigma, k, max_points, random_state, real_codes, mmd_points, z_dim,
+                       decoder_points)
+
+    def _init(self, Z_data, Z_holdout, k_sigma, k, max_points, random_state, real_codes, mmd_points, z_dim,
+              decoder_points):
         Z = check_latents(Z_data, name="Z_data", min_rows=2, z_dim=z_dim)
         self.z_dim = d = Z.shape[1]
         self.k = check_int(k, "k", low=1)
         self.max_points = check_int(max_points, "max_points", low=10)
         self.mmd_points = check_int(mmd_points, "mmd_points", low=2)
+        self.decoder_points = (self.max_points if decoder_points is None
+                               else check_int(decoder_points, "decoder_points", low=2))
         self.k_sigma = [check_positive(v, "k_sigma") for v in np.atleast_1d(k_sigma)]
         self.thresholds = [k_sigma_threshold(kv, d) for kv in self.k_sigma]
         rng = check_random_state(random_state)
@@ -355,6 +445,10 @@ class ScoreReference:
         -------
         scores : dict of str -> float
         """
+        with _one_blas_thread():
+            return self._score(samples, decoder_fn, encoder_fn, reencoded)
+
+    def _score(self, samples, decoder_fn, encoder_fn, reencoded):
         S = check_latents(samples, name="samples", min_rows=2, z_dim=self.z_dim)
         rng = np.random.default_rng(self._sample_seed)
         out = {"n_samples": float(S.shape[0])}
@@ -385,12 +479,14 @@ class ScoreReference:
             def reencoded(x):
                 return encoder_fn(np.asarray(decoder_fn(x)))
         if reencoded is not None:
-            Sd = Ss.astype(np.float32)
+            # A prefix of the random-order subsample: again a uniform sample.
+            Sr = Ss[:self.decoder_points]
+            Sd = Sr.astype(np.float32)
             E = np.asarray(reencoded(Sd), np.float64).reshape(Sd.shape[0], -1)
             if E.shape != Sd.shape:
                 raise ValueError(f"encoder_fn(decoder_fn(z)) has shape {E.shape}, expected {Sd.shape}")
-            norm = np.linalg.norm(Ss, axis=1)
-            rel = np.linalg.norm(E - Ss, axis=1) / np.where(norm > 0, norm, np.nan)
+            norm = np.linalg.norm(Sr, axis=1)
+            rel = np.linalg.norm(E - Sr, axis=1) / np.where(norm > 0, norm, np.nan)
             out["reencode_rel_error"] = float(np.nanmean(rel))
             if self.real is not None:
                 me, ce = mean_and_cov(E)
@@ -454,22 +550,22 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None,
     """
     Z = check_latents(Z, min_rows=4)
     n = check_n_samples(n_samples)
-    if Z_holdout is None:
-        Z_fit, Z_hold = holdout_split(Z, holdout_fraction)
-    else:
-        Z_fit, Z_hold = Z, check_latents(Z_holdout, name="Z_holdout", z_dim=Z.shape[1])
-    score_kw["max_points"] = max_points
-    if score_kw.get("decoder_fn") is not None and score_kw.get("real_codes") is None:
-        score_kw["real_codes"] = real_code_sample(Z_fit, max_points, random_state)
-    rows = {}
     models = {key: score_kw.pop(key) for key in ("decoder_fn", "encoder_fn") if key in score_kw}
     # The data side once for every row.
-    ref = ScoreReference(Z_fit, Z_hold, random_state=random_state, **score_kw)
+    if Z_holdout is None:
+        Z_fit, Z_hold = holdout_split(Z, holdout_fraction)
+        ref = score_reference(Z, max_points, random_state, decoder_metrics=models.get("decoder_fn") is not None,
+                              holdout_fraction=holdout_fraction, **score_kw)
+    else:
+        Z_fit, Z_hold = Z, check_latents(Z_holdout, name="Z_holdout", z_dim=Z.shape[1])
+        if models.get("decoder_fn") is not None and score_kw.get("real_codes") is None:
+            score_kw["real_codes"] = real_code_sample(Z_fit, max_points, random_state)
+        ref = ScoreReference(Z_fit, Z_hold, max_points=max_points, random_state=random_state, **score_kw)
+    rows = {}
     for label, spec in specs.items():
         params = dict(spec or {})
         name = params.pop("sampler", label)
-        sampler = make_sampler(name, **params).fit(Z_fit)
-        V = sampler.sample(n, random_state=random_state)
+        V = draw_samples(fit_sampler(name, Z_fit, **params), n, random_state)
         rows[label] = ref.score(V, **models)
     # Reference row: held-out data scored like a sampler (its nn_ratio is ~1 by construction).
     rows["held-out data"] = ref.score(Z_hold, **models)
@@ -481,5 +577,5 @@ def compare_samplers(Z, specs, n_samples=5000, random_state=0, Z_holdout=None,
     return table
 
 
-__all__ = ["HOLDOUT_FRACTION", "holdout_split", "real_code_sample", "score_samples", "ScoreReference", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
+__all__ = ["HOLDOUT_FRACTION", "SCORE_BATCH", "DECODER_POINTS", "holdout_split", "real_code_sample", "fit_sampler", "draw_samples", "score_reference", "score_samples", "ScoreReference", "compare_samplers", "holdout_expectation", "frechet_distance", "frechet_between", "mmd2_rbf",
            "precision_recall", "nearest_distances"]

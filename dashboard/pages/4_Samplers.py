@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from core.data.images import png_bytes, upscale
 from core.plotting import plot_marginals
 from core.sampling.samplers import SAMPLERS
+from core.sampling.scoreboard import DECODER_POINTS
 
 MAX_N = 20_000
 RESULT_KEY = "samplers_result"
@@ -105,6 +106,12 @@ max_points = int(c3.number_input("points used by the metrics", value=2000, step=
                                  help="Subsample for the nearest-neighbour, MMD and re-encoding metrics"))
 reencode = c4.checkbox("decoder-based metrics (re-encode)", value=True, key="smp_reencode",
                        help="Decode the samples, encode the images again, compare.")
+decoder_points = int(c4.number_input("vectors decoded for them", value=DECODER_POINTS, step=500, key="smp_dp",
+                                     disabled=not reencode,
+                                     help="The first vectors of the metrics' random-order subsample (a uniform "
+                                          "sample) are decoded and re-encoded; at most the points used by the "
+                                          "metrics. Decoding is most of a Draw's time; docs/scoreboard.md gives "
+                                          "the metrics' noise at 1,000 and 2,000."))
 draw = st.button("Draw", type="primary", key="smp_draw")
 
 if draw:
@@ -118,6 +125,8 @@ if draw:
                         "(use `python -m core sample` for more).")
     if max_points < 10:
         problems.append(f"The metrics need at least 10 points, got {max_points}.")
+    if reencode and decoder_points < 2:
+        problems.append(f"The decoder metrics need at least 2 decoded vectors, got {decoder_points}.")
     for p in problems:
         st.error(p)
     if not problems:
@@ -125,8 +134,9 @@ if draw:
         # Results go into the session as each sampler finishes: a draw that is
         # stopped (the Stop button, or any widget change, reruns the page and so
         # interrupts it between two steps) keeps the samplers done so far.
+        decoded = min(decoder_points, max_points, n) if reencode else 0
         result = {"run": run.name, "n": n, "seed": seed, "drawn": [], "errors": {}, "rows": {},
-                  "todo": list(chosen), "finished": False}
+                  "todo": list(chosen), "finished": False, "max_points": max_points, "decoded": decoded}
         st.session_state[RESULT_KEY] = result
         st.button("Stop", key="smp_stop", icon=":material/stop_circle:",
                   help="Stop after the current step; the samplers already done stay on the page.")
@@ -141,6 +151,7 @@ if draw:
                 prog.stage(name, "sample")
                 lab.sample(run, name, n, seed, **p)
                 row = lab.score(run, name, n, seed, max_points=max_points, reencode=reencode,
+                                decoder_points=decoder_points,
                                 progress=lambda stage, _nm=name: prog.stage(_nm, stage), **p)
             except ValueError as exc:
                 result["errors"][name] = str(exc).splitlines()[0]
@@ -157,7 +168,7 @@ if draw:
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
             result["rows"][REF_NAME] = lab.score_holdout(
-                run, max_points=max_points, reencode=reencode,
+                run, max_points=max_points, reencode=reencode, seed=seed, decoder_points=decoder_points,
                 progress=lambda stage: prog.stage(REF_NAME, stage if stage in prog.stages else "score"))
             expected = lab.holdout_expectation(run)
             if expected:
@@ -189,8 +200,14 @@ st.header("Scoreboard")
 table = pd.DataFrame.from_dict(result["rows"], orient="index")
 table.index.name = "sampler"
 st.dataframe(scoreboard(result["rows"]), width="stretch")
-st.caption(f"{n:,} vectors per sampler, seed {seed}; metrics on subsamples; the reference row scores "
-           "the last 10 % of the real z-points against the rest. All metrics are in latent space.")
+decoded = result.get("decoded", 0)
+st.caption(f"{n:,} vectors per sampler, seed {seed}. Every sampler is fitted on the first 90 % of the real "
+           "z-points; the reference row scores the last 10 % against them (the split and seeds of "
+           "`python -m core compare`, which prints the same rows). The nearest-neighbour metrics use "
+           f"{min(n, result.get('max_points', n)):,} points per row"
+           + (f"; the decoder metrics decode and re-encode {decoded:,} vectors per row (the first of "
+              "that subsample)" if decoded else "; decoder metrics off")
+           + ". All metrics are in latent space.")
 for name, p in drawn:
     if name == "gmm":
         g = lab.fitted_sampler(run, "gmm", **p)
