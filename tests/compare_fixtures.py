@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.dashboard_fixtures import dashboard_on, tiny_config
+from tests.dashboard_fixtures import dashboard_on, tiny_config, trained_run
 
 
 @pytest.fixture(scope="session")
@@ -22,16 +22,15 @@ def compare_root(tmp_path_factory):
     ``small4`` (z_dim 4), ``half`` (incomplete) and ``broken`` (damaged latents)."""
     from core.runs import runs
     from core.model.encoding import encode_set
-    from core.model.training import train_run
 
     root = tmp_path_factory.mktemp("compare_artifacts")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENT_LAB_ARTIFACTS", str(root))
         config = tiny_config()
-        train_run(config, root / "tiny")
+        trained_run(tmp_path_factory, config, root / "tiny")
         encode_set(root / "tiny", "digits", dataset="digits", limit=200)
         small = dataclasses.replace(config, limit=200, model=dataclasses.replace(config.model, z_dim=4))
-        train_run(small, root / "small4")
+        trained_run(tmp_path_factory, small, root / "small4")
         (root / "half").mkdir()
         runs.atomic_write_json(root / "half" / "config.json", config.to_dict())
         shutil.copytree(root / "tiny", root / "broken",

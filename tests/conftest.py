@@ -5,7 +5,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Disk-cached results of the tests go to a throw-away folder, not .cache/.
 import tempfile  # noqa: E402
 
-os.environ.setdefault("LATENT_LAB_CACHE", tempfile.mkdtemp(prefix="latent-lab-cache-"))
+# One per pytest-xdist worker: a worker inherits the controller's environment,
+# and tests that count cache hits must not see another worker's entries.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker:
+    os.environ["LATENT_LAB_CACHE"] = tempfile.mkdtemp(prefix=f"latent-lab-cache-{_worker}-")
+else:
+    os.environ.setdefault("LATENT_LAB_CACHE", tempfile.mkdtemp(prefix="latent-lab-cache-"))
 
 import pytest  # noqa: E402
 

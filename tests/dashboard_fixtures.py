@@ -4,7 +4,7 @@ Import them explicitly in each page test module::
 
     from tests.dashboard_fixtures import tiny_run_root, app_env  # noqa: F401
 
-``tiny_run_root`` trains one tiny run ONCE per test session into a temporary
+``tiny_run_root`` copies one tiny run, trained ONCE per test session (``trained_run``), into a temporary
 artifacts root, next to an incomplete and a damaged run folder; ``app_env``
 points ``LATENT_LAB_ARTIFACTS`` at that root for one test and clears the
 dashboard's data caches and puts ``dashboard/`` on ``sys.path`` (``lab.list_runs`` takes no arguments, so a listing
@@ -39,6 +39,34 @@ def tiny_config(epochs=1):
                                          encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4)))
 
 
+def trained_run(tmp_path_factory, config, dest):
+    """A copy at ``dest`` of a run trained with ``config``; returns ``dest``.
+
+    Each config is trained once per test session, shared by the fixtures that
+    need the same tiny run and by the pytest-xdist workers (a file lock in the
+    session's base folder: the first worker trains, the others wait and copy).
+    """
+    import fcntl
+    import hashlib
+
+    from core.model.training import train_run
+
+    store = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        store = store.parent  # the session's folder, above the workers' own
+    store = store / "trained-runs"
+    store.mkdir(exist_ok=True)
+    key = hashlib.sha256(config.to_json().encode()).hexdigest()[:16]
+    with open(store / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        src = store / key
+        if not (src / "metadata.json").exists():  # metadata.json is written last
+            shutil.rmtree(src, ignore_errors=True)
+            train_run(config, src)
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("run.lock"))
+    return dest
+
+
 @pytest.fixture(scope="session")
 def tiny_run_root(tmp_path_factory):
     """An artifacts root with a complete run ``default``, an incomplete ``half``
@@ -46,12 +74,11 @@ def tiny_run_root(tmp_path_factory):
 
     Returns the root as a ``pathlib.Path``.
     """
-    from core.model.training import train_run
     from core.runs import runs
 
     root = tmp_path_factory.mktemp("artifacts")
     config = tiny_config()
-    train_run(config, root / TINY_RUN)
+    trained_run(tmp_path_factory, config, root / TINY_RUN)
 
     half = root / HALF_RUN
     half.mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 from core import cli
 from core.runs import runs
-from tests.dashboard_fixtures import tiny_config
+from tests.dashboard_fixtures import tiny_config, trained_run
 
 
 def _digest(path):
@@ -17,12 +17,10 @@ def _digest(path):
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from core.model.training import train_run
-
     root = tmp_path_factory.mktemp("artifacts")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENT_LAB_ARTIFACTS", str(root))
-        train_run(tiny_config(), root / "tiny")
+        trained_run(tmp_path_factory, tiny_config(), root / "tiny")
         yield root
 
 

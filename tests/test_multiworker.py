@@ -38,6 +38,16 @@ OPTIONS = ["--dataset", "synthfaces", "--limit", "256", "--size", "16", "--z-dim
            "--encoder-filters", "4,4,8,8", "--decoder-filters", "8,8,4,4", "--epochs", "2",
            "--batch-size", "32", "--seed", "3", "--quiet"]
 TIMEOUT = 240  # per phase; a healthy pair needs 30-60 s on two busy cores
+# ``python -m core`` with TensorFlow's peer health check every second instead
+# of every 30 s: that check is how a chief learns that a peer died, and the
+# test need not wait half a minute for it.
+QUICK_HEALTH_CHECK = """
+import sys
+from core import cli
+from tensorflow.python.distribute import collective_all_reduce_strategy as c
+c.CollectiveAllReduceExtended._check_health_interval = 1
+sys.exit(cli.main(sys.argv[1:]))
+"""
 
 
 def _free_ports(n):
@@ -50,12 +60,13 @@ def _free_ports(n):
     return ports
 
 
-def _start(index, ports, args, tmp):
+def _start(index, ports, args, tmp, quick_health_check=False):
     cluster = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
     (tmp / f"tmp{index}").mkdir(exist_ok=True)
     env = dict(os.environ, TF_CONFIG=json.dumps(cluster), TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(tmp / f"tmp{index}"),
                LATENT_LAB_ARTIFACTS=str(tmp / "artifacts"))
-    return subprocess.Popen([sys.executable, "-m", "core", "train", *args], env=env, stdout=subprocess.PIPE,
+    cli = ["-c", QUICK_HEALTH_CHECK] if quick_health_check else ["-m", "core"]
+    return subprocess.Popen([sys.executable, *cli, "train", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -123,7 +134,7 @@ def test_killed_worker_then_resume_gives_the_same_weights(tmp_path, reference):
     ports = _free_ports(2)
     run_dir = tmp_path / "runs" / "kw"
     args = OPTIONS + ["--strategy", "multiworker", "--out", str(run_dir)]
-    chief, worker = _start(0, ports, args, tmp_path), _start(1, ports, args, tmp_path)
+    chief, worker = _start(0, ports, args, tmp_path, True), _start(1, ports, args, tmp_path, True)
     state = run_dir / "checkpoints" / "state.json"
     deadline = time.time() + TIMEOUT
     while not state.exists():

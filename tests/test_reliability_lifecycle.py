@@ -10,7 +10,11 @@ One tiny run (16 px, z_dim 8, 300 images) goes through, with real processes:
 4. a process killed between writing latents and metadata never leaves a
    run listed complete whose files disagree.
 
-Every wait is bounded (``_wait_for`` fails after a timeout).
+Every wait is bounded (``_wait_for`` fails after a timeout).  The trainers
+are gated (``tests/gated.py``): each holds still at the start of its first
+epoch, lock taken, until the test has checked what must hold while it runs,
+so a trainer that finishes early on a fast or a busy machine cannot race the
+checks, and the SIGKILL lands before any checkpoint without waiting for one.
 """
 
 import os
@@ -26,16 +30,17 @@ import pytest
 from core.cli import main
 from core.model.training import read_progress
 from core.runs import runs
+from tests.gated import gated_cli, open_gate
 from tests.hostile import child_env
 
-TRAIN = [sys.executable, "-m", "core", "train", "--quiet"]
 TINY = ["--dataset", "synthfaces", "--size", "16", "--z-dim", "8", "--encoder-filters", "4,4,8,8",
         "--decoder-filters", "8,8,4,4", "--batch-size", "8", "--limit", "300"]
 
 
-def _start(args, artifacts):
-    return subprocess.Popen(args, env=child_env(artifacts), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+def _start(args, artifacts, gate):
+    """``python -m core train --quiet ARGS``, held at the start of training until ``gate`` exists."""
+    return subprocess.Popen(gated_cli(["train", "--quiet", *args], gate), env=child_env(artifacts),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _wait_for(cond, proc, timeout=240, what="condition"):
@@ -80,7 +85,7 @@ KILL_AT_METADATA = textwrap.dedent("""
 def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artifacts, capsys):
     out = artifacts / "first"
     # 1. SIGKILL in the first epoch, before any checkpoint.
-    t1 = _start(TRAIN + TINY + ["--epochs", "1", "--out", "first"], artifacts)
+    t1 = _start(TINY + ["--epochs", "1", "--out", "first"], artifacts, artifacts / "gate1")  # never opened
     _wait_for(lambda: _in_first_epoch(out), t1, what="the first epoch")
     os.kill(t1.pid, signal.SIGKILL)
     t1.wait(timeout=30)
@@ -92,11 +97,13 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
     assert "already exists" in capsys.readouterr().err
 
     # 2. ... but --resume restarts it in place from epoch 0.
-    t2 = _start(TRAIN + ["--resume", "--out", "first"], artifacts)
+    t2 = _start(["--resume", "--out", "first"], artifacts, artifacts / "gate2")
     _wait_for(lambda: _in_first_epoch(out), t2, what="the restarted trainer's first epoch")
     assert main(["train", "--resume", "--quiet", "--out", "first"]) == 2  # while t2 is in its first epoch
     err = capsys.readouterr().err
     assert err == "error: run folder first is in use by another training process\n", err
+    assert t2.poll() is None
+    open_gate(artifacts / "gate2")
     _finish(t2)
     assert runs.run_status(out).status == "complete"
     meta = runs.read_json(out / "metadata.json")
@@ -104,13 +111,14 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
     before = np.load(out / "latents.npy").copy()
 
     # 3. A concurrent encode while a resumed trainer holds the folder is refused.
-    t3 = _start(TRAIN + ["--resume", "--epochs", "2", "--out", "first"], artifacts)
+    t3 = _start(["--resume", "--epochs", "2", "--out", "first"], artifacts, artifacts / "gate3")
     _wait_for(lambda: _in_first_epoch(out), t3, what="the resumed trainer")
     assert main(["encode", "--run", "first"]) == 2
     err = capsys.readouterr().err
     assert err == "error: run folder first is in use by another training process\n", err
     assert t3.poll() is None, "the trainer must still be running during the encode attempt"
     assert runs.run_status(out).status != "complete"  # retraining: not listed complete meanwhile
+    open_gate(artifacts / "gate3")
     _finish(t3)
     assert runs.run_status(out).status == "complete"
     meta = runs.read_json(out / "metadata.json")
@@ -125,10 +133,8 @@ def test_first_epoch_kill_restart_in_place_and_every_writer_takes_the_lock(artif
     assert np.load(out / "latents.npy").shape == (100, 8)  # the new latents were written
     info = runs.run_status(out)
     assert info.status != "complete", info
-    # python -m core encode repairs it: files and metadata agree again.
-    fix = subprocess.run([sys.executable, "-m", "core", "encode", "--run", "first"], env=child_env(artifacts),
-                         capture_output=True, text=True, timeout=240)
-    assert fix.returncode == 0, fix.stderr[-2000:]
+    # python -m core encode (its main, in this process) repairs it: files and metadata agree again.
+    assert main(["encode", "--run", "first"]) == 0, capsys.readouterr().err
     assert runs.run_status(out).status == "complete"
     assert runs.read_json(out / "metadata.json")["n_images"] == 300 == np.load(out / "latents.npy").shape[0]
 

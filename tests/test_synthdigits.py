@@ -34,7 +34,9 @@ def test_the_digit_is_in_the_pixels():
     x, f = synthdigits.generate(1600, size=16, channels=1)
     X = x.reshape(len(x), -1)
     X = (X - X.mean(axis=1, keepdims=True)) / (X.std(axis=1, keepdims=True) + 1e-6)
-    clf = LogisticRegression(max_iter=300).fit(X[:1200], f["digit"][:1200])
+    # C=0.01 converges in about 110 iterations (test accuracy 0.60); the
+    # default C=1 stopped unconverged at 300 (0.60) and cost 2.5 times more.
+    clf = LogisticRegression(C=0.01, max_iter=300).fit(X[:1200], f["digit"][:1200])
     assert clf.score(X[1200:], f["digit"][1200:]) > 0.5
 
 
