@@ -811,7 +811,7 @@ class Run:
         self.channels = int(self.config["model"]["channels"])
         self.latents = load_npy(self.data_path / "latents.npy", z_dim=self.z_dim)
         self.index = np.asarray(load_npy(self.data_path / "index.npy"))
-        self.attributes = None
+        self._attributes, self._attributes_pending = None, False
         if (self.data_path / "attributes.csv").exists():
             with open_regular(self.data_path / "attributes.csv") as fh:
                 raw = fh.read(MAX_ATTRIBUTES_BYTES + 1)
@@ -819,15 +819,24 @@ class Run:
                 raise ValueError(f"attributes.csv is larger than {MAX_ATTRIBUTES_BYTES:,} bytes")
 
             try:
-                self.attributes = pd.read_csv(io.BytesIO(raw))
+                self._attributes = pd.read_csv(io.BytesIO(raw))
             except Exception as exc:  # pandas parser errors
                 raise ValueError(f"attributes.csv cannot be read: {str(exc)[:200]}") from None
         else:
-            # Procedural data: the factors are recomputed from the seed, so a
+            # Procedural data: the factors are recomputed from the seed when
+            # first asked for (not at load: 200k rows would cost ~50 MB), so a
             # shipped run need not store the same table twice.
-            merged = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
-            self.attributes = procedural_attributes(merged, self.index)
+            self._attributes_pending = True
         self._encoder = self._decoder = None
+
+    @property
+    def attributes(self):
+        """The attribute table (n_images rows) or None: attributes.csv, or recomputed for procedural data."""
+        if self._attributes_pending:
+            merged = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
+            self._attributes = procedural_attributes(merged, self.index)
+            self._attributes_pending = False
+        return self._attributes
 
     @property
     def encoder(self):
