@@ -1011,3 +1011,30 @@ def user_mark(run):
     if got and got[0] == run.name and len(got[1]) == run.z_dim:
         return tuple(got[1])
     return None
+
+
+_TF_WARMING = threading.Lock()
+_TF_WARM_STARTED = False
+
+
+def warm_tensorflow():
+    """Import Keras/TensorFlow in a background thread once per server, after a page's first paint.
+
+    The first decode (a Draw with decoder metrics, the Decode page) then does
+    not pay the ~5 s import. Only in a real server: AppTest has no runtime,
+    and tests that never decode should not pay it either. Importing is safe
+    in a thread (the import lock makes a foreground import wait for it);
+    loading models is not, so only the import is done here.
+    """
+    global _TF_WARM_STARTED
+    if not st.runtime.exists():
+        return
+    with _TF_WARMING:
+        if _TF_WARM_STARTED:
+            return
+        _TF_WARM_STARTED = True
+
+    def _import():
+        import keras  # noqa: F401  (imports TensorFlow)
+
+    threading.Thread(target=_import, name="warm-tensorflow", daemon=True).start()

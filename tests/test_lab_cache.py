@@ -124,3 +124,32 @@ def test_run_cached_exception_stores_nothing(app_env):
     except ValueError:
         pass
     assert lab.run_cached(flaky, run, shared=True) == "ok" and len(calls) == 2
+
+
+def test_warm_tensorflow_imports_keras_once_in_a_server_and_never_under_apptest(app_env, monkeypatch):
+    import sys
+    import threading
+
+    import streamlit as st
+
+    import lab
+
+    monkeypatch.setattr(lab, "_TF_WARM_STARTED", False)
+    started = []
+    real_thread = threading.Thread
+
+    def spy(*a, **k):
+        t = real_thread(*a, **k)
+        started.append(t)
+        return t
+
+    monkeypatch.setattr(lab.threading, "Thread", spy)
+    lab.warm_tensorflow()                       # no Streamlit runtime here (like AppTest): nothing
+    assert started == []
+    with monkeypatch.context() as m:            # undone before the fixture's teardown needs the real one
+        m.setattr(st.runtime, "exists", lambda: True)
+        lab.warm_tensorflow()
+        lab.warm_tensorflow()                   # once per server process
+    assert [t.name for t in started] == ["warm-tensorflow"]
+    started[0].join(120)
+    assert "keras" in sys.modules and "tensorflow" in sys.modules

@@ -112,6 +112,7 @@ decoder_points = int(c4.number_input("vectors decoded for them", value=DECODER_P
                                           "sample) are decoded and re-encoded; at most the points used by the "
                                           "metrics. Decoding is most of a Draw's time; docs/scoreboard.md gives "
                                           "the metrics' noise at 1,000 and 2,000."))
+lab.warm_tensorflow()  # the first Draw then does not pay the TensorFlow import
 draw = st.button("Draw", type="primary", key="smp_draw")
 
 if draw:
