@@ -153,19 +153,20 @@ def reset_sliders():
         st.session_state[f"dec_s{m}"] = 0.0
 
 
-@st.fragment
-def live():
-    """Sliders and neighbours rerun on their own: a slider change redraws only this part."""
-    # ---------------------------------------------------------------- sliders
+#: The slider vector of the last slider run, and the vector the neighbours shown were found for.
+SLIDER_Z, NN_Z = "_dec_slider_z", "_dec_nn_z"
 
+
+@st.fragment
+def sliders():
+    """Sliders and their decoded image rerun on their own: a slider step redraws only this part (issue 14)."""
     st.header("Sliders around the centre")
     s1, s2 = st.columns([2, 1])
     basis = s1.radio("Move along", ["PCA components", "dominant latent components (largest std)"],
                      horizontal=True, key="dec_basis")
     k0 = int(s2.number_input("first component", value=0, step=1, key="dec_k0",
                              help="PCA: 0 = leading; dominant: rank of the component (0 = largest std)"))
-
-
+    st.session_state[SLIDER_Z] = None
     try:
         names, axes = slider_axes(stats, "pca" if basis.startswith("PCA") else "dominant", k0, N_SLIDERS)
         left, right = st.columns([2, 1])
@@ -183,12 +184,20 @@ def live():
             st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=lab.file_stem(f"{run.name}_slider.png"),
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
+        st.session_state[SLIDER_Z] = z
+        shown = st.session_state.get(NN_Z)
+        if (st.session_state.get("dec_q", "the slider vector above") == "the slider vector above"
+                and shown is not None and not np.array_equal(shown, z)):
+            # The neighbour search (a pass over every z-point) stays out of a slider step.
+            st.caption("The neighbours below are those of an earlier slider position: press "
+                       "**Update the neighbours** there.")
     except ValueError as exc:
         lab.show_error(exc)
-        z = None
 
-    # ---------------------------------------------------------------- neighbours
 
+@st.fragment
+def neighbours():
+    """Nearest real neighbours of the slider vector (as of this part's last run) or of a sampler's vector."""
     st.header("Nearest real neighbours")
     st.caption("Which real images have z-points closest to a generated vector? Shown are their "
                "reconstructions (decoded z-points) and Euclidean distances in latent space.")
@@ -204,7 +213,10 @@ def live():
             with st.spinner(f"Drawing from {sname}…"):
                 q = lab.sample(run, sname, 1, qseed, **sp)[0]
         else:
-            q = z
+            n2.button("Update the neighbours", key="dec_nn_update",
+                      help="Search again for the sliders' current vector (a slider step alone does not).")
+            q = st.session_state.get(SLIDER_Z)
+            st.session_state[NN_Z] = q
             if q is None:
                 st.info("No slider vector: fix the slider settings above.")
                 return
@@ -227,7 +239,8 @@ def live():
         lab.show_error(exc)
 
 
-live()
+sliders()
+neighbours()
 
 
 # ---------------------------------------------------------------- issue 11: distance from the centre, K components
