@@ -238,7 +238,8 @@ def planes():
                 m2 = plane_coordinates(np.asarray(mark, np.float32)[None], i, j, space=space,
                                        pca=stats.pca if space == "pca" else None)[0]
                 (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10)
-            what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
+            what = (f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used
+                    else f"{n_all:,} points")
             ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}",
                          y=1.0)  # a fixed position: no tick-label layout pass for the title
             # The legend goes below the axes, where it hides no point.
@@ -344,7 +345,8 @@ def planes():
                     art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
                                      overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
                     for zm, mlabel, marker in marks:
-                        mp = plane_coordinates(zm[None], a, b, space=space, pca=stats.pca if space == "pca" else None)[0]
+                        mp = plane_coordinates(zm[None], a, b, space=space,
+                                               pca=stats.pca if space == "pca" else None)[0]
                         ax.plot([mp[0]], [mp[1]], marker, ms=14 if marker == "*" else 9, color="#ffd700", mec="k",
                                 mew=1.2, zorder=10)
                     art["scatter"].set_alpha(0.5)

@@ -39,11 +39,31 @@ N, d = run.latents.shape
 TILE = 100  # minimum displayed tile size in pixels (small images are enlarged)
 
 
-def show_strip(images, file_name, key, caption=None, n_cols=None):
-    """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
-    grid = make_grid(images, n_cols=n_cols or len(images))
-    st.image(png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), caption=caption)
-    st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(file_name), mime="image/png",
+def _cached(run, kind, params, make=None):
+    """``make()``; through ``lab.run_cached`` keyed by (run version, ``kind``, ``params``)."""
+    return make()
+
+
+def _array_key(V):
+    # An array's exact contents as a hashable key.
+    V = np.ascontiguousarray(V)
+    return V.shape, V.dtype.str, V.tobytes()
+
+
+def show_strip(V, file_name, key, caption=None, n_cols=None):
+    """The decoded vectors ``V`` as an image strip (or grid) with PNG download; tiny images are
+    enlarged for the eye.  Decoded and encoded once per (run version, vectors): a warm visit sends
+    cached bytes."""
+    def make():
+        images = lab.decode(run, V)
+        grid = make_grid(images, n_cols=n_cols or len(images))
+        return png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), png_bytes(grid)
+
+    shown, raw = lab.run_cached(_cached, run, "strip", (_array_key(V), n_cols), unhashed={"make": make},
+                                spinner="Decoding…")
+    # PNG as given: with the default "auto" Streamlit re-encodes an RGB PNG to JPEG on every rerun.
+    st.image(shown, caption=caption, output_format="PNG")
+    st.download_button("Download PNG", raw, file_name=lab.file_stem(file_name), mime="image/png",
                        key=key, on_click="ignore")
 
 
@@ -70,14 +90,20 @@ def path_plane(P, fixed_ij=None):
         st.caption("Green: the path's points in order (1 = first image of the strip); blue: the data's "
                    "z-points; solid ellipses 1, 2, 3 σ, dashed KDE contours of the same masses; + origin.")
     pts = lab.run_cached(run_views.plane, run, pi, pj)
-    fig = Figure(figsize=(6.4, 5.2))
-    ax = fig.add_subplot()
-    plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=lab.run_cached(run_views.plane_kde, run, pi, pj),
-                         ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
-    ax.get_legend().remove()
-    ax.set_title(f"path in the plane (z{pi}, z{pj})")
+    kde = lab.run_cached(run_views.plane_kde, run, pi, pj)
+
+    def draw():
+        fig = Figure(figsize=(6.4, 5.2))
+        ax = fig.add_subplot()
+        plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=kde,
+                             ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
+        ax.get_legend().remove()
+        ax.set_title(f"path in the plane (z{pi}, z{pj})")
+        return lab.figure_png(fig, dpi=100)
+
+    png = lab.run_cached(_cached, run, "path_plane", (pi, pj, _array_key(P)), unhashed={"make": draw})
     with right:
-        lab.show_png(lab.figure_png(fig, dpi=100), f"{run.name}_path_plane_{pi}_{pj}.png", key="dec_dl_pplane")
+        lab.show_png(png, f"{run.name}_path_plane_{pi}_{pj}.png", key="dec_dl_pplane")
 
 
 # ---------------------------------------------------------------- paths
@@ -137,9 +163,7 @@ try:
         P = paths.attribute_walk(z0, direction, np.linspace(lo, hi, n_points))
         cap = (f"z + alpha · direction({column}), alpha from {lo:g} to {hi:g}; "
                f"|direction| = {np.linalg.norm(direction):.3g}")
-    with st.spinner("Decoding the path…"):
-        imgs = lab.decode(run, P)
-    show_strip(imgs, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
+    show_strip(P, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
     lab.vector_downloads(P, f"{run.name}_path", key="dec_dl_path_vec")
     path_plane(P, plane_ij)
 except ValueError as exc:
@@ -220,10 +244,11 @@ def neighbours():
             if q is None:
                 st.info("No slider vector: fix the slider settings above.")
                 return
-        idx, dist = nearest_neighbours(run.latents, q[None], k=k_nn)
+        idx, dist = lab.run_cached(_cached, run, "neighbours", (_array_key(q), k_nn),
+                                   unhashed={"make": lambda: nearest_neighbours(run.latents, q[None], k=k_nn)})
         idx, dist = idx[0], dist[0]
-        imgs = lab.decode(run, np.concatenate([q[None], np.asarray(run.latents[idx])]))
-        show_strip(imgs, f"{run.name}_neighbours.png", key="dec_dl_nn",
+        show_strip(np.concatenate([q[None], np.asarray(run.latents[idx])]), f"{run.name}_neighbours.png",
+                   key="dec_dl_nn",
                    caption="first: the generated vector; then its nearest real z-points, nearest first")
         radius = np.linalg.norm(np.asarray(q, dtype=np.float64) - mean)
         table = pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "row": idx, "image index": run.index[idx],
@@ -254,8 +279,7 @@ n_order = int(o1.slider("images", 4, 16, 10, key="dec_ord_n"))
 metric = o2.radio("distance", ["euclidean", "mahalanobis"], horizontal=True, key="dec_ord_metric")
 try:
     rows, dists, _ = lab.run_cached(run_views.rows_by_distance, run, centre_kind, metric, n_order)
-    imgs = lab.decode(run, take_rows(run.latents, rows))
-    show_strip(imgs, f"{run.name}_by_distance.png", key="dec_dl_order",
+    show_strip(take_rows(run.latents, rows), f"{run.name}_by_distance.png", key="dec_dl_order",
                caption=f"{metric} distance from the centre ({centre_kind}): "
                        + ", ".join(f"{x:.1f}" for x in dists) + f"  (rows {', '.join(map(str, rows))})")
 except ValueError as exc:
@@ -277,7 +301,7 @@ try:
     if not ks:
         raise ValueError("give at least one K")
     V = pca_reconstructions(pca, latent_row(k_row, "image"), ks)
-    show_strip(lab.decode(run, V), f"{run.name}_pca_K.png", key="dec_dl_k",
+    show_strip(V, f"{run.name}_pca_K.png", key="dec_dl_k",
                caption="K = " + ", ".join(map(str, ks)))
 except ValueError as exc:
     lab.show_error(exc)
