@@ -82,7 +82,8 @@ def scenario_home(results):
                 tf_at_summary = tf_loaded(srv.proc.pid)
                 break
             time.sleep(0.05)
-        b.events.clear()
+        # The frames of the first run are kept: with them cleared, settle() waited for a rerun
+        # request that never came and page_idle_s was its 300 s timeout.
         settle(b, 300, quiet=1.0)
         whole = time.time() - t0
         _record(results, {"action": "Home run summary, fresh server + session", "server_start_s": round(started, 2),

@@ -205,7 +205,7 @@ def sliders():
         ms = 1000 * (time.perf_counter() - t0)
         with right:
             big = upscale(img[0], upscale_factor(img.shape[1], 256))
-            st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
+            st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms", output_format="PNG")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=lab.file_stem(f"{run.name}_slider.png"),
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
         st.session_state[SLIDER_Z] = z
