@@ -237,8 +237,9 @@ def neighbours():
             with st.spinner(f"Drawing from {sname}…"):
                 q = lab.sample(run, sname, 1, qseed, **sp)[0]
         else:
-            n2.button("Update the neighbours", key="dec_nn_update",
-                      help="Search again for the sliders' current vector (a slider step alone does not).")
+            if n2.button("Update the neighbours", key="dec_nn_update",
+                         help="Search again for the sliders' current vector (a slider step alone does not)."):
+                st.rerun()  # the whole page (warm caches: cheap), so the sliders' "earlier position" note goes too
             q = st.session_state.get(SLIDER_Z)
             st.session_state[NN_Z] = q
             if q is None:
