@@ -94,3 +94,37 @@ def test_decode_path_plane_distance_order_and_k_components(app_env):
     assert any("K (PCA components kept)" in e.value and "99" in e.value for e in at.error)
     at.text_input(key="dec_k_list").set_value("1, x").run()
     assert any("'1, x'" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- issue 14
+
+def image_urls(at):
+    # Media URLs name the bytes: a new image gets a new URL, the same bytes the same one.
+    return [img.proto.imgs[0].url for img in at.get("image")]
+
+
+def test_decode_slider_fragment_updates_its_vector_and_the_neighbours_update_button(app_env):
+    # Sliders + decoded image are one st.fragment; the neighbour search is another, rerun by its
+    # "Update the neighbours" button (a slider step alone does not search).  The tiny test model
+    # decodes nearly every vector to the same image, so the slider vector itself is checked.
+    at = start()
+    assert len(at.get("image")) == 6
+    Z = np.load(app_env / TINY_RUN / "latents.npy").astype(np.float64)
+    mean = Z.mean(axis=0)
+    np.testing.assert_allclose(at.session_state["_dec_slider_z"], mean, rtol=1e-5, atol=1e-5)
+    at.slider(key="dec_s1").set_value(-1.0).run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) == 6
+    evals, evecs = np.linalg.eigh(np.cov(Z, rowvar=False))
+    second = evecs[:, -2] * np.sqrt(evals[-2])
+    z = np.asarray(at.session_state["_dec_slider_z"], np.float64)
+    assert any(np.allclose(z, mean - s * second, rtol=1e-4, atol=1e-4) for s in (1, -1))
+    at.button(key="dec_nn_update").click().run()
+    assert not at.exception and not at.error
+    tables = [brute_force_neighbours(Z, mean - s * second, 6)[0] for s in (1, -1)]
+    rows = at.dataframe[0].value["row"].to_numpy()
+    assert any(np.array_equal(rows, t) for t in tables)
+    # A full run searches for the current slider vector: no "earlier slider position" note.
+    assert not any("earlier slider position" in c.value for c in at.caption)
+    at.button(key="dec_reset").click().run()
+    np.testing.assert_allclose(at.session_state["_dec_slider_z"], mean, rtol=1e-5, atol=1e-5)

@@ -231,3 +231,34 @@ def test_planes_tsne_cap_and_exaggeration(app_env):
     at.number_input(key="tsne_ex").set_value(0.5).run()
     at.button(key="tsne_go").click().run()
     assert any("early exaggeration" in e.value and "0.5" in e.value for e in at.error)
+
+
+# ---------------------------------------------------------------- issue 14
+
+def image_urls(at):
+    # Media URLs name the bytes: a new figure gets a new URL, the same bytes the same one.
+    return [img.proto.imgs[0].url for img in at.get("image")]
+
+
+def test_plane_fragment_pair_change_redraws_and_a_revisit_sends_the_cached_figure(app_env):
+    # The choices and the plane are one st.fragment (a pair change reruns only that part):
+    # its widgets must still redraw the figure, and a revisited choice gets the same bytes.
+    at = start(app_env)
+    first = image_urls(at)
+    assert len(first) == 1
+    at.number_input(key="planes_j").set_value(3).run()
+    assert not at.exception and not at.error
+    third = image_urls(at)
+    assert third != first
+    Z = latents(app_env)
+    np.testing.assert_allclose(coverage_table(at)["measured %"], 100 * coverage_independent(Z[:, [0, 3]], [1, 2, 3]))
+    at.multiselect(key="planes_sigmas").set_value([1.0, 2.0]).run()
+    assert not at.exception and not at.error
+    assert image_urls(at) not in (first, third)
+    at.multiselect(key="planes_sigmas").set_value([1.0, 2.0, 3.0]).run()
+    assert image_urls(at) == third
+    at.number_input(key="planes_j").set_value(1).run()
+    assert not at.exception and not at.error
+    assert image_urls(at) == first
+    # The t-SNE section outside the fragment is still there.
+    assert at.button(key="tsne_go") is not None

@@ -52,298 +52,321 @@ def enlarge(ax, size=13):
             text.set_fontsize(size - 3)
 
 
+def _figure_png(run, kind, params, draw=None):
+    """PNG bytes from ``draw()``; through ``lab.run_cached`` keyed by (run version, kind, params)."""
+    return draw()
+
+
 def axis_label(space, k):
     return f"z{k}" if space == "latent" else f"PCA {k}" + (" (leading)" if k == 0 else "")
 
 
-# ---------------------------------------------------------------- choices
+@st.fragment
+def planes():
+    """Choices, plane and grid rerun on their own: a pair change redraws only this part (issue 14)."""
+    # ---------------------------------------------------------------- choices
 
-c1, c2, c3 = st.columns([1, 2, 2])
-space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
-                 index=1 if lab.query_value("space", "latent") == "pca" else 0,
-                 format_func=lambda s: {"latent": "latent z", "pca": "PCA"}[s],
-                 help="PCA: coordinates along the principal axes (0 = largest variance)")
-source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
-                  horizontal=True, disabled=space == "pca",
-                  help="PCA coordinates are uncorrelated by construction; top pairs need latent z.")
-if space == "latent" and source == "top-correlated pair":
-    tp = top_pairs(stats.correlation, threshold=0.0, n=min(30, d * (d - 1) // 2))
-    options = list(tp.itertuples(index=False))
-    pick = c2.selectbox("Top-correlated pairs (by |r|)", range(len(options)), key="planes_top",
-                        format_func=lambda k: f"z{options[k].i} – z{options[k].j}   (r = {options[k].r:+.3f})")
-    i, j = int(options[pick].i), int(options[pick].j)
-else:
-    ci, cj = c2.columns(2)
-    i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
-    j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
-sigmas = c3.multiselect("Sigma levels (type any, e.g. 2.2)", SIGMA_CHOICES, key="planes_sigmas",
-                        default=lab.query_list("sigmas", [1.0, 2.0, 3.0], float, allowed=SIGMA_CHOICES),
-                        accept_new_options=True,
-                        format_func=lambda s: (f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)"
-                                               if isinstance(s, float) else f"{s} σ"))
-try:
-    sigmas = list(check_sigmas(sigmas))
-except ValueError as exc:
-    lab.show_error(exc)
-    st.stop()
-show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
-
-with st.expander("Slice, sampler overlay, zoom", expanded=False):
-    e1, e2, e3 = st.columns(3)
-    use_slice = e1.checkbox("Slice: keep points with |other coordinates| ≤ t", key="planes_slice",
-                            help="Removes projection effects: only z-points close to the (i, j) plane "
-                                 "stay (seed: t = 1.5 in latent coordinates).")
-    t = e1.number_input("t", value=1.5, step=0.25, key="planes_t", disabled=not use_slice)
-    overlay_name = e2.selectbox("Overlay a sampler's vectors", ["none"] + list(SAMPLERS), key="planes_ov")
-    overlay_params = {}
-    if overlay_name != "none":
-        n_over = int(e2.number_input("vectors", value=200, step=50, key="planes_ov_n"))
-        seed_over = int(e2.number_input("seed", value=0, step=1, key="planes_ov_seed"))
-        overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
-    zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
-                       help="Look for filaments and voids: all points inside the window are drawn.")
-    zabs = e3.radio("window in", ["σ from the centre", "absolute coordinates"], key="planes_zabs",
-                    horizontal=True, disabled=not zoom,
-                    help="Absolute: a fixed square such as ±0.25 around a point (the 'curse' post's zooms).")
-    if zabs == "absolute coordinates":
-        za1, za2, za3 = e3.columns(3)
-        zx = za1.number_input("centre x", value=0.0, step=0.25, key="planes_zax", disabled=not zoom)
-        zy = za2.number_input("centre y", value=0.0, step=0.25, key="planes_zay", disabled=not zoom)
-        zw = za3.number_input("half-width", value=0.25, step=0.05, key="planes_zaw", disabled=not zoom)
+    c1, c2, c3 = st.columns([1, 2, 2])
+    space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
+                     index=1 if lab.query_value("space", "latent") == "pca" else 0,
+                     format_func=lambda s: {"latent": "latent z", "pca": "PCA"}[s],
+                     help="PCA: coordinates along the principal axes (0 = largest variance)")
+    source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
+                      horizontal=True, disabled=space == "pca",
+                      help="PCA coordinates are uncorrelated by construction; top pairs need latent z.")
+    if space == "latent" and source == "top-correlated pair":
+        tp = top_pairs(stats.correlation, threshold=0.0, n=min(30, d * (d - 1) // 2))
+        options = list(tp.itertuples(index=False))
+        pick = c2.selectbox("Top-correlated pairs (by |r|)", range(len(options)), key="planes_top",
+                            format_func=lambda k: f"z{options[k].i} – z{options[k].j}   (r = {options[k].r:+.3f})")
+        i, j = int(options[pick].i), int(options[pick].j)
     else:
-        zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx",
-                       disabled=not zoom)
-        zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy",
-                       disabled=not zoom)
-        zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
-
-# ---------------------------------------------------------------- the plane
-
-try:
-    points = lab.run_cached(run_views.plane, run, i, j, space)
-except ValueError as exc:
-    lab.show_error(exc)
-    st.stop()
-n_all = points.shape[0]
-t_used = None
-empty_slice = False
-if use_slice:
+        ci, cj = c2.columns(2)
+        i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
+        j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
+    sigmas = c3.multiselect("Sigma levels (type any, e.g. 2.2)", SIGMA_CHOICES, key="planes_sigmas",
+                            default=lab.query_list("sigmas", [1.0, 2.0, 3.0], float, allowed=SIGMA_CHOICES),
+                            accept_new_options=True,
+                            format_func=lambda s: (f"{s:g} σ ({100 * theoretical_coverage(s):.1f} %)"
+                                                   if isinstance(s, float) else f"{s} σ"))
     try:
-        mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
+        sigmas = list(check_sigmas(sigmas))
     except ValueError as exc:
         lab.show_error(exc)
-        st.stop()
-    reference = points
-    points = points[mask]
-    t_used = float(t)
-    empty_slice = not len(points)
-    if empty_slice:
-        # Seed IV's finding: no z-point is left, yet box vectors fill the slab.
-        st.info(f"0 of {n_all:,} z-points have all their other {d - 2} coordinates within ±{t:g}: "
-                "with many dimensions a slice empties fast (the seed post found 2 of 5,000 CelebA points "
-                "at t = 1.5). Overlay a sampler to see which vectors still lie in it.")
-    elif points.shape[0] < 3:
-        st.warning(f"Only {points.shape[0]} point(s) left in the slice (t = {t:g}): too few for "
-                   "ellipses and contours. Increase t.")
-        st.stop()
+        return
+    show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
 
-if not sigmas:
-    st.warning("Choose at least one sigma level to draw ellipses and contours.")
-table = []
-if sigmas and not empty_slice:
-    try:
-        table = plane_ellipses(points, sigmas)
-    except ValueError as exc:  # a flat pair: a message, not a 1-D coverage
-        lab.show_error(exc)
-kde = None
-if show_kde and sigmas and not empty_slice:
-    try:
-        kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used)
-    except ValueError as exc:
-        st.warning(f"No KDE for this plane: {exc}")
-
-overlay = overlay_label = None
-if overlay_name != "none":
-    try:
-        with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
-            V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
-        pca = stats.pca if space == "pca" else None
-        if t_used is not None:
-            V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
-            if not len(V):
-                st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
-        overlay = plane_coordinates(V, i, j, space=space, pca=pca) if len(V) else np.empty((0, 2))
-        overlay_label = f"{overlay_name}: {len(overlay):,} vectors" + (" in the slice" if t_used else "")
-    except ValueError as exc:
-        if t_used is not None and "leaves no point" in str(exc):
-            st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+    with st.expander("Slice, sampler overlay, zoom", expanded=False):
+        e1, e2, e3 = st.columns(3)
+        use_slice = e1.checkbox("Slice: keep points with |other coordinates| ≤ t", key="planes_slice",
+                                help="Removes projection effects: only z-points close to the (i, j) plane "
+                                     "stay (seed: t = 1.5 in latent coordinates).")
+        t = e1.number_input("t", value=1.5, step=0.25, key="planes_t", disabled=not use_slice)
+        overlay_name = e2.selectbox("Overlay a sampler's vectors", ["none"] + list(SAMPLERS), key="planes_ov")
+        overlay_params = {}
+        if overlay_name != "none":
+            n_over = int(e2.number_input("vectors", value=200, step=50, key="planes_ov_n"))
+            seed_over = int(e2.number_input("seed", value=0, step=1, key="planes_ov_seed"))
+            overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
+        zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
+                           help="Look for filaments and voids: all points inside the window are drawn.")
+        zabs = e3.radio("window in", ["σ from the centre", "absolute coordinates"], key="planes_zabs",
+                        horizontal=True, disabled=not zoom,
+                        help="Absolute: a fixed square such as ±0.25 around a point (the 'curse' post's zooms).")
+        if zabs == "absolute coordinates":
+            za1, za2, za3 = e3.columns(3)
+            zx = za1.number_input("centre x", value=0.0, step=0.25, key="planes_zax", disabled=not zoom)
+            zy = za2.number_input("centre y", value=0.0, step=0.25, key="planes_zay", disabled=not zoom)
+            zw = za3.number_input("half-width", value=0.25, step=0.05, key="planes_zaw", disabled=not zoom)
         else:
-            lab.show_error(exc)
+            zx = e3.slider("window centre x (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zx",
+                           disabled=not zoom)
+            zy = e3.slider("window centre y (σ from the centre)", -4.0, 4.0, 0.0, 0.1, key="planes_zy",
+                           disabled=not zoom)
+            zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
 
-if empty_slice:
-    fig = Figure(figsize=(6.6, 6.2))
-    ax = fig.add_subplot()
-    plot_empty_slice(ax, reference, n_all, t_used, overlay=overlay, overlay_label=overlay_label,
-                     labels=(axis_label(space, i), axis_label(space, j)))
-    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — "
-                 f"slice |others| ≤ {t_used:g}: 0 of {n_all:,} points")
-    enlarge(ax)
-    left, right = st.columns([5, 3])
-    with left:
-        lab.show_png(lab.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
-                     key="planes_dl_main")
-    with right:
-        m1, m2 = st.columns(2)
-        m1.metric("points in the slice", "0")
-        m2.metric("sampler vectors in the slice", "—" if overlay is None else f"{len(overlay):,}")
-    st.divider()
-else:
-    mean2 = points.mean(axis=0)
-    xlim = ylim = None
-    shown = points
-    if zoom:
+    # ---------------------------------------------------------------- the plane
+
+    try:
+        points = lab.run_cached(run_views.plane, run, i, j, space)
+    except ValueError as exc:
+        lab.show_error(exc)
+        return
+    n_all = points.shape[0]
+    t_used = None
+    empty_slice = False
+    if use_slice:
         try:
-            xlim, ylim, inside = zoom_window(points, (zx, zy), zw,
-                                             units="absolute" if zabs == "absolute coordinates" else "std")
+            mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
         except ValueError as exc:
             lab.show_error(exc)
-            st.stop()
-        shown = points[inside]
-        if not len(shown):
-            st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
+            return
+        reference = points
+        points = points[mask]
+        t_used = float(t)
+        empty_slice = not len(points)
+        if empty_slice:
+            # Seed IV's finding: no z-point is left, yet box vectors fill the slab.
+            st.info(f"0 of {n_all:,} z-points have all their other {d - 2} coordinates within ±{t:g}: "
+                    "with many dimensions a slice empties fast (the seed post found 2 of 5,000 CelebA points "
+                    "at t = 1.5). Overlay a sampler to see which vectors still lie in it.")
+        elif points.shape[0] < 3:
+            st.warning(f"Only {points.shape[0]} point(s) left in the slice (t = {t:g}): too few for "
+                       "ellipses and contours. Increase t.")
+            return
 
-    fig = Figure(figsize=(6.6, 7.0))
-    ax = fig.add_subplot()
-    art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
-                     overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
-                     labels=(axis_label(space, i), axis_label(space, j)))
-    # Denser dots than plot_plane's default so that filaments and voids show.
-    art["scatter"].set_alpha(0.5)
-    art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
-    if zoom:
-        # plot_plane's centre marker would use the window's points; mark the plane's centre.
-        ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
-    mark = lab.user_mark(run)
-    if mark is not None:  # an image uploaded on the Your image page
-        m2 = plane_coordinates(np.asarray(mark, np.float32)[None], i, j, space=space,
-                               pca=stats.pca if space == "pca" else None)[0]
-        (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10)
-    what = f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used else f"{n_all:,} points"
-    ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}")
-    # The legend goes below the axes, where it hides no point.
-    leg = ax.get_legend()
-    handles, texts = list(leg.legend_handles), [t.get_text() for t in leg.get_texts()]
-    if mark is not None:
-        handles.append(star)
-        texts.append("your image")
-    ax.legend(handles, texts, loc="upper center",
-              bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    enlarge(ax)
-    # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
-    fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-    png = lab.figure_png(fig, dpi=115, tight=False)
+    if not sigmas:
+        st.warning("Choose at least one sigma level to draw ellipses and contours.")
+    table = []
+    if sigmas and not empty_slice:
+        try:
+            table = plane_ellipses(points, sigmas)
+        except ValueError as exc:  # a flat pair: a message, not a 1-D coverage
+            lab.show_error(exc)
+    kde = None
+    if show_kde and sigmas and not empty_slice:
+        try:
+            kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used)
+        except ValueError as exc:
+            st.warning(f"No KDE for this plane: {exc}")
 
-    left, right = st.columns([5, 3])
-    with left:
-        lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
-    with right:
-        m1, m2 = st.columns(2)
-        m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
-        m2.metric("correlation r", f"{correlation_matrix(points)[0, 1]:+.3f}" if len(points) > 2 else "—")
-        if zoom:
-            st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
-        if len(table):
-            cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
-                                "measured %": 100 * table["measured"],
-                                "measured − theory": 100 * (table["measured"] - table["theory"])})
-            st.markdown("**Coverage of the confidence ellipses**")
-            st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
-                                           "measured − theory": "{:+.1f}"}), hide_index=True)
-            lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
-        st.markdown(
-            "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
-            "contours at the highest-density levels holding the same masses (same colour). "
-            "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
-            "20,000 are drawn."
-        )
-        if t_used:
-            st.caption("In a slice the ellipses and contours describe the points left in the slice.")
+    overlay = overlay_label = None
+    if overlay_name != "none":
+        try:
+            with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
+                V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
+            pca = stats.pca if space == "pca" else None
+            if t_used is not None:
+                V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
+                if not len(V):
+                    st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+            overlay = plane_coordinates(V, i, j, space=space, pca=pca) if len(V) else np.empty((0, 2))
+            overlay_label = f"{overlay_name}: {len(overlay):,} vectors" + (" in the slice" if t_used else "")
+        except ValueError as exc:
+            if t_used is not None and "leaves no point" in str(exc):
+                st.warning(f"None of the {n_over} {overlay_name} vectors lies in the slice t = {t_used:g}.")
+            else:
+                lab.show_error(exc)
 
-# ---------------------------------------------------------------- grid of planes
-
-st.divider()
-st.subheader("Grid of planes")
-if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
-    g1, g2, g3 = st.columns(3)
-    # Label -> (core.stats.planes.grid_pairs layout, grid rows x columns).
-    choices = {"consecutive pairs (k, k+1), (k+2, k+3), …": ("consecutive", (2, 3)),
-               "component k against the next ones": ("against-next", (2, 3))}
-    if space == "latent":
-        choices.update({"six top-correlated pairs": ("top-correlated", (2, 3)),
-                        "16 top-correlated pairs (4 × 4, seed III)": ("top-correlated", (4, 4))})
-    layout, grid_shape = choices[g1.radio("Pairs", list(choices), key="planes_grid_layout")]
-    k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
-    grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
-    mark_row = int(g3.number_input(f"mark the z-point of image (row 0 … {n_all - 1}; −1: none)", value=-1,
-                                   step=1, key="planes_grid_mark",
-                                   help="Seed III marks one image's z-point in every plane. An image uploaded on "
-                                        "the Your image page is marked too (★)."))
-    if not -1 <= mark_row < n_all:
-        st.error(f"image row must be in −1 … {n_all - 1}, got {mark_row}")
-        st.stop()
-    pairs, bad = grid_pairs(layout, k0, d, correlation=stats.correlation, n=grid_shape[0] * grid_shape[1])
-    marks = []
-    if mark_row >= 0:
-        marks.append((np.asarray(run.latents[mark_row], np.float32), f"image {mark_row}", "o"))
-    if lab.user_mark(run) is not None:
-        marks.append((np.asarray(lab.user_mark(run), np.float32), "your image", "*"))
-    if grid_points < 1:
-        st.error(f"points drawn per plane must be at least 1, got {grid_points}")
-    elif not pairs:
-        st.error(f"no pair of this layout lies in 0 … {d - 1} with k = {k0}; lower k.")
+    if empty_slice:
+        fig = Figure(figsize=(6.6, 6.2))
+        ax = fig.add_subplot()
+        plot_empty_slice(ax, reference, n_all, t_used, overlay=overlay, overlay_label=overlay_label,
+                         labels=(axis_label(space, i), axis_label(space, j)))
+        ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — "
+                     f"slice |others| ≤ {t_used:g}: 0 of {n_all:,} points")
+        enlarge(ax)
+        left, right = st.columns([5, 3])
+        with left:
+            lab.show_png(lab.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
+                         key="planes_dl_main")
+        with right:
+            m1, m2 = st.columns(2)
+            m1.metric("points in the slice", "0")
+            m2.metric("sampler vectors in the slice", "—" if overlay is None else f"{len(overlay):,}")
+        st.divider()
     else:
-        if bad:
-            st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
-        fig = Figure(figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
-        axes = fig.subplots(*grid_shape)
-        for ax in axes.ravel()[len(pairs):]:
-            ax.set_visible(False)
-        with st.spinner(f"Drawing {len(pairs)} planes…"):
-            for ax, (a, b) in zip(axes.ravel(), pairs):
-                pts = lab.run_cached(run_views.plane, run, a, b, space)
-                try:
-                    tab = plane_ellipses(pts, sigmas) if sigmas else []
-                    kd = lab.run_cached(run_views.plane_kde, run, a, b, space) if (show_kde and sigmas) else None
-                except ValueError:  # a flat pair: leave the panel empty, say why
-                    ax.text(0.5, 0.5, f"({a}, {b}): singular covariance\n(constant or collinear)",
-                            ha="center", va="center", transform=ax.transAxes)
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                    continue
-                ov = None
-                if overlay is not None and len(overlay) and overlay_name != "none":
-                    ov = plane_coordinates(V, a, b, space=space, pca=stats.pca if space == "pca" else None)
-                art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
-                                 overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
-                for zm, mlabel, marker in marks:
-                    mp = plane_coordinates(zm[None], a, b, space=space, pca=stats.pca if space == "pca" else None)[0]
-                    ax.plot([mp[0]], [mp[1]], marker, ms=14 if marker == "*" else 9, color="#ffd700", mec="k",
-                            mew=1.2, zorder=10)
-                art["scatter"].set_alpha(0.5)
-                art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
-                ax.get_legend().remove()
-                cov_txt = "  ".join(f"{r.sigma:g}σ {100 * r.measured:.0f}/{100 * r.theory:.0f}%"
-                                    for r in tab.itertuples()) if len(tab) else ""
-                ax.set_title(f"({a}, {b})  {cov_txt}")
-                enlarge(ax, 12)
-            extra = "".join(f"; {m[1]} marked {'★' if m[2] == '*' else '●'}" for m in marks)
-            if overlay is not None and overlay_name != "none":
-                extra += f"; green ×: {overlay_name}"
-            fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
-                         f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
-            fig.tight_layout()
-            png = lab.figure_png(fig, dpi=90)
-        lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
+        mean2 = points.mean(axis=0)
+        xlim = ylim = None
+        shown = points
+        if zoom:
+            try:
+                xlim, ylim, inside = zoom_window(points, (zx, zy), zw,
+                                                 units="absolute" if zabs == "absolute coordinates" else "std")
+            except ValueError as exc:
+                lab.show_error(exc)
+                return
+            shown = points[inside]
+            if not len(shown):
+                st.warning("No z-point lies inside the zoom window; move it towards the centre or widen it.")
+
+        mark = lab.user_mark(run)
+
+        def draw():
+            fig = Figure(figsize=(6.6, 7.0))
+            ax = fig.add_subplot()
+            art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
+                             overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
+                             labels=(axis_label(space, i), axis_label(space, j)))
+            # Denser dots than plot_plane's default so that filaments and voids show.
+            art["scatter"].set_alpha(0.5)
+            art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
+            if zoom:
+                # plot_plane's centre marker would use the window's points; mark the plane's centre.
+                ax.plot([mean2[0]], [mean2[1]], "o", color="#ffbf00", mec="k", ms=8)
+            if mark is not None:  # an image uploaded on the Your image page
+                m2 = plane_coordinates(np.asarray(mark, np.float32)[None], i, j, space=space,
+                                       pca=stats.pca if space == "pca" else None)[0]
+                (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10)
+            what = (f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used
+                    else f"{n_all:,} points")
+            ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}",
+                         y=1.0)  # a fixed position: no tick-label layout pass for the title
+            # The legend goes below the axes, where it hides no point.
+            leg = ax.get_legend()
+            handles, texts = list(leg.legend_handles), [t.get_text() for t in leg.get_texts()]
+            if mark is not None:
+                handles.append(star)
+                texts.append("your image")
+            ax.legend(handles, texts, loc="upper center",
+                      bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+            enlarge(ax)
+            # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 300 ms).
+            fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
+            return lab.figure_png(fig, dpi=115, tight=False)
+
+        # Everything the figure shows besides the run: a revisited choice sends cached bytes.
+        ov_key = None if overlay_name == "none" else (overlay_name, n_over, seed_over,
+                                                      repr(sorted(overlay_params.items())))
+        params = (space, i, j, tuple(sigmas), bool(show_kde), t_used, ov_key, bool(zoom),
+                  (zabs, float(zx), float(zy), float(zw)) if zoom else None, mark)
+        png = lab.run_cached(_figure_png, run, "plane", params, unhashed={"draw": draw})
+
+        left, right = st.columns([5, 3])
+        with left:
+            lab.show_png(png, f"{run.name}_{space}_plane_{i}_{j}.png", key="planes_dl_main")
+        with right:
+            m1, m2 = st.columns(2)
+            m1.metric("points in the plane" if not t_used else "points in the slice", f"{len(points):,}")
+            m2.metric("correlation r", f"{correlation_matrix(points)[0, 1]:+.3f}" if len(points) > 2 else "—")
+            if zoom:
+                st.caption(f"Zoom window: {len(shown):,} points drawn (all of those inside).")
+            if len(table):
+                cov = pd.DataFrame({"sigma": table["sigma"], "theory %": 100 * table["theory"],
+                                    "measured %": 100 * table["measured"],
+                                    "measured − theory": 100 * (table["measured"] - table["theory"])})
+                st.markdown("**Coverage of the confidence ellipses**")
+                st.dataframe(cov.style.format({"sigma": "{:g}", "theory %": "{:.1f}", "measured %": "{:.1f}",
+                                               "measured − theory": "{:+.1f}"}), hide_index=True)
+                lab.csv_download(cov, f"{run.name}_{space}_coverage_{i}_{j}.csv", key="planes_dl_cov")
+            st.markdown(
+                "Solid ellipses: n-σ confidence ellipses of the pair's covariance. Dashed lines: KDE "
+                "contours at the highest-density levels holding the same masses (same colour). "
+                "**+** origin, **●** centre (mean). Ellipses and contours use all points; at most "
+                "20,000 are drawn."
+            )
+            if t_used:
+                st.caption("In a slice the ellipses and contours describe the points left in the slice.")
+
+    # ---------------------------------------------------------------- grid of planes
+
+    st.divider()
+    st.subheader("Grid of planes")
+    if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
+        g1, g2, g3 = st.columns(3)
+        # Label -> (core.stats.planes.grid_pairs layout, grid rows x columns).
+        choices = {"consecutive pairs (k, k+1), (k+2, k+3), …": ("consecutive", (2, 3)),
+                   "component k against the next ones": ("against-next", (2, 3))}
+        if space == "latent":
+            choices.update({"six top-correlated pairs": ("top-correlated", (2, 3)),
+                            "16 top-correlated pairs (4 × 4, seed III)": ("top-correlated", (4, 4))})
+        layout, grid_shape = choices[g1.radio("Pairs", list(choices), key="planes_grid_layout")]
+        k0 = int(g2.number_input("start component k", value=0, step=1, key="planes_grid_k"))
+        grid_points = int(g3.number_input("points drawn per plane", value=4000, step=1000, key="planes_grid_n"))
+        mark_row = int(g3.number_input(f"mark the z-point of image (row 0 … {n_all - 1}; −1: none)", value=-1,
+                                       step=1, key="planes_grid_mark",
+                                       help="Seed III marks one image's z-point in every plane. An image uploaded on "
+                                            "the Your image page is marked too (★)."))
+        if not -1 <= mark_row < n_all:
+            st.error(f"image row must be in −1 … {n_all - 1}, got {mark_row}")
+            return
+        pairs, bad = grid_pairs(layout, k0, d, correlation=stats.correlation, n=grid_shape[0] * grid_shape[1])
+        marks = []
+        if mark_row >= 0:
+            marks.append((np.asarray(run.latents[mark_row], np.float32), f"image {mark_row}", "o"))
+        if lab.user_mark(run) is not None:
+            marks.append((np.asarray(lab.user_mark(run), np.float32), "your image", "*"))
+        if grid_points < 1:
+            st.error(f"points drawn per plane must be at least 1, got {grid_points}")
+        elif not pairs:
+            st.error(f"no pair of this layout lies in 0 … {d - 1} with k = {k0}; lower k.")
+        else:
+            if bad:
+                st.info(f"Pairs {bad} are out of range (components 0 … {d - 1}); {len(pairs)} planes shown.")
+            fig = Figure(figsize=(13, 8.4) if grid_shape == (2, 3) else (14, 14))
+            axes = fig.subplots(*grid_shape)
+            for ax in axes.ravel()[len(pairs):]:
+                ax.set_visible(False)
+            with st.spinner(f"Drawing {len(pairs)} planes…"):
+                for ax, (a, b) in zip(axes.ravel(), pairs):
+                    pts = lab.run_cached(run_views.plane, run, a, b, space)
+                    try:
+                        tab = plane_ellipses(pts, sigmas) if sigmas else []
+                        kd = lab.run_cached(run_views.plane_kde, run, a, b, space) if (show_kde and sigmas) else None
+                    except ValueError:  # a flat pair: leave the panel empty, say why
+                        ax.text(0.5, 0.5, f"({a}, {b}): singular covariance\n(constant or collinear)",
+                                ha="center", va="center", transform=ax.transAxes)
+                        ax.set_xticks([])
+                        ax.set_yticks([])
+                        continue
+                    ov = None
+                    if overlay is not None and len(overlay) and overlay_name != "none":
+                        ov = plane_coordinates(V, a, b, space=space, pca=stats.pca if space == "pca" else None)
+                    art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
+                                     overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
+                    for zm, mlabel, marker in marks:
+                        mp = plane_coordinates(zm[None], a, b, space=space,
+                                               pca=stats.pca if space == "pca" else None)[0]
+                        ax.plot([mp[0]], [mp[1]], marker, ms=14 if marker == "*" else 9, color="#ffd700", mec="k",
+                                mew=1.2, zorder=10)
+                    art["scatter"].set_alpha(0.5)
+                    art["scatter"].set_sizes(np.maximum(art["scatter"].get_sizes(), 1.5))
+                    ax.get_legend().remove()
+                    cov_txt = "  ".join(f"{r.sigma:g}σ {100 * r.measured:.0f}/{100 * r.theory:.0f}%"
+                                        for r in tab.itertuples()) if len(tab) else ""
+                    ax.set_title(f"({a}, {b})  {cov_txt}")
+                    enlarge(ax, 12)
+                extra = "".join(f"; {m[1]} marked {'★' if m[2] == '*' else '●'}" for m in marks)
+                if overlay is not None and overlay_name != "none":
+                    extra += f"; green ×: {overlay_name}"
+                fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
+                             f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
+                fig.tight_layout()
+                png = lab.figure_png(fig, dpi=90)
+            lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
+
+
+planes()
 
 # ---------------------------------------------------------------- t-SNE
 

@@ -39,11 +39,31 @@ N, d = run.latents.shape
 TILE = 100  # minimum displayed tile size in pixels (small images are enlarged)
 
 
-def show_strip(images, file_name, key, caption=None, n_cols=None):
-    """An image strip (or grid) with PNG download; tiny images are enlarged for the eye."""
-    grid = make_grid(images, n_cols=n_cols or len(images))
-    st.image(png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), caption=caption)
-    st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(file_name), mime="image/png",
+def _cached(run, kind, params, make=None):
+    """``make()``; through ``lab.run_cached`` keyed by (run version, ``kind``, ``params``)."""
+    return make()
+
+
+def _array_key(V):
+    # An array's exact contents as a hashable key.
+    V = np.ascontiguousarray(V)
+    return V.shape, V.dtype.str, V.tobytes()
+
+
+def show_strip(V, file_name, key, caption=None, n_cols=None):
+    """The decoded vectors ``V`` as an image strip (or grid) with PNG download; tiny images are
+    enlarged for the eye.  Decoded and encoded once per (run version, vectors): a warm visit sends
+    cached bytes."""
+    def make():
+        images = lab.decode(run, V)
+        grid = make_grid(images, n_cols=n_cols or len(images))
+        return png_bytes(upscale(grid, upscale_factor(images.shape[1], TILE))), png_bytes(grid)
+
+    shown, raw = lab.run_cached(_cached, run, "strip", (_array_key(V), n_cols), unhashed={"make": make},
+                                spinner="Decoding…")
+    # PNG as given: with the default "auto" Streamlit re-encodes an RGB PNG to JPEG on every rerun.
+    st.image(shown, caption=caption, output_format="PNG")
+    st.download_button("Download PNG", raw, file_name=lab.file_stem(file_name), mime="image/png",
                        key=key, on_click="ignore")
 
 
@@ -70,14 +90,20 @@ def path_plane(P, fixed_ij=None):
         st.caption("Green: the path's points in order (1 = first image of the strip); blue: the data's "
                    "z-points; solid ellipses 1, 2, 3 σ, dashed KDE contours of the same masses; + origin.")
     pts = lab.run_cached(run_views.plane, run, pi, pj)
-    fig = Figure(figsize=(6.4, 5.2))
-    ax = fig.add_subplot()
-    plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=lab.run_cached(run_views.plane_kde, run, pi, pj),
-                         ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
-    ax.get_legend().remove()
-    ax.set_title(f"path in the plane (z{pi}, z{pj})")
+    kde = lab.run_cached(run_views.plane_kde, run, pi, pj)
+
+    def draw():
+        fig = Figure(figsize=(6.4, 5.2))
+        ax = fig.add_subplot()
+        plot_path_over_plane(ax, pts, path_in_plane(P, pi, pj), kde=kde,
+                             ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
+        ax.get_legend().remove()
+        ax.set_title(f"path in the plane (z{pi}, z{pj})")
+        return lab.figure_png(fig, dpi=100)
+
+    png = lab.run_cached(_cached, run, "path_plane", (pi, pj, _array_key(P)), unhashed={"make": draw})
     with right:
-        lab.show_png(lab.figure_png(fig, dpi=100), f"{run.name}_path_plane_{pi}_{pj}.png", key="dec_dl_pplane")
+        lab.show_png(png, f"{run.name}_path_plane_{pi}_{pj}.png", key="dec_dl_pplane")
 
 
 # ---------------------------------------------------------------- paths
@@ -137,9 +163,7 @@ try:
         P = paths.attribute_walk(z0, direction, np.linspace(lo, hi, n_points))
         cap = (f"z + alpha · direction({column}), alpha from {lo:g} to {hi:g}; "
                f"|direction| = {np.linalg.norm(direction):.3g}")
-    with st.spinner("Decoding the path…"):
-        imgs = lab.decode(run, P)
-    show_strip(imgs, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
+    show_strip(P, f"{run.name}_path.png", key="dec_dl_path", caption=cap)
     lab.vector_downloads(P, f"{run.name}_path", key="dec_dl_path_vec")
     path_plane(P, plane_ij)
 except ValueError as exc:
@@ -153,19 +177,20 @@ def reset_sliders():
         st.session_state[f"dec_s{m}"] = 0.0
 
 
-@st.fragment
-def live():
-    """Sliders and neighbours rerun on their own: a slider change redraws only this part."""
-    # ---------------------------------------------------------------- sliders
+#: The slider vector of the last slider run, and the vector the neighbours shown were found for.
+SLIDER_Z, NN_Z = "_dec_slider_z", "_dec_nn_z"
 
+
+@st.fragment
+def sliders():
+    """Sliders and their decoded image rerun on their own: a slider step redraws only this part (issue 14)."""
     st.header("Sliders around the centre")
     s1, s2 = st.columns([2, 1])
     basis = s1.radio("Move along", ["PCA components", "dominant latent components (largest std)"],
                      horizontal=True, key="dec_basis")
     k0 = int(s2.number_input("first component", value=0, step=1, key="dec_k0",
                              help="PCA: 0 = leading; dominant: rank of the component (0 = largest std)"))
-
-
+    st.session_state[SLIDER_Z] = None
     try:
         names, axes = slider_axes(stats, "pca" if basis.startswith("PCA") else "dominant", k0, N_SLIDERS)
         left, right = st.columns([2, 1])
@@ -180,15 +205,23 @@ def live():
         ms = 1000 * (time.perf_counter() - t0)
         with right:
             big = upscale(img[0], upscale_factor(img.shape[1], 256))
-            st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms")
+            st.image(png_bytes(big), caption=f"decoded in {ms:.0f} ms", output_format="PNG")
             st.download_button("Download PNG", png_bytes(img[0]), file_name=lab.file_stem(f"{run.name}_slider.png"),
                                mime="image/png", key="dec_dl_slider", on_click="ignore")
+        st.session_state[SLIDER_Z] = z
+        shown = st.session_state.get(NN_Z)
+        if (st.session_state.get("dec_q", "the slider vector above") == "the slider vector above"
+                and shown is not None and not np.array_equal(shown, z)):
+            # The neighbour search (a pass over every z-point) stays out of a slider step.
+            st.caption("The neighbours below are those of an earlier slider position: press "
+                       "**Update the neighbours** there.")
     except ValueError as exc:
         lab.show_error(exc)
-        z = None
 
-    # ---------------------------------------------------------------- neighbours
 
+@st.fragment
+def neighbours():
+    """Nearest real neighbours of the slider vector (as of this part's last run) or of a sampler's vector."""
     st.header("Nearest real neighbours")
     st.caption("Which real images have z-points closest to a generated vector? Shown are their "
                "reconstructions (decoded z-points) and Euclidean distances in latent space.")
@@ -204,14 +237,19 @@ def live():
             with st.spinner(f"Drawing from {sname}…"):
                 q = lab.sample(run, sname, 1, qseed, **sp)[0]
         else:
-            q = z
+            if n2.button("Update the neighbours", key="dec_nn_update",
+                         help="Search again for the sliders' current vector (a slider step alone does not)."):
+                st.rerun()  # the whole page (warm caches: cheap), so the sliders' "earlier position" note goes too
+            q = st.session_state.get(SLIDER_Z)
+            st.session_state[NN_Z] = q
             if q is None:
                 st.info("No slider vector: fix the slider settings above.")
                 return
-        idx, dist = nearest_neighbours(run.latents, q[None], k=k_nn)
+        idx, dist = lab.run_cached(_cached, run, "neighbours", (_array_key(q), k_nn),
+                                   unhashed={"make": lambda: nearest_neighbours(run.latents, q[None], k=k_nn)})
         idx, dist = idx[0], dist[0]
-        imgs = lab.decode(run, np.concatenate([q[None], np.asarray(run.latents[idx])]))
-        show_strip(imgs, f"{run.name}_neighbours.png", key="dec_dl_nn",
+        show_strip(np.concatenate([q[None], np.asarray(run.latents[idx])]), f"{run.name}_neighbours.png",
+                   key="dec_dl_nn",
                    caption="first: the generated vector; then its nearest real z-points, nearest first")
         radius = np.linalg.norm(np.asarray(q, dtype=np.float64) - mean)
         table = pd.DataFrame({"rank": np.arange(1, len(idx) + 1), "row": idx, "image index": run.index[idx],
@@ -227,7 +265,8 @@ def live():
         lab.show_error(exc)
 
 
-live()
+sliders()
+neighbours()
 
 
 # ---------------------------------------------------------------- issue 11: distance from the centre, K components
@@ -241,8 +280,7 @@ n_order = int(o1.slider("images", 4, 16, 10, key="dec_ord_n"))
 metric = o2.radio("distance", ["euclidean", "mahalanobis"], horizontal=True, key="dec_ord_metric")
 try:
     rows, dists, _ = lab.run_cached(run_views.rows_by_distance, run, centre_kind, metric, n_order)
-    imgs = lab.decode(run, take_rows(run.latents, rows))
-    show_strip(imgs, f"{run.name}_by_distance.png", key="dec_dl_order",
+    show_strip(take_rows(run.latents, rows), f"{run.name}_by_distance.png", key="dec_dl_order",
                caption=f"{metric} distance from the centre ({centre_kind}): "
                        + ", ".join(f"{x:.1f}" for x in dists) + f"  (rows {', '.join(map(str, rows))})")
 except ValueError as exc:
@@ -264,7 +302,7 @@ try:
     if not ks:
         raise ValueError("give at least one K")
     V = pca_reconstructions(pca, latent_row(k_row, "image"), ks)
-    show_strip(lab.decode(run, V), f"{run.name}_pca_K.png", key="dec_dl_k",
+    show_strip(V, f"{run.name}_pca_K.png", key="dec_dl_k",
                caption="K = " + ", ".join(map(str, ks)))
 except ValueError as exc:
     lab.show_error(exc)
