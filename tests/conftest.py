@@ -23,3 +23,17 @@ def artifacts(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("LATENT_LAB_ARTIFACTS", str(root))
     return root
+
+
+#: The longest test files (CI's junit times, 2026-12-06), started first: with
+#: pytest-xdist's --dist loadfile a long file picked up last leaves the other
+#: worker idle at the end (longest-processing-time-first scheduling).
+SLOW_FILES_FIRST = ("test_multiworker.py", "test_browser.py", "test_experiment.py", "test_training.py",
+                    "test_reliability_lifecycle.py", "test_page_planes.py", "test_reliability_runs.py",
+                    "test_page_components.py", "test_reliability_bombs.py", "test_bench.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(SLOW_FILES_FIRST)}
+    # stable: tests keep their order inside a file
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
