@@ -29,7 +29,7 @@ def _png(canvas, compress_level=1):
 
 
 def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overlay_label=None,
-            sigmas=(1.0, 2.0, 3.0), lims=None):
+            sigmas=(1.0, 2.0, 3.0)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -38,9 +38,8 @@ def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overla
     fig = Figure(figsize=FIGSIZE, dpi=dpi)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    xlim, ylim = lims if lims is not None else (None, None)
     drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, sigmas=sigmas, overlay=overlay,
-                       overlay_label=overlay_label, max_points=max_points, labels=labels, xlim=xlim, ylim=ylim)
+                       overlay_label=overlay_label, max_points=max_points, labels=labels)
     ax.get_legend().remove()
     ax.tick_params(labelsize=10)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
@@ -85,42 +84,20 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         raise ValueError(f"{len(overlays)} overlays but {len(titles)} titles")
     fig, canvas, ax, markers = _figure(points, kde, ellipses, labels, max_points, dpi, sigmas=sigmas)
     lims = (ax.get_xlim(), ax.get_ylim())
-    far = [k for k, xy in enumerate(overlays) if not _inside(lims, xy)]
-    near = [k for k in range(len(overlays)) if k not in far]
-    out = [None] * len(overlays)
-    _blit_all(fig, canvas, ax, markers, lims, [(k, overlays[k], titles[k]) for k in near], out)
-    if far:
-        wide = wide_limits(lims, [overlays[k] for k in far])
-        fig, canvas, ax, markers = _figure(points, kde, ellipses, labels, max_points, dpi, sigmas=sigmas,
-                                           lims=wide)
-        _blit_all(fig, canvas, ax, markers, wide, [(k, overlays[k], titles[k]) for k in far], out)
-    return out
-
-
-def wide_limits(lims, overlays, margin=0.05):
-    """Axis limits holding the data's ``lims`` and every point of ``overlays`` with a margin.
-
-    Returns
-    -------
-    ((x0, x1), (y0, y1))
-    """
-    xy = np.concatenate([np.asarray(o, np.float64).reshape(-1, 2) for o in overlays] +
-                        [np.array([[lims[0][0], lims[1][0]], [lims[0][1], lims[1][1]]])])
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    pad = margin * (hi - lo)
-    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
-
-
-def _blit_all(fig, canvas, ax, markers, lims, items, out):
-    """Each (slot, points, title) blitted on one background drawn with ``lims`` fixed."""
-    if not items:
-        return
     ax.set_xlim(lims[0])
     ax.set_ylim(lims[1])  # fixed: the overlays must not rescale the axes
     ax.set_title(" \n ", fontsize=12)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
-    for k, xy, title in items:
+    out = []
+    for xy, title in zip(overlays, titles):
+        if not _inside(lims, xy):
+            # Beyond the data's limits: a figure of its own, scaled to show them.
+            f2, c2, a2, _ = _figure(points, kde, ellipses, labels, max_points, dpi, overlay=xy, sigmas=sigmas)
+            a2.set_title(title, fontsize=12)
+            c2.draw()
+            out.append(_png(c2))
+            continue
         canvas.restore_region(background)
         art = ax.scatter(xy[:, 0], xy[:, 1], **OVERLAY_STYLE)
         ax.title.set_text(title)
@@ -128,8 +105,9 @@ def _blit_all(fig, canvas, ax, markers, lims, items, out):
         for m in markers:  # origin and centre stay on top, as in a full drawing
             ax.draw_artist(m)
         ax.draw_artist(ax.title)
-        out[k] = _png(canvas)
+        out.append(_png(canvas))
         art.remove()
+    return out
 
 
-__all__ = ["plane_overlay_pngs", "wide_limits"]
+__all__ = ["plane_overlay_pngs"]
