@@ -294,7 +294,9 @@ def scenario_tsne(repo, results):
     srv, b = server(repo, cache), TimingBrowser(width=1400, height=1800)
     try:
         b.open(f"{srv.url}/Coordinate_planes", timeout=300)
-        set_number(b, "points (≤ 3,000)", 3000)
+        from core.stats.tsne import MAX_TSNE_POINTS
+
+        set_number(b, f"points (≤ {MAX_TSNE_POINTS:,})", 3000)
         b.events.clear()
         settle(b, 120)
         act(b, "t-SNE of 3,000 points (cold)", js_click("Compute t-SNE"), results=results)
