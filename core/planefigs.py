@@ -84,20 +84,40 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         raise ValueError(f"{len(overlays)} overlays but {len(titles)} titles")
     fig, canvas, ax, markers = _figure(points, kde, ellipses, labels, max_points, dpi, sigmas=sigmas)
     lims = (ax.get_xlim(), ax.get_ylim())
+    far = [xy for xy in overlays if not _inside(lims, xy)]
+    if far:
+        # One common scale for every panel, wide enough for the far samplers:
+        # the panels stay comparable and a pair change draws one background.
+        lims = wide_limits(lims, far)  # set on the same, not yet drawn, figure
+    out = [None] * len(overlays)
+    _blit_all(fig, canvas, ax, markers, lims, list(zip(range(len(overlays)), overlays, titles)), out)
+    return out
+
+
+def wide_limits(lims, overlays, margin=0.05):
+    """Axis limits holding the data's ``lims`` and every point of ``overlays`` with a margin.
+
+    Returns
+    -------
+    ((x0, x1), (y0, y1))
+    """
+    xy = np.concatenate([np.asarray(o, np.float64).reshape(-1, 2) for o in overlays] +
+                        [np.array([[lims[0][0], lims[1][0]], [lims[0][1], lims[1][1]]])])
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    pad = margin * (hi - lo)
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def _blit_all(fig, canvas, ax, markers, lims, items, out):
+    """Each (slot, points, title) blitted on one background drawn with ``lims`` fixed."""
+    if not items:
+        return
     ax.set_xlim(lims[0])
     ax.set_ylim(lims[1])  # fixed: the overlays must not rescale the axes
     ax.set_title(" \n ", fontsize=12)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
-    out = []
-    for xy, title in zip(overlays, titles):
-        if not _inside(lims, xy):
-            # Beyond the data's limits: a figure of its own, scaled to show them.
-            f2, c2, a2, _ = _figure(points, kde, ellipses, labels, max_points, dpi, overlay=xy, sigmas=sigmas)
-            a2.set_title(title, fontsize=12)
-            c2.draw()
-            out.append(_png(c2))
-            continue
+    for k, xy, title in items:
         canvas.restore_region(background)
         art = ax.scatter(xy[:, 0], xy[:, 1], **OVERLAY_STYLE)
         ax.title.set_text(title)
@@ -105,9 +125,8 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         for m in markers:  # origin and centre stay on top, as in a full drawing
             ax.draw_artist(m)
         ax.draw_artist(ax.title)
-        out.append(_png(canvas))
+        out[k] = _png(canvas)
         art.remove()
-    return out
 
 
-__all__ = ["plane_overlay_pngs"]
+__all__ = ["plane_overlay_pngs", "wide_limits"]
