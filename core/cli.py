@@ -666,8 +666,8 @@ def _cmd_compare_runs(args):
         raise ValueError("--param needs --sampler")
     if args.sampler is not None and args.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {args.sampler!r}; valid names: {', '.join(SAMPLERS)}")
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} exists and is not a folder")
+    if args.out is not None:
+        cr.check_out_dir(args.out)
     loaded = cr.load_runs(args.runs)
     res, sums = cr.compare_runs(loaded, sampler=args.sampler, params=params, n_samples=n, seed=seed,
                                 bin_width=args.bin_width, threshold=args.threshold, top=args.top,

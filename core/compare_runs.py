@@ -11,8 +11,23 @@ sqrt(d), explained-variance curves and the MND statistics.
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+from core.data.images import make_grid
+from core.model.network import decode
+from core.reports import check_sampler_spec, compute_stats, sampler_params
+from core.reports import stats_json as _stats_json
+from core.runs import runs
+from core.runs.runs import atomic_write_bytes, atomic_write_json
+from core.sampling.scoreboard import compare_samplers, draw_samples, fit_sampler, holdout_split
+from core.stats.components import full_statistics, radius_distribution
+from core.stats.correlation import top_pairs
+from core.stats.ellipses import plane_coordinates, plane_ellipses
+from core.stats.mnd import mnd_summary
 
 MIN_RUNS, MAX_RUNS = 2, 4
 #: Coverage levels of the confidence ellipses in the top-correlated planes.
@@ -38,7 +53,6 @@ def load_runs(specs, loader=None):
         One line naming the bad spec: fewer than 2 or more than 4, a spec
         given twice, a run that does not exist, is incomplete or damaged.
     """
-    from core.runs import runs
 
     loader = loader or runs.load_cli_run
     if isinstance(specs, str):
@@ -75,8 +89,6 @@ def plane_coverage(Z, R, n_planes=3, sigmas=SIGMAS):
     -------
     DataFrame with ``i``, ``j``, ``r``, ``sigma``, ``theory``, ``measured``.
     """
-    from core.stats.correlation import top_pairs
-    from core.stats.ellipses import plane_coordinates, plane_ellipses
 
     pairs = top_pairs(R, 0.0, n=n_planes)
     rows = []
@@ -112,9 +124,6 @@ def run_summary(run, bin_width=0.25, threshold=0.5, top=10, pca_k=None, box_b=1.
         ``hist`` (ComponentHistograms), ``radius_over_sqrt_d`` (n,),
         ``evr`` (z_dim,), ``qq`` (theoretical and empirical d² quantiles / rank).
     """
-    from core.reports import compute_stats, stats_json as _stats_json
-    from core.stats.components import full_statistics, radius_distribution
-    from core.stats.mnd import mnd_summary
 
     Z = run.latents
     d = Z.shape[1]
@@ -157,8 +166,6 @@ def sampler_scoreboard(run, sampler, params=None, n_samples=2000, seed=0):
 
     The run's own held-out rows and the exact-MND expectation come with it.
     """
-    from core.reports import check_sampler_spec, sampler_params
-    from core.sampling.scoreboard import compare_samplers
 
     Z = run.latents
     if Z.shape[0] < 20:
@@ -170,23 +177,19 @@ def sampler_scoreboard(run, sampler, params=None, n_samples=2000, seed=0):
 
 
 def sampler_draw(run, sampler, params=None, n_samples=2000, seed=0):
-    """The vectors :func:`sampler_scoreboard` scores: fitted on the run's fit rows
-    (:func:`core.sampling.scoreboard.holdout_split`), drawn with ``seed``.
+    """The vectors :func:`sampler_scoreboard` scores: the scoreboard's fit on the
+    run's fit rows (:func:`core.sampling.scoreboard.holdout_split`), drawn with ``seed``.
 
     Returns
     -------
     V : ndarray of shape (n_samples, z_dim), float32
     """
-    from core.reports import check_sampler_spec, sampler_params
-    from core.sampling.samplers import make_sampler
-    from core.sampling.scoreboard import holdout_split
 
     Z = run.latents
     params = sampler_params(sampler, dict(params or {}), Z.shape[1])
     Z_fit, _ = holdout_split(np.asarray(Z))
     check_sampler_spec(sampler, params, Z.shape[1], Z_fit.shape[0])
-    V = make_sampler(sampler, **params).fit(Z_fit).sample(int(n_samples), random_state=seed)
-    return np.asarray(V, np.float32)
+    return np.asarray(draw_samples(fit_sampler(sampler, Z_fit, **params), int(n_samples), seed), np.float32)
 
 
 def decoded_grid(run, sampler, params=None, n_samples=2000, seed=0, m=16, n_cols=4):
@@ -196,11 +199,16 @@ def decoded_grid(run, sampler, params=None, n_samples=2000, seed=0, m=16, n_cols
     -------
     grid : ndarray of shape (h, w, c), values in [0, 1]
     """
-    from core.data.images import make_grid
-
     V = sampler_draw(run, sampler, params, max(int(n_samples), int(m)), seed)[:int(m)]
-    images = run.decoder.predict(V, batch_size=max(1, int(m)), verbose=0)
-    return make_grid(np.clip(images, 0.0, 1.0), n_cols=n_cols)
+    return make_grid(decode(run.decoder, V), n_cols=n_cols)
+
+
+def check_out_dir(out):
+    """``out`` as a Path; ValueError naming it when it exists and is not a folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    return out
 
 
 def write_figures(result, summaries, out, grids=None, dpi=110):
@@ -217,36 +225,24 @@ def write_figures(result, summaries, out, grids=None, dpi=110):
     -------
     list of Path, the files written
     """
-    from pathlib import Path
-
-    from core.runs.runs import atomic_write_bytes, atomic_write_json
-
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
+    out = check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
     def save(fig, name):
-        import io
-
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
         atomic_write_bytes(out / name, buf.getvalue())
         written.append(out / name)
 
-    same_dim = len(set(result["z_dims"])) == 1
     save(figure_histograms(summaries), "histograms.png")
     save(figure_radius(summaries), "radius.png")
-    if same_dim:
+    if result["same_z_dim"]:
         save(figure_thresholds(summaries), "correlated_pairs.png")
     save(figure_evr(summaries), "explained_variance.png")
     save(figure_qq(summaries), "mnd_qq.png")
     for name, grid in (grids or {}).items():
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(3.2, 3.2 * grid.shape[0] / grid.shape[1]), layout="constrained")
-        ax = fig.add_subplot()
+        fig, (ax,) = _fig(width=3.2, height=3.2 * grid.shape[0] / grid.shape[1])
         ax.imshow(grid.squeeze(), cmap="gray" if grid.shape[-1] == 1 else None, vmin=0, vmax=1)
         ax.set_axis_off()
         ax.set_title(name, fontsize="small")
@@ -281,8 +277,7 @@ def compare_runs(specs, sampler=None, params=None, n_samples=2000, seed=0, retur
     """
     loaded = load_runs(specs) if not (specs and hasattr(specs[0], "latents")) else list(specs)
     if sampler is not None:  # parameters checked on every run before any long computation
-        from core.reports import check_sampler_spec, sampler_params
-
+    
         for r in loaded:
             check_sampler_spec(sampler, sampler_params(sampler, dict(params or {}), r.z_dim), r.z_dim,
                                max(1, r.latents.shape[0] - max(2, int(round(r.latents.shape[0] * 0.1)))))
@@ -396,6 +391,6 @@ def figure_qq(summaries):
     return fig
 
 
-__all__ = ["MAX_RUNS", "combine", "compare_runs", "decoded_grid", "sampler_draw", "write_figures", "figure_evr", "figure_histograms", "figure_qq",
+__all__ = ["MAX_RUNS", "combine", "compare_runs", "decoded_grid", "sampler_draw", "write_figures", "check_out_dir", "figure_evr", "figure_histograms", "figure_qq",
            "figure_radius", "figure_thresholds", "load_runs", "n_components_for", "plane_coverage",
            "run_summary", "sampler_scoreboard", "summary_table"]

@@ -28,8 +28,7 @@ def _png(canvas, compress_level=1):
     return buf.getvalue()
 
 
-def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overlay_label=None,
-            sigmas=(1.0, 2.0, 3.0)):
+def _figure(points, kde, ellipses, labels, max_points, dpi, sigmas=(1.0, 2.0, 3.0)):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -38,8 +37,8 @@ def _figure(points, kde, ellipses, labels, max_points, dpi, overlay=None, overla
     fig = Figure(figsize=FIGSIZE, dpi=dpi)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, sigmas=sigmas, overlay=overlay,
-                       overlay_label=overlay_label, max_points=max_points, labels=labels)
+    drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, sigmas=sigmas, max_points=max_points,
+                       labels=labels)
     ax.get_legend().remove()
     ax.tick_params(labelsize=10)
     fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
@@ -89,9 +88,7 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
         # One common scale for every panel, wide enough for the far samplers:
         # the panels stay comparable and a pair change draws one background.
         lims = wide_limits(lims, far)  # set on the same, not yet drawn, figure
-    out = [None] * len(overlays)
-    _blit_all(fig, canvas, ax, markers, lims, list(zip(range(len(overlays)), overlays, titles)), out)
-    return out
+    return _blit_all(fig, canvas, ax, markers, lims, overlays, titles)
 
 
 def wide_limits(lims, overlays, margin=0.05):
@@ -108,16 +105,17 @@ def wide_limits(lims, overlays, margin=0.05):
     return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
-def _blit_all(fig, canvas, ax, markers, lims, items, out):
-    """Each (slot, points, title) blitted on one background drawn with ``lims`` fixed."""
-    if not items:
-        return
+def _blit_all(fig, canvas, ax, markers, lims, overlays, titles):
+    """PNG bytes per overlay, each blitted on one background drawn once with ``lims`` fixed."""
+    if not overlays:
+        return []
     ax.set_xlim(lims[0])
     ax.set_ylim(lims[1])  # fixed: the overlays must not rescale the axes
     ax.set_title(" \n ", fontsize=12)
     canvas.draw()
     background = canvas.copy_from_bbox(fig.bbox)
-    for k, xy, title in items:
+    out = []
+    for xy, title in zip(overlays, titles):
         canvas.restore_region(background)
         art = ax.scatter(xy[:, 0], xy[:, 1], **OVERLAY_STYLE)
         ax.title.set_text(title)
@@ -125,8 +123,9 @@ def _blit_all(fig, canvas, ax, markers, lims, items, out):
         for m in markers:  # origin and centre stay on top, as in a full drawing
             ax.draw_artist(m)
         ax.draw_artist(ax.title)
-        out[k] = _png(canvas)
+        out.append(_png(canvas))
         art.remove()
+    return out
 
 
 __all__ = ["plane_overlay_pngs", "wide_limits"]

@@ -833,8 +833,7 @@ class Run:
     def attributes(self):
         """The attribute table (n_images rows) or None: attributes.csv, or recomputed for procedural data."""
         if self._attributes_pending:
-            merged = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
-            self._attributes = procedural_attributes(merged, self.index)
+            self._attributes = procedural_attributes(self._data_config(), self.index)
             self._attributes_pending = False
         return self._attributes
 
@@ -866,10 +865,13 @@ class Run:
             self._decoder = dec
         return self._decoder
 
+    def _data_config(self):
+        # A latent set's own source (dataset, limit, crop, seed) over the run's config.
+        return self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
+
     def source(self, limit=None):
         """Re-open the run's data source (for originals and reconstructions)."""
-        d = self.config if self.set_metadata is None else dict(self.config, **self.set_metadata)
-        return open_config_source(d, limit=limit or None)
+        return open_config_source(self._data_config(), limit=limit or None)
 def load_run(spec, root=None):
     """Load a complete run (``NAME``) or latent set (``NAME/SET``); ``ValueError`` with the reason otherwise."""
     path, set_name = split_spec(spec, root)
