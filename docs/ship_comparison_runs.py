@@ -52,9 +52,6 @@ COPIED = ("config.json", "encoder.keras", "decoder.keras", "history.json")
 
 def ship(src, dst, keep):
     """Write the shipped form of the complete run ``src`` into ``dst`` (replaced atomically)."""
-    info = runs.run_status(src)
-    if info.status != "complete":
-        raise ValueError(f"run {src} is {info.status}: {info.reason}")
     Z = np.load(src / "latents.npy", mmap_mode="r")
     index = np.load(src / "index.npy")
     if Z.shape[0] < keep:
@@ -96,7 +93,7 @@ def ship(src, dst, keep):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--from", dest="src", required=True, help="folder holding the trained runs")
+    ap.add_argument("--from", dest="src", help="folder holding the trained runs")
     ap.add_argument("--names", default=",".join(RUNS), help="comma-separated run names")
     ap.add_argument("--keep", type=int, default=12000, help="latents shipped per run (>= 10,000)")
     ap.add_argument("--artifacts", default=str(ROOT / "artifacts"))
@@ -106,13 +103,24 @@ def main(argv=None):
         for name, extra in RUNS.items():
             print(f"python -m core train --out OUT/{name} {extra} {COMMON}")
         return 0
+    if args.src is None:
+        ap.error("--from is required (the folder holding the trained runs)")
     if args.keep < 10000:
         ap.error(f"--keep must be at least 10000, got {args.keep}")
-    total = 0
-    for name in [n.strip() for n in args.names.split(",") if n.strip()]:
-        size = ship(Path(args.src) / name, Path(args.artifacts) / name, args.keep)
-        total += size
-        print(f"{name}: {size / 2**20:.1f} MiB")
+    names = [n.strip() for n in args.names.split(",") if n.strip()]
+    try:
+        for name in names:  # every run checked before any is shipped
+            info = runs.run_status(Path(args.src) / name)
+            if info.status != "complete":
+                raise ValueError(f"run {Path(args.src) / name} is {info.status}: {info.reason}")
+        total = 0
+        for name in names:
+            size = ship(Path(args.src) / name, Path(args.artifacts) / name, args.keep)
+            total += size
+            print(f"{name}: {size / 2**20:.1f} MiB")
+    except ValueError as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     print(f"total {total / 2**20:.1f} MiB")
     return 0
 
