@@ -8,7 +8,6 @@ at most ``CHUNK_ROWS`` rows (32,768 x 256 float64 = 64 MiB) at a time.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 #: Rows read per block by every chunked pass.
 CHUNK_ROWS = 32768
@@ -31,7 +30,13 @@ def row_blocks(Z, chunk_rows=CHUNK_ROWS, dtype=None):
     rows : slice
     block : ndarray of shape (rows.stop - rows.start, ...)
     """
-    for rows in gen_batches(Z.shape[0], int(chunk_rows)):
+    # A plain range, not sklearn's gen_batches: importing sklearn costs every
+    # ``python -m core`` process ~0.5 s of CPU, and this module is imported by all.
+    chunk_rows, n = int(chunk_rows), Z.shape[0]
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    for start in range(0, n, chunk_rows):
+        rows = slice(start, min(start + chunk_rows, n))
         yield rows, np.asarray(Z[rows], dtype=dtype)
 
 

@@ -41,6 +41,7 @@ a drive letter) makes the whole archive refused with a one-line
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import re
@@ -54,7 +55,6 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from core.chunks import row_blocks
 from core.data import synthdigits, synthfaces
@@ -621,10 +621,14 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
                      "expected a folder, .zip, .npy or .npz")
 
 
+DIGITS_MODULE = "core.data.skdigits"
+
+
 def _open_digits(size, channels, limit):
-    digits = load_digits()
-    data = digits.images[:, :, :, None]                 # (1797, 8, 8, 1), values 0..16
-    target = digits.target
+    # Imported when asked for: sklearn.datasets costs ~0.5 s of CPU, which
+    # every other data source (and every ``python -m core`` child) would pay.
+    images, target = importlib.import_module(DIGITS_MODULE).digit_images()
+    data = images[:, :, :, None]                        # (1797, 8, 8, 1), values 0..16
     if limit is not None:
         data, target = data[:limit], target[:limit]
     attrs = pd.DataFrame({"digit": target.astype(np.int64)})

@@ -693,6 +693,9 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
                 else:
                     _, _, ae = build_cae(m)
                     ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+                    # Built here, not inside the first traced train step: a
+                    # step that creates variables is traced twice (~1 s each).
+                    ae.optimizer.build(ae.trainable_variables)
             finally:
                 keras.mixed_precision.set_global_policy(previous)
             if multiworker and resume:
