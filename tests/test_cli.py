@@ -1,6 +1,7 @@
 """Command line (``python -m core ...``): stats, sample, compare, bench, errors.
 
-A tiny run (16 px, z_dim 8, 200 images, one epoch) is trained once into a
+The session's tiny run (16 px, z_dim 8, 300 images, one epoch; trained once
+per test session, ``tests/dashboard_fixtures.trained_run``) is copied into a
 temporary artifacts root; most commands are called in-process through
 ``core.cli.main``, a few end-to-end through ``python -m core``.
 """
@@ -21,21 +22,16 @@ from core import cli
 from core.data.images import make_grid, to_uint8
 from core.runs import runs
 from core.sampling.samplers import make_sampler
+from tests.dashboard_fixtures import TINY_N, tiny_config, trained_run
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(artifacts root, run) with LATENT_LAB_ARTIFACTS pointing at the root."""
-    from core.model.config import ModelConfig, TrainConfig
-    from core.model.training import train_run
-
     root = tmp_path_factory.mktemp("artifacts")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LATENT_LAB_ARTIFACTS", str(root))
-        cfg = TrainConfig(dataset="synthfaces", limit=200, epochs=1, batch_size=32,
-                          model=ModelConfig(image_size=16, channels=3, z_dim=8,
-                                            encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4)))
-        train_run(cfg, root / "tiny")
+        trained_run(tmp_path_factory, tiny_config(), root / "tiny")
         yield root, runs.load_run("tiny")
 
 
@@ -135,7 +131,7 @@ def test_stats_json_matches_independent_computations(tiny, capsys):
     Z = np.asarray(run.latents, np.float64)
     assert cli.main(["stats", "--run", "tiny", "--json", "--threshold", "0.3", "--top", "100"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert (res["n"], res["z_dim"], res["source"]) == (200, 8, "run tiny")
+    assert (res["n"], res["z_dim"], res["source"]) == (TINY_N, 8, "run tiny")
     r = np.linalg.norm(Z, axis=1)
     assert res["radius"]["mean"] == pytest.approx(r.mean()) and res["radius"]["std"] == pytest.approx(r.std())
     assert res["radius"]["uniform_shell"]["mean"] == pytest.approx(1.5 * np.sqrt(8 / 3))
@@ -257,7 +253,7 @@ def test_compare_table_with_decoder_metrics(tiny, capsys):
 
 
 @pytest.mark.parametrize("args,bad", [
-    (["--samplers", "mvn,gmm", "--param", "gmm:n_components=500"], "n_components=500 exceeds the 180"),
+    (["--samplers", "mvn,gmm", "--param", "gmm:n_components=500"], "n_components=500 exceeds the 270"),
     (["--samplers", "mvn,pca-ellipse", "--param", "pca-ellipse:f=-1"], "f must be > 0.0, got -1"),
     (["--samplers", "mvn,gmm", "--param", "gmm:covariance_type=weird"], "'weird'"),
     (["--samplers", "mvn", "--param", "gmm:n_components=3"], "not in --samplers"),

@@ -13,6 +13,8 @@ import pytest
 from core.model.config import ModelConfig, TrainConfig
 from core.model.training import read_progress, request_cancel, train_run
 from core.runs import runs
+from tests.dashboard_fixtures import tiny_config as session_tiny_config
+from tests.dashboard_fixtures import trained_run
 
 TINY = ModelConfig(image_size=16, channels=3, z_dim=8, encoder_filters=(4, 4, 8, 8), decoder_filters=(8, 8, 4, 4))
 
@@ -66,11 +68,12 @@ def test_one_epoch_writes_complete_run(artifacts):
     assert run.metadata["z_dim"] == 8 and "versions" in run.metadata
 
 
-def test_resume_continues_epochs_and_history(artifacts):
+def test_resume_continues_epochs_and_history(artifacts, tmp_path_factory):
     out = artifacts / "res"
-    train_run(tiny_config(epochs=1), out)
+    # A copy of the session's one-epoch tiny run (trained once for all tests).
+    trained_run(tmp_path_factory, session_tiny_config(epochs=1), out)
     h1 = runs.read_json(out / "history.json")
-    train_run(tiny_config(epochs=2), out, resume=True)
+    train_run(session_tiny_config(epochs=2), out, resume=True)
     h2 = runs.read_json(out / "history.json")
     assert len(h2["loss"]) == 2 and h2["loss"][0] == h1["loss"][0]
     assert runs.run_status(out).status == "complete"
@@ -103,8 +106,8 @@ def test_cancel_stops_and_resume_finishes(artifacts):
     assert runs.run_status(out).status == "complete"
 
 
-def test_list_runs_reports_incomplete_and_damaged(artifacts):
-    out = train_run(tiny_config(), artifacts / "good")
+def test_list_runs_reports_incomplete_and_damaged(artifacts, tmp_path_factory):
+    out = trained_run(tmp_path_factory, session_tiny_config(), artifacts / "good")
     (artifacts / "half").mkdir()
     (artifacts / "half" / "config.json").write_text("{}")
     bad = artifacts / "broken"
