@@ -99,6 +99,20 @@ def test_parse_value():
     assert cli.parse_value("leading") == "leading"
 
 
+def test_train_and_encode_import_no_analysis_library():
+    # ``python -m core train`` is started once per training (and per worker):
+    # the commands' modules are imported only for their own command, so
+    # scikit-learn, SciPy's statistics, matplotlib and the benchmark stay out.
+    code = ("import sys; from core import cli; cli.build_parser('train'); cli.build_parser('encode'); "
+            "print(sorted(m for m in ('sklearn', 'scipy.stats', 'matplotlib', 'core.bench.suite', "
+            "'core.cli_latents', 'core.cli_tools', 'tensorflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    # ... and every command is still there when asked for.
+    assert set(cli.build_parser()._subparsers._group_actions[0].choices) == {
+        "train", "encode", *cli.COMMAND_MODULES}
+
+
 @pytest.mark.parametrize("command", ["train", "encode", "stats", "sample", "compare", "bench"])
 def test_help(command, capsys):
     assert cli.main([command, "--help"]) == 0
