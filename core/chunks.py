@@ -8,7 +8,6 @@ at most ``CHUNK_ROWS`` rows (32,768 x 256 float64 = 64 MiB) at a time.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 #: Rows read per block by every chunked pass.
 CHUNK_ROWS = 32768
@@ -31,7 +30,14 @@ def row_blocks(Z, chunk_rows=CHUNK_ROWS, dtype=None):
     rows : slice
     block : ndarray of shape (rows.stop - rows.start, ...)
     """
-    for rows in gen_batches(Z.shape[0], int(chunk_rows)):
+    # sklearn.utils.gen_batches' slices, without importing scikit-learn (about 1 s): the
+    # dashboard's Home page imports this module before its first paint (issue 14).
+    step = int(chunk_rows)
+    if step < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
+    n = Z.shape[0]
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
         yield rows, np.asarray(Z[rows], dtype=dtype)
 
 

@@ -132,3 +132,33 @@ def test_kde_contours_hold_the_ellipses_masses(ax, Z):
     masses = [1 - np.exp(-s * s / 2) for s in (1, 2, 3)]
     expected = np.sort(kde.levels_for_masses(masses))
     np.testing.assert_allclose(np.sort(out["contours"].levels), expected, rtol=1e-12)
+
+
+def test_plane_without_legend_returns_the_handles_and_legend_html_lists_them(Z):
+    # Issue 14: the Coordinate planes page draws the plane without its legend and shows
+    # the handles as HTML; the handles must be the ones the drawn legend would hold.
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    P = Z[:, :2]
+    with_legend = Figure().add_subplot()
+    ref = plotting.plot_plane(with_legend, P, kde=kde2d(P, 64), max_points=500, overlay=Z[:10, :2],
+                              overlay_label="box <b>&")
+    ax = Figure().add_subplot()
+    out = plotting.plot_plane(ax, P, kde=kde2d(P, 64), max_points=500, overlay=Z[:10, :2], overlay_label="box <b>&",
+                              legend=False)
+    assert ax.get_legend() is None
+    labels = [h.get_label() for h in out["legend_handles"]]
+    assert labels == [t.get_text() for t in with_legend.get_legend().get_texts()]
+    assert labels == [h.get_label() for h in ref["legend_handles"]]
+    html = plotting.legend_html(out["legend_handles"], columns=2)
+    assert html.count("<td") == len(labels) == 8 and html.count("<tr") == 4
+    assert "box &lt;b&gt;&amp;" in html and "box <b>" not in html   # labels are escaped
+    for e, colour in zip(out["ellipses"], plotting.SIGMA_COLOURS):
+        assert to_hex(e.get_edgecolor()) == colour and f"color:{colour}" in html
+    # The overlay's open "x" markers and the data's filled dots get different symbols.
+    assert "×</span>box" in html and "●</span>z-points" in html
+    assert "+</span>origin" in html and "●</span>centre" in html
+    assert "╍╍</span>KDE contours" in html
+    with pytest.raises(ValueError, match="columns"):
+        plotting.legend_html(out["legend_handles"], columns=0)

@@ -54,7 +54,6 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 from PIL import Image
-from sklearn.datasets import load_digits
 
 from core.chunks import row_blocks
 from core.data import synthdigits, synthfaces
@@ -622,6 +621,9 @@ def open_source(spec, size=64, channels=3, limit=None, seed=0, crop=None):
 
 
 def _open_digits(size, channels, limit):
+    # Imported here: scikit-learn costs about 1 s, and loading a run (Home's first paint) needs none of it.
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     data = digits.images[:, :, :, None]                 # (1797, 8, 8, 1), values 0..16
     target = digits.target
