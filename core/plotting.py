@@ -8,6 +8,9 @@ dashboard, the command line (saved PNGs) and notebooks.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -388,6 +391,60 @@ def legend_html(handles, columns=2):
             for k in range(0, len(cells), columns)]
     return ('<table style="border:none;border-collapse:collapse;font-size:0.9em;margin:0">'
             + "".join(rows) + "</table>")
+
+
+_POOL = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _clear_for_reuse(ax):
+    # What plot_plane and its callers add, and the limits state they leave: the next drawing
+    # then starts where a fresh Axes would (tests/test_plotting.py compares the pixels).
+    for artist in (*ax.collections, *ax.lines, *ax.patches, *ax.texts, *ax.images):
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.ignore_existing_data_limits = True
+    ax.autoscale(enable=True, tight=False)  # contour() leaves tight autoscaling on; a fresh Axes has it off
+    ax.set_prop_cycle(None)
+    ax.set_title("")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+
+
+@contextlib.contextmanager
+def reused_axes(figsize, left, right, bottom, top):
+    """A one-Axes Figure taken from a pool and cleared, for drawings repeated with new data.
+
+    Most of a small figure's drawing time is matplotlib creating its Axes and
+    tick artists; a kept Figure reuses them (a Coordinate planes pair change,
+    issue 14).  The figure is the caller's inside the ``with`` block (render
+    it there) and returns to the pool after; a block that raises discards it.
+    Thread-safe: concurrent blocks get different figures.
+
+    Parameters
+    ----------
+    figsize : (float, float)
+    left, right, bottom, top : float
+        ``Figure.subplots_adjust`` margins (fixed: no tight layout pass).
+
+    Yields
+    ------
+    matplotlib.axes.Axes   (its ``.figure`` is a ``matplotlib.figure.Figure``)
+    """
+    key = (tuple(map(float, figsize)), float(left), float(right), float(bottom), float(top))
+    with _POOL_LOCK:
+        free = _POOL.setdefault(key, [])
+        ax = free.pop() if free else None
+    if ax is None:
+        fig = Figure(figsize=key[0])
+        fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+        ax = fig.add_subplot()
+    else:
+        _clear_for_reuse(ax)
+    yield ax
+    with _POOL_LOCK:
+        _POOL[key].append(ax)
 
 
 def sampler_overlay_figure(points, overlay, label, kde=None, ellipses=None, labels=("x", "y"),

@@ -498,7 +498,8 @@ def figure_png(fig, dpi=110, tight=True):
     else:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        canvas = FigureCanvasAgg(fig)
+        # A figure drawn before (core.plotting.reused_axes) keeps its canvas and renderer.
+        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
         fig.set_dpi(dpi)
         canvas.draw()
         png = _png_rgba(np.asarray(canvas.buffer_rgba()))

@@ -15,7 +15,7 @@ from core import run_views
 from core.stats.correlation import correlation_matrix, top_pairs
 from core.stats.planes import grid_pairs, zoom_window
 from core.stats.ellipses import check_sigmas, plane_coordinates, plane_ellipses, slice_mask, theoretical_coverage
-from core.plotting import legend_html, plot_empty_slice, plot_plane
+from core.plotting import legend_html, plot_empty_slice, plot_plane, reused_axes
 from core.sampling.samplers import SAMPLERS
 from core.stats.tsne import MAX_TSNE_POINTS
 
@@ -222,11 +222,10 @@ def planes():
 
         mark = lab.user_mark(run)
 
-        def draw(with_legend):
-            """The plane's figure; on screen without its legend (shown as HTML beside it: a third of the
-            drawing time, issue 14), in the downloaded PNG with it, below the axes."""
-            fig = Figure(figsize=(6.6, 7.0) if with_legend else (6.6, 5.9))
-            ax = fig.add_subplot()
+        def draw(ax, with_legend):
+            """The plane on ``ax``: on screen without its legend (shown as HTML beside it: a third of the
+            drawing time, issue 14), in the downloaded PNG with it, below the axes.  Returns the legend's
+            handles."""
             art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
                              overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
                              labels=(axis_label(space, i), axis_label(space, j)), legend=False)
@@ -248,20 +247,23 @@ def planes():
             ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}",
                          y=1.0)  # a fixed position: no tick-label layout pass for the title
             if with_legend:
-                # The legend goes below the axes, where it hides no point.
                 ax.legend(handles, [h.get_label() for h in handles], loc="upper center",
                           bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
             enlarge(ax)
-            # Fixed margins instead of a tight bounding box: one draw pass (§6: a pair change in ≤ 150 ms).
-            if with_legend:
-                fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-            else:  # the same axes box in inches as above
-                fig.subplots_adjust(left=0.11, right=0.98, bottom=0.11, top=0.94)
-            return fig, handles
+            return handles
 
         def draw_screen():
-            fig, handles = draw(False)
-            return lab.figure_png(fig, dpi=115, tight=False), legend_html(handles)
+            # A kept figure (its axes and ticks reused) with fixed margins: one draw pass, no tight
+            # bounding box (§6: a pair change in ≤ 150 ms).  The axes box in inches is the download's.
+            with reused_axes((6.6, 5.9), left=0.11, right=0.98, bottom=0.11, top=0.94) as ax:
+                handles = draw(ax, with_legend=False)
+                return lab.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
+
+        def draw_download():
+            fig = Figure(figsize=(6.6, 7.0))
+            draw(fig.add_subplot(), with_legend=True)
+            fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
+            return lab.figure_png(fig, dpi=115, tight=False)
 
         # Everything the figure shows besides the run: a revisited choice sends cached bytes.
         ov_key = None if overlay_name == "none" else (overlay_name, n_over, seed_over,
@@ -276,7 +278,7 @@ def planes():
             # is drawn when clicked.
             st.image(png, output_format="PNG")
             st.markdown(legend, unsafe_allow_html=True)
-            st.download_button("Download PNG", lambda: lab.figure_png(draw(True)[0], dpi=115, tight=False),
+            st.download_button("Download PNG", draw_download,
                                file_name=lab.file_stem(f"{run.name}_{space}_plane_{i}_{j}.png"),
                                mime="image/png", key="planes_dl_main", on_click="ignore")
         with right:
