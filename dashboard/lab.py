@@ -109,21 +109,25 @@ def list_runs():
             for i in runs.list_runs(sets=True)]
 
 
-def _keras_clear_session_without_gc():
+def _skip_keras_clear_session():
     # Streamlit calls keras.backend.clear_session() after every rerun
-    # (script_runner._clean_problem_modules); Keras then runs a full
-    # gc.collect(), ~0.25 s of CPU on this heap, holding the GIL.  The
-    # dashboard's models live in st.cache_resource, so the collection frees
-    # nothing; keep the reset, skip the collection.
-    import functools
+    # (script_runner._clean_problem_modules).  Keras then runs a full
+    # gc.collect() (~0.25 s of CPU on this heap, holding the GIL) and clears
+    # TensorFlow's kernel cache, so the next rerun's first model call builds
+    # its kernels again: a one-vector decode took 50-250 ms instead of 4 ms
+    # (issue 14, the Decode slider).  What it resets besides is Keras's
+    # thread-local state, and every rerun runs in a new thread anyway; the
+    # dashboard's models live in st.cache_resource.  So the call does nothing.
     import sys
 
     keras = sys.modules.get("keras")
-    clear = getattr(getattr(keras, "backend", None), "clear_session", None)
-    if clear is not None and not getattr(clear, "_latent_lab", False):
-        quick = functools.partial(clear, free_memory=False)
-        quick._latent_lab = True
-        keras.backend.clear_session = quick
+    backend = getattr(keras, "backend", None)
+    if getattr(backend, "clear_session", None) is not None and not getattr(backend.clear_session, "_latent_lab", False):
+        def skip(free_memory=True):
+            return None
+
+        skip._latent_lab = True
+        backend.clear_session = skip
 
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
@@ -339,7 +343,7 @@ def _compiled(run, part, batch_size):
     from core.model.network import CompiledModel
 
     model = CompiledModel(getattr(run, part), batch_size)
-    _keras_clear_session_without_gc()  # Keras is imported by now
+    _skip_keras_clear_session()  # Keras is imported by now
     return model
 
 
