@@ -130,6 +130,30 @@ def _skip_keras_clear_session():
         backend.clear_session = skip
 
 
+_FROZEN_AT = [0]  # len(sys.modules) at the last gc.freeze
+_FREEZE_LOCK = threading.Lock()
+
+
+def _freeze_long_lived(min_new_modules=50):
+    # Python's full (generation 2) collections walk every tracked object: with
+    # TensorFlow, pandas and scipy loaded that is ~300,000 of them, and one
+    # full collection every few reruns added 0.2-0.4 s to a plane-pair change
+    # (issue 14).  The modules, models and statistics loaded so far live as
+    # long as the server, so once a batch of libraries has come in, collect
+    # once and move everything alive out of the collector's view (gc.freeze);
+    # objects made later (each rerun's figures) are collected as before.
+    import gc
+    import sys
+
+    if len(sys.modules) - _FROZEN_AT[0] < min_new_modules:
+        return
+    with _FREEZE_LOCK:
+        if len(sys.modules) - _FROZEN_AT[0] >= min_new_modules:
+            _FROZEN_AT[0] = len(sys.modules)
+            gc.collect()
+            gc.freeze()
+
+
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
 def _load_run(name, token):
     # A name in the root may be RUN/SET (a latent set); an opened folder is its path.
@@ -344,6 +368,7 @@ def _compiled(run, part, batch_size):
 
     model = CompiledModel(getattr(run, part), batch_size)
     _skip_keras_clear_session()  # Keras is imported by now
+    _freeze_long_lived()
     return model
 
 
@@ -367,8 +392,10 @@ def decode(run, Z):
 
 def statistics(run, bin_width=run_views.BIN_WIDTH):
     """:func:`core.run_views.statistics` of the run (read-only, shared by all sessions and pages)."""
-    return run_cached(run_views.statistics, run, float(bin_width), shared=True,
-                      spinner="Computing statistics (components, correlation, PCA)…")
+    stats = run_cached(run_views.statistics, run, float(bin_width), shared=True,
+                       spinner="Computing statistics (components, correlation, PCA)…")
+    _freeze_long_lived()
+    return stats
 
 
 def _by_token(public):
