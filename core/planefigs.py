@@ -62,7 +62,7 @@ class _Panel:
         self.ax = self.fig.add_subplot()
         self.key = None          # the data plane drawn now (None: must be drawn)
         self.data_lims = None    # its axis limits before any overlay widened them
-        self.lims = None         # the limits the saved background was drawn with
+        self.lims = None         # the limits and title tail the saved background was drawn with
         self.background = None
         self.markers = []
         self.cross = None
@@ -97,17 +97,19 @@ class _Panel:
         self.data_lims = (ax.get_xlim(), ax.get_ylim())
         self.key = key
 
-    def draw_background(self, lims):
+    def draw_background(self, lims, tail):
         ax = self.ax
         if self.cross is not None:
             self.cross.remove()
             self.cross = None
         ax.set_xlim(lims[0])
         ax.set_ylim(lims[1])  # fixed: the overlays must not rescale the axes
-        ax.set_title(" \n ", fontsize=12)
+        # A title's lines after the first, when every panel has the same
+        # ones, are drawn once here (text is a large part of a blit).
+        ax.set_title(" \n" + (tail if tail is not None else " "), fontsize=12)
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
-        self.lims = lims
+        self.lims = (lims, tail)
 
     def blit(self, xy, title):
         ax, canvas = self.ax, self.canvas
@@ -143,6 +145,12 @@ def _give_back(panel):
     with _POOL_LOCK:
         _POOL.append(panel)
         del _POOL[:-POOL_SIZE]
+
+
+def _split_title(title):
+    # (first line, the rest) of a two-line title; (title, None) otherwise.
+    head, sep, rest = str(title).partition("\n")
+    return (head, rest) if sep and "\n" not in rest else (str(title), None)
 
 
 def _inside(lims, xy, margin=0.03):
@@ -198,8 +206,12 @@ def plane_overlay_pngs(points, overlays, titles, kde=None, ellipses=None, labels
             # One common scale for every panel, wide enough for the far samplers:
             # the panels stay comparable and a pair change draws one background.
             lims = wide_limits(lims, far)
-        if panel.lims != lims:
-            panel.draw_background(lims)
+        heads, tails = zip(*(_split_title(t) for t in titles))
+        tail = tails[0] if len(set(tails)) == 1 and tails[0] is not None else None
+        if tail is not None:
+            titles = [h + "\n " for h in heads]
+        if panel.lims != (lims, tail):
+            panel.draw_background(lims, tail)
         out = [panel.blit(xy, title) for xy, title in zip(overlays, titles)]
     except BaseException:
         panel.clear()  # half-drawn: not reused as it is

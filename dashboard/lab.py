@@ -716,8 +716,15 @@ def _space_kwargs(space):
 
 def plane_layers(run, i, j, space, sigmas=(1.0, 2.0, 3.0)):
     """:func:`core.sampling.sampler_views.plane_layers` of a plane: points, KDE, ellipses, moments."""
+    extra = {"leading": run_cached(sampler_views.pca_leading, run, shared=True)} if space == "pca" else {}
     return run_cached(sampler_views.plane_layers, run, int(i), int(j), space, tuple(map(float, sigmas)),
-                      **_space_kwargs(space))
+                      **_space_kwargs(space), unhashed=extra)
+
+
+def warm_projections(run):
+    """Compute what the first PCA projection needs (the run's statistics and leading PCA coordinates)."""
+    statistics(run)
+    run_cached(sampler_views.pca_leading, run, shared=True)
 
 
 def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):

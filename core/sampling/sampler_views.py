@@ -23,7 +23,7 @@ from core.data.images import make_grid
 from core.sampling.scoreboard import draw_samples, fit_sampler, holdout_split
 from core.stats.ellipses import check_sigmas, measured_coverage, plane_coordinates, plane_ellipses
 from core.stats.kde import kde2d
-from core.validation import check_int
+from core.validation import check_int, check_pair
 
 #: Grid of the plane KDE behind the projections (that of ``run_views.plane_kde``).
 KDE_GRID = 128
@@ -31,6 +31,8 @@ KDE_GRID = 128
 SCATTER_POINTS = 5000
 #: Resolution of the projection PNGs.
 PLANE_DPI = 95
+#: Leading PCA coordinates of the data projected once for all PCA planes among them.
+PCA_LEADING = 32
 
 
 def _fit_sampler(Z_fit, sampler, params):
@@ -118,13 +120,29 @@ def sigma_levels(sigma):
     return (1.0, 2.0, 3.0) if sigma == 2.0 else (float(sigma),)
 
 
-def plane_layers(run, i, j, space="latent", sigmas=(1.0, 2.0, 3.0), statistics=None):
+def pca_leading(run, statistics=None, k=PCA_LEADING):
+    """The z-points in their leading ``min(k, z_dim)`` PCA coordinates, shape (n_samples, k), float64.
+
+    One projection serves every PCA plane among these axes: a plane is then
+    two columns (a projection of all z-points costs tens of ms a plane).
+    ``statistics``: the run's ``run_views.statistics`` (its PCA).
+    """
+    pca = (statistics if statistics is not None else run_views.statistics(run)).pca
+    return pca.transform(run.latents, n_components=min(check_int(k, "k", low=1), pca.components_.shape[0]))
+
+
+def plane_layers(run, i, j, space="latent", sigmas=(1.0, 2.0, 3.0), statistics=None, leading=None):
     """:class:`PlaneLayers` of the plane (i, j) in ``space`` ("latent" or "pca").
 
     ``statistics`` (the run's ``run_views.statistics``) gives the PCA; only
-    ``space="pca"`` needs it.  ValueError for a bad pair or space.
+    ``space="pca"`` needs it; ``leading``: :func:`pca_leading` of the run,
+    whose columns are the PCA planes among its axes.  ValueError for a bad
+    pair or space.
     """
-    points = run_views.plane(run, i, j, space, statistics=statistics)
+    if space == "pca" and leading is not None and max(check_pair(i, j, run.z_dim)) < leading.shape[1]:
+        points = np.ascontiguousarray(leading[:, [int(i), int(j)]])
+    else:
+        points = run_views.plane(run, i, j, space, statistics=statistics)
     sigmas = tuple(float(s) for s in sigmas)
     return PlaneLayers(points=points, kde=kde2d(points, gridsize=KDE_GRID), ellipses=plane_ellipses(points, sigmas),
                        sigmas=sigmas, mean=points.mean(axis=0), cov=np.cov(points, rowvar=False))
