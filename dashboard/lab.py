@@ -501,13 +501,13 @@ def sample(run, sampler, n, seed=0, **params):
 
 def _sample_items(run, sampler, items, n, seed):
     return run_cached(sampler_views.sample, run, sampler, items, int(n), int(seed),
-                      unhashed={"fitted": fitted_sampler(run, sampler, **dict(items))})
+                      unhashed={"fitted": lambda: fitted_sampler(run, sampler, **dict(items))})
 
 
 def sample_pca(run, n, seed=0, **params):
     """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
     return run_cached(sampler_views.sample_pca, run, _items(params), int(n), int(seed),
-                      unhashed={"fitted": fitted_sampler(run, "pca-ellipse", **params)})
+                      unhashed={"fitted": lambda: fitted_sampler(run, "pca-ellipse", **params)})
 
 
 #: Part of the disk-cache key of scoreboard rows; change it when a metric changes.

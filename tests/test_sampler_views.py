@@ -101,3 +101,14 @@ def test_decoded_grid_decodes_the_first_m_vectors(run):
     V = sv.sample(run, "mvn", (), 100, 1)[:6]
     np.testing.assert_array_equal(calls[0], V.astype(np.float32))
     np.testing.assert_array_equal(grid, make_grid(decode(V.astype(np.float32)), n_cols=3))
+
+
+def test_a_fitted_sampler_may_come_lazily(run):
+    asked = []
+
+    def fitted():
+        asked.append(1)
+        return sv.fitted_sampler(run, "mvn", ())
+
+    np.testing.assert_array_equal(sv.sample(run, "mvn", (), 50, 2, fitted=fitted), sv.sample(run, "mvn", (), 50, 2))
+    assert asked == [1]

@@ -63,15 +63,19 @@ def fitted_sampler(run, sampler, params=()):
 def sample(run, sampler, params, n, seed, fitted=None):
     """``n`` vectors of shape (n, z_dim) from the fitted sampler, drawn with ``seed``.
 
-    ``fitted``: the :func:`fitted_sampler` of the same arguments (fitted here when None).
+    ``fitted``: the :func:`fitted_sampler` of the same arguments, or a
+    function returning it (called only here, so a cached draw needs no fit);
+    fitted here when None.
     """
     fitted = fitted_sampler(run, sampler, params) if fitted is None else fitted
+    fitted = fitted() if callable(fitted) else fitted
     return draw_samples(fitted, int(n), int(seed))
 
 
 def sample_pca(run, params, n, seed, fitted=None):
-    """The PCA-ellipse sampler's own PCA coordinates (n, K) for the stream of :func:`sample`."""
+    """The PCA-ellipse sampler's own PCA coordinates (n, K) for the stream of :func:`sample` (``fitted`` as there)."""
     fitted = fitted_sampler(run, "pca-ellipse", params) if fitted is None else fitted
+    fitted = fitted() if callable(fitted) else fitted
     return fitted.sample_pca(int(n), random_state=int(seed))
 
 
