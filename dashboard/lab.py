@@ -749,7 +749,13 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
                       **_space_kwargs(space),
                       unhashed={"layers": lambda: plane_layers(run, i, j, space, sigmas),
                                 "draw": functools.partial(_sample_items, run),
+                                "leading": functools.partial(_sample_leading, run),
                                 "background_key": (run.name, _run_token(run.name), space, i, j, sigmas)})
+
+
+def _sample_leading(run, sampler, items, n, seed):
+    return run_cached(sampler_views.sample_leading, run, sampler, items, int(n), int(seed),
+                      unhashed={"draw": functools.partial(_sample_items, run)})
 
 
 def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2.0, **params):

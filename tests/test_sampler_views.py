@@ -112,3 +112,25 @@ def test_a_fitted_sampler_may_come_lazily(run):
 
     np.testing.assert_array_equal(sv.sample(run, "mvn", (), 50, 2, fitted=fitted), sv.sample(run, "mvn", (), 50, 2))
     assert asked == [1]
+
+
+def test_pca_overlays_from_the_leading_coordinates_equal_the_direct_projection(run, monkeypatch):
+    stats = full_statistics(run.latents, bin_width=0.25)
+    seen = []
+    real = planefigs.plane_overlay_pngs
+    monkeypatch.setattr(planefigs, "plane_overlay_pngs",
+                        lambda points, overlays, titles, **kw: seen.append((overlays, titles)) or real(
+                            points, overlays, titles, **kw))
+    drawn = [("mvn", ()), ("per-component", ())]
+    lead = sv.sample_leading(run, "mvn", (), 300, 0, statistics=stats, k=3)
+    C, mu = stats.pca.components_, stats.pca.mean_
+    V = sv.sample(run, "mvn", (), 300, 0).astype(np.float64)
+    np.testing.assert_allclose(lead, (V - mu) @ C[:3].T, rtol=1e-9, atol=1e-12)
+    for i, j in ((0, 2), (1, 4)):  # inside the 3 leading axes, and beyond them
+        for leading in (None, lambda *a: sv.sample_leading(run, *a, statistics=stats, k=3)):
+            sv.plane_overlay_pngs(run, drawn, 300, 0, "pca", i, j, 100, ["a", "b"], statistics=stats,
+                                  leading=leading)
+        (direct, t1), (picked, t2) = seen[-2:]
+        assert t1 == t2
+        for a, b in zip(direct, picked):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

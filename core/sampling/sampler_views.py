@@ -135,6 +135,17 @@ def pca_leading(run, statistics=None, k=PCA_LEADING):
     return pca.transform(run.latents, n_components=min(check_int(k, "k", low=1), pca.components_.shape[0]))
 
 
+def sample_leading(run, sampler, params, n, seed, statistics=None, draw=None, k=PCA_LEADING):
+    """A draw in the run's leading ``min(k, z_dim)`` PCA coordinates, shape (n, k), float64.
+
+    The draw's :func:`pca_leading`: its PCA planes among these axes are two
+    columns.  ``draw`` as in :func:`plane_overlay_pngs`.
+    """
+    pca = (statistics if statistics is not None else run_views.statistics(run)).pca
+    V = (draw or (lambda *a: sample(run, *a)))(sampler, params, n, seed)
+    return pca.transform(V, n_components=min(check_int(k, "k", low=1), pca.components_.shape[0]))
+
+
 def plane_layers(run, i, j, space="latent", sigmas=(1.0, 2.0, 3.0), statistics=None, leading=None):
     """:class:`PlaneLayers` of the plane (i, j) in ``space`` ("latent" or "pca").
 
@@ -153,7 +164,7 @@ def plane_layers(run, i, j, space="latent", sigmas=(1.0, 2.0, 3.0), statistics=N
 
 
 def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0, layers=None, draw=None,
-                       statistics=None, background_key=None):
+                       statistics=None, background_key=None, leading=None):
     """PNG bytes, one per drawn sampler: its vectors over the data's plane (i, j).
 
     Each panel shows the first ``n_over`` vectors of the sampler's draw of
@@ -179,6 +190,9 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
     background_key : hashable, optional   names the data's plane, so that
         a panel template that drew it last redraws only the overlays
         (:func:`core.planefigs.plane_overlay_pngs`)
+    leading : callable, optional   ``leading(sampler, params, n, seed)`` ->
+        :func:`sample_leading` of the draw: a PCA plane among its axes is
+        then two of its columns
 
     Returns
     -------
@@ -197,7 +211,11 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
     draw = draw or (lambda *a: sample(run, *a))
     overs, titles = [], []
     for (sampler, params), label in zip(drawn, labels):
-        over = plane_coordinates(draw(sampler, params, n, seed), i, j, space=space, pca=pca)
+        lead = leading(sampler, params, n, seed) if leading is not None and pca is not None else None
+        if lead is not None and max(check_pair(i, j, run.z_dim)) < lead.shape[1]:
+            over = np.ascontiguousarray(lead[:, [int(i), int(j)]])
+        else:
+            over = plane_coordinates(draw(sampler, params, n, seed), i, j, space=space, pca=pca)
         overs.append(over[:n_over])
         titles.append(f"{label}: {measured_coverage(over, layers.mean, layers.cov, sigma):.0%} of its vectors\n"
                       f"inside the data's {sigma:g}σ ellipse")
@@ -207,5 +225,5 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
                                         max_points=SCATTER_POINTS, dpi=PLANE_DPI, background_key=background_key)
 
 
-__all__ = ["PlaneLayers", "decoded_grid", "fitted_sampler", "plane_layers", "plane_overlay_pngs", "sample",
-           "sample_pca", "sigma_levels"]
+__all__ = ["PlaneLayers", "decoded_grid", "fitted_sampler", "pca_leading", "plane_layers", "plane_overlay_pngs",
+           "sample", "sample_leading", "sample_pca", "sigma_levels"]
