@@ -126,15 +126,20 @@ class _Panel:
         return png_bytes(canvas.buffer_rgba())
 
 
-_POOL = []
+_POOL = []                 # free templates, least recently used first
 _POOL_LOCK = threading.Lock()
 
 
 def _take_panel(dpi, key):
-    # The template that last drew this plane if it is free, else any free one.
+    # The free template that last drew this plane; else a new one while the
+    # pool is not full (so the last few planes stay drawn: going back to
+    # one, or changing the crosses per plot, only blits), else the least
+    # recently used.
     with _POOL_LOCK:
         mine = [p for p in _POOL if p.dpi == dpi]
-        pick = next((p for p in mine if key is not None and p.key == key), mine[-1] if mine else None)
+        pick = next((p for p in mine if key is not None and p.key == key), None)
+        if pick is None and len(_POOL) >= POOL_SIZE and mine:
+            pick = mine[0]
         if pick is not None:
             _POOL.remove(pick)
             return pick

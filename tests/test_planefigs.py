@@ -95,10 +95,13 @@ def _fresh_pool():
     planefigs._POOL.clear()
 
 
-def test_a_reused_template_draws_exactly_what_a_fresh_figure_draws():
+def test_a_reused_template_draws_exactly_what_a_fresh_figure_draws(monkeypatch):
     # The pool keeps figures between calls; a plane drawn on a template that
     # drew another plane (other limits, a far overlay, other sigma levels)
     # must give the very same pixels as on a new figure.
+    from core import planefigs
+
+    monkeypatch.setattr(planefigs, "POOL_SIZE", 1)  # one template: every plane reuses it
     rng = np.random.default_rng(3)
     a = rng.standard_normal((3000, 2)) * [3.0, 0.5] + [4.0, -1.0]
     b = rng.standard_normal((2500, 2)) * [0.4, 1.5]
@@ -133,3 +136,26 @@ def test_png_bytes_round_trips_the_pixels():
     got = np.asarray(Image.open(io.BytesIO(png_bytes(rgba))))
     assert got.shape == (7, 5, 3)
     np.testing.assert_array_equal(got, rgba[..., :3])
+
+
+def test_the_pool_keeps_the_last_planes_drawn(monkeypatch):
+    from core import planefigs
+
+    _fresh_pool()
+    monkeypatch.setattr(planefigs, "POOL_SIZE", 2)
+    rng = np.random.default_rng(5)
+    planes = {k: rng.standard_normal((500, 2)) * (1 + "abc".index(k)) for k in "abc"}
+    drawn = []
+    real_draw_plane = planefigs._Panel.draw_plane
+
+    def draw_plane(self, *args):
+        drawn.append(args[-1])  # the key
+        return real_draw_plane(self, *args)
+
+    monkeypatch.setattr(planefigs._Panel, "draw_plane", draw_plane)
+    for k in "abab" + "c" + "b":
+        plane_overlay_pngs(planes[k], [planes[k][:5]], ["t"], ellipses=[], labels=("x", "y"), dpi=40,
+                           background_key=k)
+    # a and b drawn once each; c replaces the least recently used (a); b is kept
+    assert [d[0] for d in drawn] == ["a", "b", "c"]
+    assert len(planefigs._POOL) == 2
