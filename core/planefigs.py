@@ -26,8 +26,11 @@ import numpy as np
 
 FIGSIZE = (5.6, 5.0)
 OVERLAY_STYLE = dict(s=14, c="#2ca02c", marker="x", lw=1)
-#: Panel templates kept for reuse (one is in use per concurrent call).
-POOL_SIZE = 4
+#: Free panel templates kept for reuse.  Two keep the plane drawn last in
+#: each of latent and PCA coordinates, so that switching back and then
+#: changing the crosses per plot only blits; more would cost a figure each
+#: (tens of ms) for little.
+POOL_SIZE = 2
 
 
 def png_bytes(rgba):
@@ -146,6 +149,14 @@ def _take_panel(dpi, key):
     return _Panel(dpi)
 
 
+def prepare(dpi, count=POOL_SIZE):
+    """Create free panel templates for ``dpi`` up to ``count`` (figures and ticks cost tens of ms)."""
+    with _POOL_LOCK:
+        missing = max(0, min(count, POOL_SIZE) - len([p for p in _POOL if p.dpi == dpi]))
+    for _ in range(missing):
+        _give_back(_Panel(dpi))
+
+
 def _give_back(panel):
     with _POOL_LOCK:
         _POOL.append(panel)
@@ -239,4 +250,4 @@ def wide_limits(lims, overlays, margin=0.05):
     return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
 
-__all__ = ["plane_overlay_pngs", "png_bytes", "wide_limits"]
+__all__ = ["plane_overlay_pngs", "png_bytes", "prepare", "wide_limits"]

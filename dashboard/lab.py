@@ -722,9 +722,11 @@ def plane_layers(run, i, j, space, sigmas=(1.0, 2.0, 3.0)):
 
 
 def warm_projections(run):
-    """Compute what the first PCA projection needs (the run's statistics and leading PCA coordinates)."""
+    """Compute what the first PCA projection needs (the run's statistics and leading PCA
+    coordinates) and make the projection figures ahead, so that a change of plane only draws."""
     statistics(run)
     run_cached(sampler_views.pca_leading, run, shared=True)
+    sampler_views.prepare_figures()
 
 
 def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):

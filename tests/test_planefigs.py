@@ -159,3 +159,12 @@ def test_the_pool_keeps_the_last_planes_drawn(monkeypatch):
     # a and b drawn once each; c replaces the least recently used (a); b is kept
     assert [d[0] for d in drawn] == ["a", "b", "c"]
     assert len(planefigs._POOL) == 2
+
+
+def test_prepare_fills_the_pool_once():
+    from core import planefigs
+
+    _fresh_pool()
+    planefigs.prepare(40)
+    planefigs.prepare(40)
+    assert len(planefigs._POOL) == planefigs.POOL_SIZE and all(p.dpi == 40 and p.key is None for p in planefigs._POOL)

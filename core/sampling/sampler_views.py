@@ -146,6 +146,11 @@ def sample_leading(run, sampler, params, n, seed, statistics=None, draw=None, k=
     return pca.transform(V, n_components=min(check_int(k, "k", low=1), pca.components_.shape[0]))
 
 
+def prepare_figures():
+    """Make the projection figures' panel templates ahead (:func:`core.planefigs.prepare`)."""
+    planefigs.prepare(PLANE_DPI)
+
+
 def plane_layers(run, i, j, space="latent", sigmas=(1.0, 2.0, 3.0), statistics=None, leading=None):
     """:class:`PlaneLayers` of the plane (i, j) in ``space`` ("latent" or "pca").
 
@@ -226,4 +231,4 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
 
 
 __all__ = ["PlaneLayers", "decoded_grid", "fitted_sampler", "pca_leading", "plane_layers", "plane_overlay_pngs",
-           "sample", "sample_leading", "sample_pca", "sigma_levels"]
+           "prepare_figures", "sample", "sample_leading", "sample_pca", "sigma_levels"]
