@@ -25,11 +25,23 @@ import numpy as np
 import streamlit as st
 
 from core import run_views
-from core.sampling import sampler_views
 from core.chunks import take_rows
 from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _SamplerViews:
+    """``core.sampling.sampler_views``, imported on first use: it loads scipy, scikit-learn and
+    matplotlib, which Home's run summary must not wait for (issue 14, tests/test_home_first_paint.py)."""
+
+    def __getattr__(self, name):
+        from core.sampling import sampler_views as module
+
+        return getattr(module, name)
+
+
+sampler_views = _SamplerViews()
 
 RUN_KEY = "run_name"
 
