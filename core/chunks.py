@@ -30,13 +30,14 @@ def row_blocks(Z, chunk_rows=CHUNK_ROWS, dtype=None):
     rows : slice
     block : ndarray of shape (rows.stop - rows.start, ...)
     """
-    # A plain range, not sklearn's gen_batches: importing sklearn costs every
-    # ``python -m core`` process ~0.5 s of CPU, and this module is imported by all.
-    chunk_rows, n = int(chunk_rows), Z.shape[0]
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
-    for start in range(0, n, chunk_rows):
-        rows = slice(start, min(start + chunk_rows, n))
+    # sklearn.utils.gen_batches' slices, without importing scikit-learn (about 1 s): the
+    # dashboard's Home page imports this module before its first paint (issue 14).
+    step = int(chunk_rows)
+    if step < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows!r}")
+    n = Z.shape[0]
+    for start in range(0, n, step):
+        rows = slice(start, min(start + step, n))
         yield rows, np.asarray(Z[rows], dtype=dtype)
 
 

@@ -8,6 +8,9 @@ dashboard, the command line (saved PNGs) and notebooks.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -220,7 +223,7 @@ def _ellipse_label(sigma, theory, measured):
 
 def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), origin=True,
                centre=True, overlay=None, overlay_label=None, max_points=20000,
-               xlim=None, ylim=None, labels=("z_i", "z_j"), random_state=0):
+               xlim=None, ylim=None, labels=("z_i", "z_j"), random_state=0, legend=True):
     """A coordinate plane: points, KDE contours, confidence ellipses, markers.
 
     Parameters
@@ -246,13 +249,18 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     xlim, ylim : (float, float) or None
     labels : (str, str)
         Axis labels.
+    legend : bool
+        Draw the legend on the axes.  Without it the handles are still
+        returned (``legend_handles``), e.g. for :func:`legend_html`: a legend
+        is about a third of the figure's drawing time.
 
     Returns
     -------
     dict
         ``scatter``, ``contours`` (ContourSet or None), ``ellipses`` (list of
         Ellipse patches), ``origin``, ``centre``, ``overlay`` (artists or None),
-        ``table`` (the ellipses DataFrame).
+        ``table`` (the ellipses DataFrame), ``legend_handles`` (the legend's
+        artists, each with its label).
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
@@ -312,7 +320,9 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     if out["contours"] is not None:
         handles.append(Line2D([], [], color="grey", ls="dashed",
                               label="KDE contours (same masses)"))
-    ax.legend(handles=handles, fontsize="small", loc="upper right", framealpha=0.8)
+    out["legend_handles"] = handles
+    if legend:
+        ax.legend(handles=handles, fontsize="small", loc="upper right", framealpha=0.8)
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.set_title("Coordinate plane: points, KDE contours, confidence ellipses")
@@ -323,6 +333,118 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
     if xlim is None and ylim is None:
         ax.autoscale_view()
     return out
+
+
+def _legend_symbol(handle):
+    """(character, CSS colour, extra CSS) standing for one legend handle."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.colors import to_hex
+    from matplotlib.path import Path
+
+    if isinstance(handle, Ellipse):
+        return "━━", to_hex(handle.get_edgecolor()), ""
+    if isinstance(handle, PathCollection):
+        colour = to_hex(handle.get_facecolor()[0] if len(handle.get_facecolor()) else handle.get_edgecolor()[0])
+        # An open marker path (no CLOSEPOLY) is the overlay's "x"; the data's dots are closed.
+        codes = handle.get_paths()[0].codes if len(handle.get_paths()) else None
+        cross = codes is not None and Path.CLOSEPOLY not in codes
+        return ("×" if cross else "●"), colour, ""
+    if isinstance(handle, Line2D):
+        marker = handle.get_marker()
+        if marker in (None, "None", "", " "):
+            dashed = handle.get_linestyle() in ("--", "dashed")
+            return ("╍╍" if dashed else "━━"), to_hex(handle.get_color()), ""
+        char = {"+": "+", "o": "●", "*": "★", "x": "×"}.get(marker, "●")
+        colour = to_hex(handle.get_markerfacecolor() if char in ("●", "★") else handle.get_color())
+        edge = to_hex(handle.get_markeredgecolor())
+        outline = f"-webkit-text-stroke:0.6px {edge};" if char in ("●", "★") and edge != colour else ""
+        return char, colour, outline + ("font-weight:bold;" if char == "+" else "")
+    return "■", "#808080", ""
+
+
+def legend_html(handles, columns=2):
+    """A figure legend as HTML (a table of coloured symbols and labels) to show beside the PNG.
+
+    Parameters
+    ----------
+    handles : list of matplotlib artists
+        With their labels, e.g. ``plot_plane(..., legend=False)["legend_handles"]``:
+        scatters, ellipses, lines and markers.
+    columns : int
+        Entries per row.
+
+    Returns
+    -------
+    str
+        HTML; the labels are escaped.
+    """
+    import html
+
+    columns = check_int(columns, "columns", low=1)
+    cells = []
+    for h in handles:
+        char, colour, extra = _legend_symbol(h)
+        cells.append(f'<td style="padding:1px 10px 1px 0;white-space:nowrap;border:none">'
+                     f'<span style="color:{colour};{extra}display:inline-block;min-width:1.8em;font-size:1.15em">{char}</span>'
+                     f'{html.escape(str(h.get_label()))}</td>')
+    rows = ["<tr style=\"border:none\">" + "".join(cells[k:k + columns]) + "</tr>"
+            for k in range(0, len(cells), columns)]
+    return ('<table style="border:none;border-collapse:collapse;font-size:0.9em;margin:0">'
+            + "".join(rows) + "</table>")
+
+
+_POOL = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _clear_for_reuse(ax):
+    # What plot_plane and its callers add, and the limits state they leave: the next drawing
+    # then starts where a fresh Axes would (tests/test_plotting.py compares the pixels).
+    for artist in (*ax.collections, *ax.lines, *ax.patches, *ax.texts, *ax.images):
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.ignore_existing_data_limits = True
+    ax.autoscale(enable=True, tight=False)  # contour() leaves tight autoscaling on; a fresh Axes has it off
+    ax.set_prop_cycle(None)
+    ax.set_title("")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+
+
+@contextlib.contextmanager
+def reused_axes(figsize, left, right, bottom, top):
+    """A one-Axes Figure taken from a pool and cleared, for drawings repeated with new data.
+
+    Most of a small figure's drawing time is matplotlib creating its Axes and
+    tick artists; a kept Figure reuses them (a Coordinate planes pair change,
+    issue 14).  The figure is the caller's inside the ``with`` block (render
+    it there) and returns to the pool after; a block that raises discards it.
+    Thread-safe: concurrent blocks get different figures.
+
+    Parameters
+    ----------
+    figsize : (float, float)
+    left, right, bottom, top : float
+        ``Figure.subplots_adjust`` margins (fixed: no tight layout pass).
+
+    Yields
+    ------
+    matplotlib.axes.Axes   (its ``.figure`` is a ``matplotlib.figure.Figure``)
+    """
+    key = (tuple(map(float, figsize)), float(left), float(right), float(bottom), float(top))
+    with _POOL_LOCK:
+        free = _POOL.setdefault(key, [])
+        ax = free.pop() if free else None
+    if ax is None:
+        fig = Figure(figsize=key[0])
+        fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top)
+        ax = fig.add_subplot()
+    else:
+        _clear_for_reuse(ax)
+    yield ax
+    with _POOL_LOCK:
+        _POOL[key].append(ax)
 
 
 def sampler_overlay_figure(points, overlay, label, kde=None, ellipses=None, labels=("x", "y"),

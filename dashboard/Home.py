@@ -6,10 +6,12 @@ Start the dashboard with ``streamlit run dashboard/Home.py``.
 import lab
 import pandas as pd
 import streamlit as st
-from matplotlib.figure import Figure
 
 from core.data.images import make_grid, png_bytes
 from core import run_views
+
+# Nothing above imports scipy, scikit-learn, matplotlib or TensorFlow: the run summary paints
+# first; the loss figure and the reconstructions below load them (issue 14, tests/test_home_first_paint.py).
 
 st.set_page_config(page_title="latent-lab", page_icon="🧭", layout="wide")
 
@@ -66,6 +68,8 @@ with left:
     hist = {k: v for k, v in run.history.items() if k in ("loss", "val_loss") and v}
     if hist:
         def draw_loss():
+            from matplotlib.figure import Figure
+
             fig = Figure(figsize=(6, 3.4), layout="constrained")
             ax = fig.subplots()
             for k, v in hist.items():

@@ -30,6 +30,19 @@ from core.runs import runs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+class _SamplerViews:
+    """``core.sampling.sampler_views``, imported on first use: it loads scipy, scikit-learn and
+    matplotlib, which Home's run summary must not wait for (issue 14, tests/test_home_first_paint.py)."""
+
+    def __getattr__(self, name):
+        from core.sampling import sampler_views as module
+
+        return getattr(module, name)
+
+
+sampler_views = _SamplerViews()
+
 RUN_KEY = "run_name"
 
 
@@ -109,21 +122,49 @@ def list_runs():
             for i in runs.list_runs(sets=True)]
 
 
-def _keras_clear_session_without_gc():
+def _skip_keras_clear_session():
     # Streamlit calls keras.backend.clear_session() after every rerun
-    # (script_runner._clean_problem_modules); Keras then runs a full
-    # gc.collect(), ~0.25 s of CPU on this heap, holding the GIL.  The
-    # dashboard's models live in st.cache_resource, so the collection frees
-    # nothing; keep the reset, skip the collection.
-    import functools
+    # (script_runner._clean_problem_modules).  Keras then runs a full
+    # gc.collect() (~0.25 s of CPU on this heap, holding the GIL) and clears
+    # TensorFlow's kernel cache, so the next rerun's first model call builds
+    # its kernels again: a one-vector decode took 50-250 ms instead of 4 ms
+    # (issue 14, the Decode slider).  What it resets besides is Keras's
+    # thread-local state, and every rerun runs in a new thread anyway; the
+    # dashboard's models live in st.cache_resource.  So the call does nothing.
     import sys
 
     keras = sys.modules.get("keras")
-    clear = getattr(getattr(keras, "backend", None), "clear_session", None)
-    if clear is not None and not getattr(clear, "_latent_lab", False):
-        quick = functools.partial(clear, free_memory=False)
-        quick._latent_lab = True
-        keras.backend.clear_session = quick
+    backend = getattr(keras, "backend", None)
+    if getattr(backend, "clear_session", None) is not None and not getattr(backend.clear_session, "_latent_lab", False):
+        def skip(free_memory=True):
+            return None
+
+        skip._latent_lab = True
+        backend.clear_session = skip
+
+
+_FROZEN_AT = [0]  # len(sys.modules) at the last gc.freeze
+_FREEZE_LOCK = threading.Lock()
+
+
+def _freeze_long_lived(min_new_modules=50):
+    # Python's full (generation 2) collections walk every tracked object: with
+    # TensorFlow, pandas and scipy loaded that is ~300,000 of them, and one
+    # full collection every few reruns added 0.2-0.4 s to a plane-pair change
+    # (issue 14).  The modules, models and statistics loaded so far live as
+    # long as the server, so once a batch of libraries has come in, collect
+    # once and move everything alive out of the collector's view (gc.freeze);
+    # objects made later (each rerun's figures) are collected as before.
+    import gc
+    import sys
+
+    if len(sys.modules) - _FROZEN_AT[0] < min_new_modules:
+        return
+    with _FREEZE_LOCK:
+        if len(sys.modules) - _FROZEN_AT[0] >= min_new_modules:
+            _FROZEN_AT[0] = len(sys.modules)
+            gc.collect()
+            gc.freeze()
 
 
 @st.cache_resource(show_spinner="Loading run…", max_entries=8)
@@ -339,7 +380,8 @@ def _compiled(run, part, batch_size):
     from core.model.network import CompiledModel
 
     model = CompiledModel(getattr(run, part), batch_size)
-    _keras_clear_session_without_gc()  # Keras is imported by now
+    _skip_keras_clear_session()  # Keras is imported by now
+    _freeze_long_lived()
     return model
 
 
@@ -363,44 +405,26 @@ def decode(run, Z):
 
 def statistics(run, bin_width=run_views.BIN_WIDTH):
     """:func:`core.run_views.statistics` of the run (read-only, shared by all sessions and pages)."""
-    return run_cached(run_views.statistics, run, float(bin_width), shared=True,
-                      spinner="Computing statistics (components, correlation, PCA)…")
-
-
-def _by_token(public):
-    # The sampler-scoring section below calls these by (name, token, ...).
-    return lambda name, token, *args: public(_load_run(name, token), *args)
-
-
-_decoder_fn, _encoder_fn, _statistics = _by_token(decoder_fn), _by_token(encoder_fn), _by_token(statistics)
-_plane = _by_token(functools.partial(run_cached, run_views.plane))
-_plane_kde = _by_token(functools.partial(run_cached, run_views.plane_kde))
+    stats = run_cached(run_views.statistics, run, float(bin_width), shared=True,
+                       spinner="Computing statistics (components, correlation, PCA)…")
+    _freeze_long_lived()
+    return stats
 
 
 # ---------------------------------------------------------------- samplers
-
-@st.cache_resource(show_spinner="Fitting sampler…", max_entries=32)
-def _fitted_sampler(name, token, sampler, params):
-    from core.cache import cached
-    from core.sampling.scoreboard import holdout_split
-
-    # On disk too: a 10-component mixture takes seconds to minutes to fit.
-    return cached(_fit_sampler, holdout_split(_load_run(name, token).latents)[0], sampler, params)
-
-
-def _fit_sampler(Z_fit, sampler, params):
-    from core.sampling.scoreboard import fit_sampler
-
-    return fit_sampler(sampler, Z_fit, **dict(params))
-
+# The Samplers page's computations live in core.sampling.sampler_views; here
+# they are only cached, each through run_cached, a sampler keyed by its name
+# and sorted parameter items.
 
 def fitted_sampler(run, sampler, **params):
     """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's fit rows (shared).
 
     The fit rows are ``core.sampling.scoreboard.holdout_split(run.latents)[0]``,
     as in ``python -m core compare``: the page's scoreboard is the CLI's.
+    Cached on disk too (:func:`core.sampling.sampler_views.fitted_sampler`).
     """
-    return _fitted_sampler(run.name, _run_token(run.name), sampler, tuple(sorted(params.items())))
+    return run_cached(sampler_views.fitted_sampler, run, str(sampler), _items(params), shared=True,
+                      spinner="Fitting sampler…")
 
 
 def show_error(exc):
@@ -458,23 +482,54 @@ def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
 
 # ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
 
+def _png_rgba(rgba):
+    """PNG bytes of an (h, w, 4) uint8 RGBA array: no row filter, zlib level 1.
+
+    About half the CPU of Pillow's fast level (whose adaptive row filters cost
+    more than they save on a plot's flat colours) and smaller files (issue 14).
+    """
+    import struct
+    import zlib
+
+    h, w, _ = rgba.shape
+    rows = np.empty((h, 4 * w + 1), np.uint8)
+    rows[:, 0] = 0  # filter type None on every row
+    rows[:, 1:] = rgba.reshape(h, 4 * w)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
+
+
 def figure_png(fig, dpi=110, tight=True):
     """Render a matplotlib figure ONCE to PNG bytes and close it.
 
     Pages show the bytes with ``st.image`` and offer the same bytes for
     download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
     ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
-    extra time) for figures whose margins are set by hand; fast zlib level.
+    extra time) for figures whose margins are set by hand, and encodes the
+    Agg buffer with :func:`_png_rgba`; fast zlib level either way.
     """
     import io
+    import sys
 
-    import matplotlib.pyplot as plt
+    if tight:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": 1})
+        png = buf.getvalue()
+    else:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
-                pil_kwargs={"compress_level": 1})
-    plt.close(fig)
-    return buf.getvalue()
+        # A figure drawn before (core.plotting.reused_axes) keeps its canvas and renderer.
+        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+        fig.set_dpi(dpi)
+        canvas.draw()
+        png = _png_rgba(np.asarray(canvas.buffer_rgba()))
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure leaves pyplot's registry
+        sys.modules["matplotlib.pyplot"].close(fig)
+    return png
 
 
 def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
@@ -513,26 +568,20 @@ def _items(params):
     return tuple(sorted(params.items()))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _sample(name, token, sampler, params, n, seed):
-    from core.sampling.scoreboard import draw_samples
-
-    return draw_samples(_fitted_sampler(name, token, sampler, params), n, seed)
-
-
 def sample(run, sampler, n, seed=0, **params):
     """``n`` vectors (n, z_dim) float32 from a fitted sampler, cached by all arguments."""
-    return _sample(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed))
+    return _sample_items(run, str(sampler), _items(params), n, seed)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _sample_pca(name, token, params, n, seed):
-    return _fitted_sampler(name, token, "pca-ellipse", params).sample_pca(n, random_state=seed)
+def _sample_items(run, sampler, items, n, seed):
+    return run_cached(sampler_views.sample, run, sampler, items, int(n), int(seed),
+                      unhashed={"fitted": lambda: fitted_sampler(run, sampler, **dict(items))})
 
 
 def sample_pca(run, n, seed=0, **params):
     """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
-    return _sample_pca(run.name, _run_token(run.name), _items(params), int(n), int(seed))
+    return run_cached(sampler_views.sample_pca, run, _items(params), int(n), int(seed),
+                      unhashed={"fitted": lambda: fitted_sampler(run, "pca-ellipse", **params)})
 
 
 #: Part of the disk-cache key of scoreboard rows; change it when a metric changes.
@@ -558,8 +607,7 @@ def _reencoder(run, progress=None):
     # last two stages of a draw.
     from core.sampling.scoreboard import SCORE_BATCH  # the CLI's batch: the same floats
 
-    token = _run_token(run.name)
-    dec, enc = _decoder_fn(run.name, token, SCORE_BATCH), _encoder_fn(run.name, token, SCORE_BATCH)
+    dec, enc = decoder_fn(run, SCORE_BATCH), encoder_fn(run, SCORE_BATCH)
 
     def reencoded(x):
         if progress is not None:
@@ -648,13 +696,13 @@ def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None
     from core.sampling.samplers import make_sampler
 
     settings = _score_settings(max_points, reencode, seed, decoder_points)
-    name, token, items = run.name, _run_token(run.name), _items(params)
-    key = ("sampler", name, token, sampler, items, int(n)) + settings
+    items = _items(params)
+    key = ("sampler", run.name, _run_token(run.name), sampler, items, int(n)) + settings
     hit = _score_store().get(key)
     if hit is None:
         full = tuple(sorted(make_sampler(sampler, **params).get_params().items()))
         hit = _score_row(run, "sampler", (sampler, full, int(n)),
-                         lambda: _sample(name, token, sampler, items, int(n), int(seed)), *settings, progress)
+                         lambda: _sample_items(run, sampler, items, n, seed), *settings, progress)
         _score_store().put(key, hit)
     return dict(hit)
 
@@ -735,52 +783,24 @@ class DrawProgress:
         self.table.empty()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def _plane_overlay(name, token, sampler, params, n, seed, space, i, j, n_over, label, sigma=2.0):
-    from matplotlib.figure import Figure
-
-    from core.stats.ellipses import measured_coverage, plane_coordinates
-    from core.plotting import plot_plane
-
-    data_pts = _plane(name, token, i, j, space)
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    sigmas = (1.0, 2.0, 3.0) if sigma == 2.0 else (sigma,)
-    ell = _plane_ellipse_table(name, token, i, j, space, sigmas)
-    kde = _plane_kde(name, token, i, j, space, None, 128)
-    over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
-    fig = Figure(figsize=(5.6, 5.0))
-    ax = fig.add_subplot()
-    axis = "z" if space == "latent" else "PCA "
-    plot_plane(ax, data_pts, kde=kde, ellipses=ell, sigmas=sigmas, overlay=over[:n_over], overlay_label=label,
-               max_points=5000, labels=(f"{axis}{i}", f"{axis}{j}"))
-    ax.get_legend().remove()
-    mean2, cov2 = _plane_moments(name, token, i, j, space)
-    inside = measured_coverage(over, mean2, cov2, sigma)
-    ax.set_title(f"{label}: {inside:.0%} of its vectors\ninside the data's {sigma:g}σ ellipse", fontsize=12)
-    ax.tick_params(labelsize=10)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.88)
-    return figure_png(fig, dpi=95, tight=False)
+def _space_kwargs(space):
+    # Only PCA planes need the run's statistics; latent ones must not wait for them.
+    return {} if space == "pca" else {"statistics": None}
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
-def _plane_overlays(name, token, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
-    from core.stats.ellipses import measured_coverage, plane_coordinates
-    from core.planefigs import plane_overlay_pngs
+def plane_layers(run, i, j, space, sigmas=(1.0, 2.0, 3.0)):
+    """:func:`core.sampling.sampler_views.plane_layers` of a plane: points, KDE, ellipses, moments."""
+    extra = {"leading": run_cached(sampler_views.pca_leading, run, shared=True)} if space == "pca" else {}
+    return run_cached(sampler_views.plane_layers, run, int(i), int(j), space, tuple(map(float, sigmas)),
+                      **_space_kwargs(space), unhashed=extra)
 
-    pca = _statistics(name, token, 0.25).pca if space == "pca" else None
-    mean2, cov2 = _plane_moments(name, token, i, j, space)
-    sigmas = (1.0, 2.0, 3.0) if sigma == 2.0 else (sigma,)
-    overs, titles = [], []
-    for (sampler, params), label in zip(drawn, labels):
-        over = plane_coordinates(_sample(name, token, sampler, params, n, seed), i, j, space=space, pca=pca)
-        overs.append(over[:n_over])
-        titles.append(f"{label}: {measured_coverage(over, mean2, cov2, sigma):.0%} of its vectors\n"
-                      f"inside the data's {sigma:g}σ ellipse")
-    axis = "z" if space == "latent" else "PCA "
-    return plane_overlay_pngs(_plane(name, token, i, j, space), overs, titles,
-                              kde=_plane_kde(name, token, i, j, space, None, 128),
-                              ellipses=_plane_ellipse_table(name, token, i, j, space, sigmas), sigmas=sigmas,
-                              labels=(f"{axis}{i}", f"{axis}{j}"), max_points=5000, dpi=95)
+
+def warm_projections(run):
+    """Compute what the first PCA projection needs (the run's statistics and leading PCA
+    coordinates) and make the projection figures ahead, so that a change of plane only draws."""
+    statistics(run)
+    run_cached(sampler_views.pca_leading, run, shared=True)
+    sampler_views.prepare_figures()
 
 
 def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
@@ -794,59 +814,35 @@ def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2
     ``n_over``, sigma), so a plane seen before costs only the transfer.
     ValueError for a bad pair, space, ``n_over`` or sigma.
     """
-    from core.stats.ellipses import check_sigmas
     from core.validation import check_int
 
     n_over = check_int(n_over, "vectors drawn per plot", low=1)
-    (sigma,) = check_sigmas([sigma], "ellipse level σ")
-    return _plane_overlays(run.name, _run_token(run.name), tuple((s, _items(p)) for s, p in drawn), int(n),
-                           int(seed), space, int(i), int(j), n_over, tuple(str(x) for x in labels),
-                           float(sigma))
+    sigmas = sampler_views.sigma_levels(sigma)
+    sigma = float(sigma)
+    i, j = int(i), int(j)
+    return run_cached(sampler_views.plane_overlay_pngs, run, tuple((str(s), _items(p)) for s, p in drawn),
+                      int(n), int(seed), space, i, j, n_over, tuple(str(x) for x in labels), sigma,
+                      **_space_kwargs(space),
+                      unhashed={"layers": lambda: plane_layers(run, i, j, space, sigmas),
+                                "draw": functools.partial(_sample_items, run),
+                                "leading": functools.partial(_sample_leading, run),
+                                "background_key": (run.name, _run_token(run.name), space, i, j, sigmas)})
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane_ellipse_table(name, token, i, j, space, sigmas=(1.0, 2.0, 3.0)):
-    from core.stats.ellipses import plane_ellipses
-
-    return plane_ellipses(_plane(name, token, i, j, space), sigmas)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plane_moments(name, token, i, j, space):
-    pts = _plane(name, token, i, j, space)
-    return pts.mean(axis=0), np.cov(pts, rowvar=False)
+def _sample_leading(run, sampler, items, n, seed):
+    return run_cached(sampler_views.sample_leading, run, sampler, items, int(n), int(seed),
+                      unhashed={"draw": functools.partial(_sample_items, run)})
 
 
 def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2.0, **params):
-    """PNG bytes: a sampler's vectors (the first ``n_over`` of the cached draw) over
-    the data's plane (i, j) with its KDE contours and 1-3 sigma ellipses.
-
-    Reuses the drawn vectors, the fitted PCA and the plane's points, KDE and
-    ellipses; cached per (sampler, draw, plane, ``n_over``), so a plane seen
-    before costs only the transfer.  ValueError for a bad pair or space.
-    """
-    from core.validation import check_int
-
-    from core.stats.ellipses import check_sigmas
-
-    n_over = check_int(n_over, "vectors drawn per plot", low=1)
-    (sigma,) = check_sigmas([sigma], "ellipse level σ")
-    return _plane_overlay(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                          space, int(i), int(j), n_over, str(label), float(sigma))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _decoded_grid(name, token, sampler, params, n, seed, m, n_cols):
-    from core.data.images import make_grid
-
-    V = _sample(name, token, sampler, params, n, seed)[:m]
-    return make_grid(_decoder_fn(name, token, 16)(np.asarray(V, np.float32)), n_cols=n_cols)
+    """PNG bytes of one sampler's panel (:func:`plane_overlay_pngs` of that sampler alone)."""
+    return plane_overlay_pngs(run, [(sampler, params)], n, seed, space, i, j, n_over, [label], sigma)[0]
 
 
 def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
     """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
-    return _decoded_grid(run.name, _run_token(run.name), sampler, _items(params), int(n), int(seed),
-                         int(m), int(n_cols))
+    return run_cached(sampler_views.decoded_grid, run, str(sampler), _items(params), int(n), int(seed), int(m),
+                      int(n_cols), unhashed={"draw": functools.partial(_sample_items, run)})
 
 
 def holdout_expectation(run, k_sigma=(2, 3)):

@@ -24,7 +24,13 @@ imports); painted runs from the action until the page is idle.  The
 1-minute load average is recorded with every row: the machine may be
 shared.
 
-    python docs/time_dashboard.py [--only home,planes,decode,switch] [--json FILE]
+The server's CPU seconds (user + system, all its threads) are recorded with
+every row (``server_cpu_s``; for ``home`` from the server's start to the
+summary): on a shared machine they move far less than the wall times.
+``--repo`` serves another checkout (e.g. the main branch, for a before/after
+in the same conditions).
+
+    python docs/time_dashboard.py [--only home,planes,decode,switch] [--json FILE] [--repo PATH]
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from docs.time_samplers import TimingBrowser, act, load1, number, server, settle  # noqa: E402
+from docs.time_samplers import TimingBrowser, act, load1, number, server, server_cpu, settle  # noqa: E402
 
 TARGETS = {"home": ("summary_s", 3.0), "planes": ("server_s", 0.150), "decode": ("server_s", 0.100),
            "switch": ("painted_s", 1.0)}
@@ -63,16 +69,17 @@ def _record(results, row):
     results.append(row)
 
 
-def scenario_home(results):
+def scenario_home(results, repo=REPO):
     cache = Path(tempfile.mkdtemp(prefix="ll-cache-"))
     t_start = time.time()
-    srv = server(REPO, cache)
+    srv = server(repo, cache)
     started = time.time() - t_start
     b = TimingBrowser(width=1400, height=1800)
     try:
         t0 = time.time()
         b.call("Page.navigate", url=srv.url)
-        summary, tf_at_summary, tf_s = None, None, None
+        summary, tf_at_summary, tf_s, cpu_at_summary = None, None, None, None
+        cpu_at_navigate = server_cpu()
         while time.time() - t0 < 120:
             if tf_s is None and tf_loaded(srv.proc.pid):
                 tf_s = time.time() - t0
@@ -80,6 +87,7 @@ def scenario_home(results):
                     " if (!m) return false; const t = m.innerText;"
                     " return t.includes('Run ') && t.includes('z_dim') && t.includes('Final loss'); })()"):
                 summary = time.time() - t0
+                cpu_at_summary = server_cpu()
                 tf_at_summary = tf_loaded(srv.proc.pid)
                 break
             time.sleep(0.05)
@@ -89,6 +97,8 @@ def scenario_home(results):
         whole = time.time() - t0
         _record(results, {"action": "Home run summary, fresh server + session", "server_start_s": round(started, 2),
                           "summary_s": None if summary is None else round(summary, 2),
+                          "server_cpu_at_navigate_s": cpu_at_navigate,
+                          "server_cpu_at_summary_s": cpu_at_summary,
                           "tf_loaded_at_summary": tf_at_summary,
                           "tf_mapped_s": None if tf_s is None else round(tf_s, 2), "page_idle_s": round(whole, 2),
                           "tf_loaded_when_idle": tf_loaded(srv.proc.pid)})
@@ -122,9 +132,9 @@ def _slider_step(label, key="ArrowRight"):
     return go
 
 
-def scenario_pages(results, which):
+def scenario_pages(results, which, repo=REPO):
     cache = Path(tempfile.mkdtemp(prefix="ll-cache-"))
-    srv, b = server(REPO, cache), TimingBrowser(width=1400, height=1800)
+    srv, b = server(repo, cache), TimingBrowser(width=1400, height=1800)
     try:
         if "planes" in which or "switch" in which:
             b.open(f"{srv.url}/Coordinate_planes", timeout=600)
@@ -167,14 +177,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="home,planes,decode,switch", help="scenarios, comma-separated")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--repo", type=Path, default=REPO, help="the checkout to serve (default: this one)")
     args = ap.parse_args(argv)
+    repo = args.repo.resolve()
+    if not (repo / "dashboard" / "Home.py").is_file():
+        ap.error(f"--repo {args.repo}: no dashboard/Home.py there")
     which = {w.strip() for w in args.only.split(",")}
     results = []
-    print(f"serving {REPO}; nproc {os.cpu_count()}; load {os.getloadavg()}", flush=True)
+    print(f"serving {repo}; nproc {os.cpu_count()}; load {os.getloadavg()}", flush=True)
     if "home" in which:
-        scenario_home(results)
+        scenario_home(results, repo)
     if which & {"planes", "decode", "switch"}:
-        scenario_pages(results, which)
+        scenario_pages(results, which, repo)
     summary = verdicts(results)
     for v in summary:
         print(json.dumps(v), flush=True)

@@ -10,7 +10,10 @@ Chromium (``tests/cdp.py``) and times what a teacher waits for:
 * ``draw6``   a cold Draw of all six samplers, then the same Draw in a new
   browser session (warm: the server's caches), then a new seed, then the
   six again after a server restart that keeps the disk cache;
-* ``tsne``    the t-SNE map of 3,000 points on the Coordinate planes page.
+* ``tsne``    the t-SNE map of 3,000 points on the Coordinate planes page;
+* ``redraw5`` after a cold Draw, five rounds of: a new pair (0, j), fewer
+  vectors per plot, latent -> pca, pca -> latent (a plane seen before), with
+  the medians of each action at the end.
 
 "Cold" means a fresh server process and an empty disk cache
 (``LATENT_LAB_CACHE`` points at a new temporary folder).  Two times per
@@ -306,8 +309,45 @@ def scenario_tsne(repo, results):
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def scenario_redraw5(repo, results):
+    cache = Path(tempfile.mkdtemp(prefix="ll-cache-"))
+    srv, b = server(repo, cache), TimingBrowser(width=1400, height=1800)
+    rows = []
+    try:
+        b.open(f"{srv.url}/Samplers", timeout=300)
+        for _ in range(60):  # the page's first run may outlast open() on a loaded machine
+            if b.js(js_click("Draw").replace("b.click(); ", "")):
+                break
+            b.pump(1)
+        act(b, "draw4 cold (4 default samplers, 2,000 vectors, decoder metrics)", js_click("Draw"), results=results)
+        n_over = 500
+        for j in (2, 3, 4, 5, 6):
+            n_over -= 50
+            act(b, "a new pair (latent)", number("j", j), results=rows)
+            act(b, "vectors per plot at the same pair", number("vectors drawn per plot", n_over), results=rows)
+            act(b, "coordinates latent -> pca (new plane)", js_radio("Coordinates", "pca"), results=rows)
+            act(b, "back to a plane seen (pca -> latent)", js_radio("Coordinates", "latent"), results=rows)
+    finally:
+        b.close()
+        srv.stop()
+        shutil.rmtree(cache, ignore_errors=True)
+    results.extend(rows)
+    import statistics as stat
+
+    for label in dict.fromkeys(r["action"] for r in rows):
+        got = [r for r in rows if r["action"] == label]
+        wall = [r["server_s"] for r in got if r["server_s"] is not None]
+        cpu = [r["server_cpu_s"] for r in got if r["server_cpu_s"] is not None]
+        load = [r["load1_before"] for r in got]
+        summary = {"median of": label, "n": len(got), "load1": [min(load), max(load)]}
+        for key, vals in (("server_s", wall), ("server_cpu_s", cpu)):
+            summary[key] = stat.median(vals) if vals else None
+            summary[key + "_range"] = [min(vals), max(vals)] if vals else None
+        print(json.dumps(summary), flush=True)
+
+
 SCENARIOS = {"redraw": scenario_redraw_draw4, "draw4": scenario_redraw_draw4, "draw6": scenario_draw6,
-             "tsne": scenario_tsne}
+             "tsne": scenario_tsne, "redraw5": scenario_redraw5}
 
 
 def main(argv=None):

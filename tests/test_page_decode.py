@@ -128,3 +128,19 @@ def test_decode_slider_fragment_updates_its_vector_and_the_neighbours_update_but
     assert not any("earlier slider position" in c.value for c in at.caption)
     at.button(key="dec_reset").click().run()
     np.testing.assert_allclose(at.session_state["_dec_slider_z"], mean, rtol=1e-5, atol=1e-5)
+
+
+def test_decode_slider_image_comes_from_a_one_row_decoder_equal_to_keras(app_env):
+    # Issue 14: the slider step decodes its one vector with a decoder traced for one row (the
+    # shared 16-row one pads it to 16 rows); it must give the Keras decoder's image.
+    import lab
+
+    at = start()
+    at.slider(key="dec_s0").set_value(2.0).run()
+    assert not at.exception and not at.error
+    run = lab.get_run(TINY_RUN)
+    z = np.asarray(at.session_state["_dec_slider_z"], np.float32)[None]
+    one = lab.decoder_fn(run, batch_size=1)
+    assert one.batch_size == 1 and one is not lab.decoder_fn(run)
+    np.testing.assert_allclose(one(z), run.decoder(z, training=False).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one(z), lab.decode(run, z), rtol=1e-5, atol=1e-6)

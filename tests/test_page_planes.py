@@ -262,3 +262,29 @@ def test_plane_fragment_pair_change_redraws_and_a_revisit_sends_the_cached_figur
     assert image_urls(at) == first
     # The t-SNE section outside the fragment is still there.
     assert at.button(key="tsne_go") is not None
+
+
+def test_plane_download_is_drawn_on_click_with_its_legend(app_env, monkeypatch):
+    # Issue 14: the screen figure has its legend as HTML beside it; the download button holds a
+    # callable that draws the full figure, legend included, only when clicked.
+    import io
+
+    import streamlit as st
+    from PIL import Image
+
+    deferred = {}
+    original = st.download_button
+
+    def recording(label, data, *args, **kwargs):
+        if kwargs.get("key") == "planes_dl_main":
+            deferred["data"] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    at = start(app_env)
+    assert callable(deferred["data"])
+    legend = [m.value for m in at.markdown if "<table" in m.value]
+    assert len(legend) == 1 and "1 σ: theory 39.3 %" in legend[0] and "KDE contours" in legend[0]
+    png = deferred["data"]()
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (int(6.6 * 115), int(7.0 * 115))

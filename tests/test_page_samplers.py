@@ -127,6 +127,18 @@ def test_samplers_projection_sigma_level_and_shell_sampler(app_env):
     assert at.dataframe[0].value.loc["shell", "inside 3σ-mass"] < 0.2
     at.number_input(key="smp_sigma").set_value(2.2).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    # PCA coordinates: the leading-coordinate planes, then the same pair in latent space again
+    images = len(at.get("image"))
+    at.radio(key="smp_space").set_value("pca").run()
+    at.number_input(key="smp_pj").set_value(3).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == images
+    at.number_input(key="smp_pj").set_value(1).run()
+    at.number_input(key="smp_pi").set_value(1).run()
+    assert any("pair indices must differ" in e.value for e in at.error), [e.value for e in at.error]
+    at.number_input(key="smp_pi").set_value(0).run()
+    at.radio(key="smp_space").set_value("latent").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
     at.number_input(key="smp_sigma").set_value(0.0).run()
     assert any("ellipse level σ" in e.value and "0" in e.value for e in at.error)
 

@@ -111,3 +111,18 @@ def test_float32_path_refuses_nan_with_count():
     X[9, 0] = np.inf
     with pytest.raises(ValueError, match="3 NaN or infinite"):
         LatentPCA().fit(X)
+
+
+def test_symmetric_eigh_matches_numpy_and_restores_blas_threads():
+    from threadpoolctl import threadpool_info
+
+    from core.stats.gram import symmetric_eigh
+
+    A = np.random.default_rng(4).standard_normal((300, 40))
+    C = A.T @ A / 300
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    w, V = symmetric_eigh(C)
+    w_ref = np.linalg.eigvalsh(C)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-12)
+    np.testing.assert_allclose(C @ V, V * w, atol=1e-12)
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before

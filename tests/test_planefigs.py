@@ -87,3 +87,84 @@ def test_titles_must_match_overlays():
     pts = np.random.default_rng(1).standard_normal((500, 2))
     with pytest.raises(ValueError, match="2 overlays but 1 titles"):
         plane_overlay_pngs(pts, [pts[:10], pts[:20]], ["one"])
+
+
+def _fresh_pool():
+    from core import planefigs
+
+    planefigs._POOL.clear()
+
+
+def test_a_reused_template_draws_exactly_what_a_fresh_figure_draws(monkeypatch):
+    # The pool keeps figures between calls; a plane drawn on a template that
+    # drew another plane (other limits, a far overlay, other sigma levels)
+    # must give the very same pixels as on a new figure.
+    from core import planefigs
+
+    monkeypatch.setattr(planefigs, "POOL_SIZE", 1)  # one template: every plane reuses it
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3000, 2)) * [3.0, 0.5] + [4.0, -1.0]
+    b = rng.standard_normal((2500, 2)) * [0.4, 1.5]
+    kde_a, ell_a = kde2d(a, gridsize=64), plane_ellipses(a, (1.0, 2.0, 3.0))
+    kde_b, ell_b = kde2d(b, gridsize=64), plane_ellipses(b, (2.5,))
+    far = rng.uniform(-9, 9, size=(100, 2))
+    over_b = [rng.standard_normal((200, 2)) * 0.3, rng.standard_normal((150, 2))]
+
+    def plane_b(key):
+        return plane_overlay_pngs(b, over_b, ["one\nx", "two\ny"], kde=kde_b, ellipses=ell_b, sigmas=(2.5,),
+                                  labels=("PCA 0", "PCA 3"), dpi=60, background_key=key)
+
+    _fresh_pool()
+    want = plane_b(None)
+    _fresh_pool()
+    plane_overlay_pngs(a, [far, a[:50]], ["far", "near"], kde=kde_a, ellipses=ell_a, labels=("z0", "z1"), dpi=60,
+                       background_key="a")
+    assert plane_b("b") == want          # a template that drew plane a
+    assert plane_b("b") == want          # the template that drew plane b: only blitted
+    assert plane_b(None) == want
+    # the same key with other overlays: the background kept, the crosses new
+    other = plane_overlay_pngs(b, over_b[::-1], ["two\ny", "one\nx"], kde=kde_b, ellipses=ell_b, sigmas=(2.5,),
+                               labels=("PCA 0", "PCA 3"), dpi=60, background_key="b")
+    assert other == want[::-1]
+
+
+def test_png_bytes_round_trips_the_pixels():
+    from core.planefigs import png_bytes
+
+    rgba = np.random.default_rng(4).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    got = np.asarray(Image.open(io.BytesIO(png_bytes(rgba))))
+    assert got.shape == (7, 5, 3)
+    np.testing.assert_array_equal(got, rgba[..., :3])
+
+
+def test_the_pool_keeps_the_last_planes_drawn(monkeypatch):
+    from core import planefigs
+
+    _fresh_pool()
+    monkeypatch.setattr(planefigs, "POOL_SIZE", 2)
+    rng = np.random.default_rng(5)
+    planes = {k: rng.standard_normal((500, 2)) * (1 + "abc".index(k)) for k in "abc"}
+    drawn = []
+    real_draw_plane = planefigs._Panel.draw_plane
+
+    def draw_plane(self, *args):
+        drawn.append(args[-1])  # the key
+        return real_draw_plane(self, *args)
+
+    monkeypatch.setattr(planefigs._Panel, "draw_plane", draw_plane)
+    for k in "abab" + "c" + "b":
+        plane_overlay_pngs(planes[k], [planes[k][:5]], ["t"], ellipses=[], labels=("x", "y"), dpi=40,
+                           background_key=k)
+    # a and b drawn once each; c replaces the least recently used (a); b is kept
+    assert [d[0] for d in drawn] == ["a", "b", "c"]
+    assert len(planefigs._POOL) == 2
+
+
+def test_prepare_fills_the_pool_once():
+    from core import planefigs
+
+    _fresh_pool()
+    planefigs.prepare(40)
+    planefigs.prepare(40)
+    assert len(planefigs._POOL) == planefigs.POOL_SIZE and all(p.dpi == 40 and p.key is None for p in planefigs._POOL)

@@ -132,3 +132,83 @@ def test_kde_contours_hold_the_ellipses_masses(ax, Z):
     masses = [1 - np.exp(-s * s / 2) for s in (1, 2, 3)]
     expected = np.sort(kde.levels_for_masses(masses))
     np.testing.assert_allclose(np.sort(out["contours"].levels), expected, rtol=1e-12)
+
+
+def test_plane_without_legend_returns_the_handles_and_legend_html_lists_them(Z):
+    # Issue 14: the Coordinate planes page draws the plane without its legend and shows
+    # the handles as HTML; the handles must be the ones the drawn legend would hold.
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    P = Z[:, :2]
+    with_legend = Figure().add_subplot()
+    ref = plotting.plot_plane(with_legend, P, kde=kde2d(P, 64), max_points=500, overlay=Z[:10, :2],
+                              overlay_label="box <b>&")
+    ax = Figure().add_subplot()
+    out = plotting.plot_plane(ax, P, kde=kde2d(P, 64), max_points=500, overlay=Z[:10, :2], overlay_label="box <b>&",
+                              legend=False)
+    assert ax.get_legend() is None
+    labels = [h.get_label() for h in out["legend_handles"]]
+    assert labels == [t.get_text() for t in with_legend.get_legend().get_texts()]
+    assert labels == [h.get_label() for h in ref["legend_handles"]]
+    html = plotting.legend_html(out["legend_handles"], columns=2)
+    assert html.count("<td") == len(labels) == 8 and html.count("<tr") == 4
+    assert "box &lt;b&gt;&amp;" in html and "box <b>" not in html   # labels are escaped
+    for e, colour in zip(out["ellipses"], plotting.SIGMA_COLOURS):
+        assert to_hex(e.get_edgecolor()) == colour and f"color:{colour}" in html
+    # The overlay's open "x" markers and the data's filled dots get different symbols.
+    assert "×</span>box" in html and "●</span>z-points" in html
+    assert "+</span>origin" in html and "●</span>centre" in html
+    assert "╍╍</span>KDE contours" in html
+    with pytest.raises(ValueError, match="columns"):
+        plotting.legend_html(out["legend_handles"], columns=0)
+
+
+def _pixels(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    fig.set_dpi(80)
+    canvas.draw()
+    return np.array(canvas.buffer_rgba())
+
+
+def test_reused_axes_draw_the_same_pixels_as_a_fresh_figure(Z):
+    # Issue 14: the Coordinate planes page redraws into a kept figure; whatever the previous
+    # drawing left (contours' tight autoscaling, zoom limits, extra lines, a legend), the next
+    # one must come out as on a new Figure.
+    from matplotlib.figure import Figure
+
+    P, Q = Z[:, :2], Z[:, 2:]
+    drawings = [
+        dict(points=P, kde=kde2d(P, 64), overlay=Z[:30, :2], overlay_label="box", max_points=800),
+        dict(points=Q, kde=None, centre=False, xlim=(-1.0, 0.5), ylim=(-2.0, -0.5), max_points=800),
+        dict(points=Q, kde=kde2d(Q, 64), sigmas=(1.0, 2.0), max_points=800),
+        dict(points=P, kde=None, ellipses=[], origin=False, max_points=800),
+    ]
+    margins = dict(left=0.12, right=0.97, bottom=0.12, top=0.92)
+
+    def draw(ax, k, d):
+        out = plotting.plot_plane(ax, **d, legend=(k == 1))
+        ax.plot([0.2], [0.1], "*", ms=12, color="#ffd700")
+        ax.set_title(f"drawing {k}")
+        return out
+
+    kept = []
+    for rep in range(2):
+        for k, d in enumerate(drawings):
+            fresh = Figure(figsize=(3.2, 2.8))
+            fresh.subplots_adjust(**margins)
+            draw(fresh.add_subplot(), k, d)
+            with plotting.reused_axes((3.2, 2.8), **margins) as ax:
+                draw(ax, k, d)
+                kept.append(ax)
+                np.testing.assert_array_equal(_pixels(ax.figure), _pixels(fresh), err_msg=f"drawing {k}")
+    assert kept[-1] is kept[0]  # one figure, reused (no concurrent block here)
+    # A block that raises gives its figure up; the next block gets a new one.
+    with pytest.raises(RuntimeError):
+        with plotting.reused_axes((3.2, 2.8), **margins) as ax:
+            broken = ax
+            raise RuntimeError("drawing failed")
+    with plotting.reused_axes((3.2, 2.8), **margins) as ax:
+        assert ax is not broken

@@ -23,7 +23,8 @@ from scipy import optimize, stats
 
 from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.correlation import correlation_from_cov, threshold_counts
-from core.stats.gram import GRAM_ROWS, covariance_from_gram, float32_shift, refine_small_eigenpairs, shifted_gram
+from core.stats.gram import (GRAM_ROWS, covariance_from_gram, float32_shift, refine_small_eigenpairs, shifted_gram,
+                             symmetric_eigh)
 from core.stats.moments import PowerSums
 from core.stats.pca import LatentPCA
 from core.validation import (
@@ -624,7 +625,7 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
             sums.sums, sums.n = acc.sums, n
             table, hist = _table_from_pass(Z, sums, acc.counts, acc.k_lo, bin_width,
                                            normality_max_n, random_state)
-            evals, evecs = np.linalg.eigh(cov)
+            evals, evecs = symmetric_eigh(cov)
             evals, evecs, _ = refine_small_eigenpairs(Z, shift, evals, evecs, GRAM_ROWS)
             pca = LatentPCA()._fit_eigh(mean, evals, evecs, n)
             R = correlation_from_cov(cov)

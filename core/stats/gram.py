@@ -122,6 +122,23 @@ def _n_threads():
     return max(1, min([n] + blas))
 
 
+def symmetric_eigh(A):
+    """``numpy.linalg.eigh`` of a small symmetric matrix (d <= a few hundred) on one BLAS thread.
+
+    Why: LAPACK's tridiagonal reduction of a 256 x 256 matrix is a chain of
+    small BLAS-2 calls; OpenBLAS's threads synchronise inside each, so two
+    threads are slower than one even on a quiet machine and up to 20x slower
+    on a loaded one (measured 24-117 ms against 15-25 ms at load 6).
+
+    Returns
+    -------
+    evals : ndarray of shape (d,), ascending
+    evecs : ndarray of shape (d, d), columns
+    """
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return np.linalg.eigh(A)
+
+
 def _in_threads(fn, n, rows):
     """``fn(start, stop)`` on contiguous row ranges, one per core, each with single-threaded BLAS.
 
@@ -193,7 +210,8 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     C = (Q - n * np.outer(q, q)) / (n - 1)
     V64 = V32.astype(np.float64)
     G = V64.T @ V64  # the float32 basis is orthonormal only to ~1e-7
-    w, U = linalg.eigh((C + C.T) / 2.0, G)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        w, U = linalg.eigh((C + C.T) / 2.0, G)
     evals = np.array(evals, dtype=np.float64)
     evecs = np.array(evecs, dtype=np.float64)
     evals[:m] = w
@@ -220,10 +238,10 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None):
     if not np.isfinite(cov).all():  # NaN/inf in Z (or float32 overflow): the caller decides
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 0
-    evals, evecs = np.linalg.eigh(cov)
+    evals, evecs = symmetric_eigh(cov)
     evals, evecs, m = refine_small_eigenpairs(Z, shift, evals, evecs, rows)
     return mean, cov, evals, evecs, m
 
 
 __all__ = ["covariance_from_gram", "float32_eigh", "float32_shift", "refine_small_eigenpairs",
-           "shifted_gram", "GRAM_ROWS", "REFINE_BELOW", "REFINE_MIN"]
+           "shifted_gram", "symmetric_eigh", "GRAM_ROWS", "REFINE_BELOW", "REFINE_MIN"]

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import special, stats
 
 from core.chunks import CHUNK_ROWS, row_blocks
+from core.stats.gram import symmetric_eigh
 from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents, check_positive
 
@@ -67,7 +68,7 @@ def whitening_matrix(cov, rcond=1e-10):
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"cov must be a square matrix, got shape {cov.shape}")
     rcond = check_positive(rcond, "rcond")
-    evals, evecs = np.linalg.eigh((cov + cov.T) / 2.0)
+    evals, evecs = symmetric_eigh((cov + cov.T) / 2.0)
     top = evals.max() if evals.size else 0.0
     if not top > 0:
         raise ValueError("cov has no positive eigenvalue; the points do not spread at all")

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from core.chunks import CHUNK_ROWS, row_blocks
+from core.stats.gram import float32_eigh, symmetric_eigh
 from core.stats.moments import mean_and_cov
 from core.validation import check_int, check_latents
 
@@ -50,8 +51,6 @@ class LatentPCA(BaseEstimator):
         # anywhere makes the covariance non-finite), saving a pass.
         Z = check_latents(Z, min_rows=2, finite=False)
         if Z.dtype == np.float32 and Z.shape[0] > Z.shape[1]:
-            from core.stats.gram import float32_eigh
-
             mean, cov, evals, evecs, _ = float32_eigh(Z)
             if np.isfinite(cov).all() and np.isfinite(evals).all():
                 return self._fit_eigh(mean, evals, evecs, Z.shape[0])
@@ -72,7 +71,7 @@ class LatentPCA(BaseEstimator):
             raise ValueError(f"cov has shape {cov.shape}, expected ({d}, {d})")
         if not np.all(np.isfinite(cov)) or not np.all(np.isfinite(mean)):
             raise ValueError("mean and cov must be finite")
-        evals, evecs = np.linalg.eigh(cov)
+        evals, evecs = symmetric_eigh(cov)
         return self._fit_eigh(mean, evals, evecs, n_samples)
 
     def _fit_eigh(self, mean, evals, evecs, n_samples):

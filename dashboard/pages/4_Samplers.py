@@ -174,6 +174,7 @@ if draw:
             expected = lab.holdout_expectation(run)
             if expected:
                 result["rows"]["MND held-out (expected)"] = expected
+            lab.warm_projections(run)  # switching to PCA coordinates then waits for no PCA
         result["finished"] = True
         st.rerun()  # draw the finished results from the session, like any later rerun
 
