@@ -63,12 +63,12 @@ def test_mask_that_selects_too_few_rows_is_refused(Z):
 # ---- issue 14: the float32 GEMM path (core.stats.gram)
 
 
-def _wide_spectrum(n, d, seed):
+def _wide_spectrum(n, d, seed, low=-1.8):
     # Like a trained CAE's latents: off-origin means, a few wide and many
     # narrow directions, eigenvalues spread over four decades.
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    scales = np.logspace(0.5, -1.8, d)
+    scales = np.logspace(0.5, low, d)
     return (3.0 + rng.normal(size=d) + (rng.standard_normal((n, d)) * scales) @ Q.T).astype(np.float32)
 
 
@@ -91,18 +91,50 @@ def test_float32_path_eigenvalues_within_1e_6_of_float64_eigh(wide):
     np.testing.assert_allclose(dots, 1.0, atol=1e-6)
 
 
-def test_refinement_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
+def test_pilot_correction_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
     # Sanity checks that the comparison can fail: scikit-learn's float32
     # covariance of uncentred data, and our float32 Gram pass without the
-    # Rayleigh-Ritz step, both miss the smallest eigenvalues.
+    # pilot's float64 correction (and no second pass), both miss the
+    # smallest eigenvalues.
     import core.stats.gram as gram
 
     X, ref = wide
     sk = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
     assert np.abs(sk / ref - 1.0)[-10:].max() > 1e-4
-    monkeypatch.setattr(gram, "refine_small_eigenpairs", lambda Z, s, e, v, rows: (e, v, 0))
+
+    def uncorrected(shift, s1, s2, q1, q2, n, pilot, **kw):
+        mean, cov = gram.covariance_from_gram(shift, s1, s2, n)
+        return (mean, cov, *gram.symmetric_eigh(cov), 0, 0.0)
+
+    monkeypatch.setattr(gram, "pilot_corrected_eigh", uncorrected)
     raw = LatentPCA().fit(X).explained_variance_
     assert np.abs(raw / ref - 1.0)[-10:].max() > 1e-6
+
+
+@pytest.mark.parametrize("low", [-0.8, -1.8])
+def test_one_pass_when_the_pilot_suffices_two_when_the_first_rows_mislead(low):
+    import core.stats.gram as gram
+
+    X = _wide_spectrum(60_000, 64, 4, low=low)
+    ref = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))[::-1]
+    mean, cov, evals, evecs, passes = gram.float32_eigh(X)
+    # 3.3 decades of eigenvalues: the pilot's correction is enough; 4.6
+    # (the float32 error reaches above the pilot's span): a second pass.
+    assert passes == (1 if low == -0.8 else 2)
+    assert np.abs(evals[::-1] / ref - 1.0).max() <= 1e-6
+    # The first rows (those the pilot is taken from) turned by a random rotation: their
+    # small-variance directions are not the data's; still within 1e-6 (the estimate
+    # sends the wide spectrum to a second pass).
+    Y = X.copy()
+    m = gram.SHIFT_ROWS
+    Q, _ = np.linalg.qr(np.random.default_rng(9).normal(size=(X.shape[1], X.shape[1])))
+    Y[:m] = ((X[:m] - X[:m].mean(0)) @ Q + X[:m].mean(0)).astype(np.float32)
+    ref_y = np.linalg.eigvalsh(np.cov(Y.astype(np.float64), rowvar=False))[::-1]
+    mean, cov, evals, evecs, passes = gram.float32_eigh(Y)
+    assert passes == (1 if low == -0.8 else 2)
+    rel = np.abs(evals[::-1] / ref_y - 1.0)
+    assert rel.max() <= 1e-6, rel.max()
+    np.testing.assert_allclose(mean, Y.astype(np.float64).mean(0), rtol=1e-7)
 
 
 def test_float32_path_refuses_nan_with_count():

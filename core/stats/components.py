@@ -23,8 +23,7 @@ from scipy import optimize, stats
 
 from core.chunks import CHUNK_ROWS, row_blocks
 from core.stats.correlation import correlation_from_cov, threshold_counts
-from core.stats.gram import (GRAM_ROWS, covariance_from_gram, float32_shift, refine_small_eigenpairs, shifted_gram,
-                             symmetric_eigh)
+from core.stats.gram import GRAM_ROWS, float32_eigh, float32_shift
 from core.stats.moments import PowerSums
 from core.stats.pca import LatentPCA
 from core.validation import (
@@ -611,22 +610,18 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     Z = check_latents(Z, min_rows=2, finite=False)
     if kernel is not None and Z.dtype == np.float32 and Z.shape[0] > Z.shape[1]:
         # One pass: each block is histogrammed and summed (compiled) while
-        # it is in cache for the float32 covariance GEMM; a second, thin
-        # pass refines the small eigenvalues (core.stats.gram).
+        # it is in cache for the float32 covariance GEMM and the pilot
+        # projections that keep the small eigenvalues exact (core.stats.gram).
         bin_width = check_positive(bin_width, "bin_width")
         normality_max_n = check_int(normality_max_n, "normality_max_n", low=8)
         n = Z.shape[0]
-        shift = float32_shift(Z)
-        acc = _CompiledPass(kernel, shift, bin_width, Z.dtype)
-        shift, s1, s2 = shifted_gram(Z, GRAM_ROWS, on_block=acc, shift=shift)
-        mean, cov = covariance_from_gram(shift, s1, s2, n)
-        if np.isfinite(cov).all() and np.isfinite(acc.sums).all():
+        acc = _CompiledPass(kernel, float32_shift(Z), bin_width, Z.dtype)
+        mean, cov, evals, evecs, _ = float32_eigh(Z, GRAM_ROWS, on_block=acc)
+        if np.isfinite(cov).all() and np.isfinite(evals).all() and np.isfinite(acc.sums).all():
             sums = PowerSums(acc.shift, order=4)
             sums.sums, sums.n = acc.sums, n
             table, hist = _table_from_pass(Z, sums, acc.counts, acc.k_lo, bin_width,
                                            normality_max_n, random_state)
-            evals, evecs = symmetric_eigh(cov)
-            evals, evecs, _ = refine_small_eigenpairs(Z, shift, evals, evecs, GRAM_ROWS)
             pca = LatentPCA()._fit_eigh(mean, evals, evecs, n)
             R = correlation_from_cov(cov)
             return LatentStatistics(table=table, histograms=hist, correlation=R,
