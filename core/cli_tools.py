@@ -170,6 +170,7 @@ def _cmd_compare_runs(args):
     if args.out is not None:
         grids = None
         if args.sampler is not None:
+            import_tensorflow_quietly()  # the decoders: stderr keeps only this command's own lines
             grids = {r.name: cr.decoded_grid(r, args.sampler, params, n, seed) for r in loaded}
         for f in cr.write_figures(res, sums, args.out, grids):
             print(f"wrote {f}", file=sys.stderr)
