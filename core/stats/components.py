@@ -615,8 +615,9 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
         bin_width = check_positive(bin_width, "bin_width")
         normality_max_n = check_int(normality_max_n, "normality_max_n", low=8)
         n = Z.shape[0]
-        acc = _CompiledPass(kernel, float32_shift(Z), bin_width, Z.dtype)
-        mean, cov, evals, evecs, _ = float32_eigh(Z, GRAM_ROWS, on_block=acc)
+        shift = float32_shift(Z)
+        acc = _CompiledPass(kernel, shift, bin_width, Z.dtype)
+        mean, cov, evals, evecs, _ = float32_eigh(Z, GRAM_ROWS, on_block=acc, shift=shift)
         if np.isfinite(cov).all() and np.isfinite(evals).all() and np.isfinite(acc.sums).all():
             sums = PowerSums(acc.shift, order=4)
             sums.sums, sums.n = acc.sums, n

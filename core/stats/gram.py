@@ -130,6 +130,13 @@ def _gram_rows(Z, shift, rows, start, stop, on_block=None, pilot=None):
     return (s1, s2) if pilot is None else (s1, s2, q1, q2)
 
 
+def n_small(evals, mean_ev, below=REFINE_BELOW, at_least=REFINE_MIN):
+    """How many eigenvalues count as small: those below ``below`` x ``mean_ev``, at least ``at_least``."""
+    d = len(evals)
+    m = int(np.sum(np.asarray(evals) < below * mean_ev)) if mean_ev > 0 else d
+    return min(d, max(m, at_least))
+
+
 def pilot_basis(Z, shift, rows=SHIFT_ROWS, below=REFINE_BELOW, at_least=REFINE_MIN, margin=PILOT_MARGIN):
     """The smallest-variance directions of the first ``rows`` rows: where the Gram pass must be exact.
 
@@ -150,8 +157,7 @@ def pilot_basis(Z, shift, rows=SHIFT_ROWS, below=REFINE_BELOW, at_least=REFINE_M
         # all of them only when more than those are small.
         with _blas_controller().limit(limits=1, user_api="blas"):
             evals, evecs = linalg.eigh(C, subset_by_index=subset, driver="evr")
-        m = int(np.sum(evals < below * mean_ev)) if mean_ev > 0 else d
-        m = min(d, max(m, at_least) + margin)
+        m = min(d, n_small(evals, mean_ev, below, at_least) + margin)
         if m <= evals.shape[0]:
             return np.ascontiguousarray(evecs[:, :m], dtype=np.float32)
 
@@ -188,9 +194,7 @@ def pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below=REFINE_BELOW, at
     cov = (cov + cov.T) / 2.0
     evals, evecs = symmetric_eigh(cov)
     d = evals.shape[0]
-    mean_ev = float(np.mean(np.clip(evals, 0.0, None)))
-    m = int(np.sum(evals < below * mean_ev)) if mean_ev > 0 else d
-    m = min(d, max(m, at_least))
+    m = n_small(evals, float(np.mean(np.clip(evals, 0.0, None))), below, at_least)
     W = evecs[:, :m]
     # Per eigenvector: its part outside the span times the float32 error seen inside, over its eigenvalue.
     leak = np.linalg.norm(W - B @ (B.T @ W), axis=0)
@@ -293,9 +297,7 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     evals, evecs : refined copies (ascending), and m, the number refined.
     """
     n, d = Z.shape
-    mean_ev = float(np.mean(np.clip(evals, 0.0, None)))
-    m = int(np.sum(evals < below * mean_ev)) if mean_ev > 0 else d
-    m = min(d, max(m, at_least))
+    m = n_small(evals, float(np.mean(np.clip(evals, 0.0, None))), below, at_least)
     V32 = np.ascontiguousarray(evecs[:, :m], dtype=np.float32)
 
     def project(a, b):
@@ -326,8 +328,11 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     return evals[order], evecs[:, order], m
 
 
-def float32_eigh(Z, rows=GRAM_ROWS, on_block=None):
+def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     """Mean, covariance and eigendecomposition of float32 ``Z`` (see module docstring).
+
+    ``shift`` (z_dim,), float32: the block shift when the caller already has
+    it (default :func:`float32_shift`).
 
     Returns
     -------
@@ -339,18 +344,17 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None):
         1, or 2 when the pilot missed and a refinement pass ran.
     """
     n = Z.shape[0]
-    shift = float32_shift(Z)
+    shift = float32_shift(Z) if shift is None else shift
     pilot = pilot_basis(Z, shift) if np.isfinite(shift).all() else None
-    if pilot is None or not np.isfinite(pilot).all():
-        shift, s1, s2 = shifted_gram(Z, rows, on_block=on_block, shift=shift)
-        mean, cov = covariance_from_gram(shift, s1, s2, n)
+    if pilot is not None and not np.isfinite(pilot).all():
+        pilot = None
+    sums = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=pilot)
+    if pilot is None or not all(np.isfinite(x).all() for x in sums[1:]):
+        # NaN/inf in Z (or float32 overflow): the caller decides
+        mean, cov = covariance_from_gram(*sums[:3], n)
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
-    shift, s1, s2, q1, q2 = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=pilot)
-    if not (np.isfinite(s2).all() and np.isfinite(q2).all()):  # NaN/inf in Z: the caller decides
-        mean, cov = covariance_from_gram(shift, s1, s2, n)
-        d = cov.shape[0]
-        return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
+    shift, s1, s2, q1, q2 = sums
     mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
     if error <= PILOT_TOL:
         return mean, cov, evals, evecs, 1
@@ -360,6 +364,6 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None):
     return mean, cov, evals, evecs, 2
 
 
-__all__ = ["covariance_from_gram", "float32_eigh", "float32_shift", "pilot_basis", "pilot_corrected_eigh",
+__all__ = ["covariance_from_gram", "float32_eigh", "float32_shift", "n_small", "pilot_basis", "pilot_corrected_eigh",
            "refine_small_eigenpairs",
            "shifted_gram", "symmetric_eigh", "GRAM_ROWS", "PILOT_TOL", "PILOT_MARGIN", "REFINE_BELOW", "REFINE_MIN"]
