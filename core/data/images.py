@@ -1,13 +1,21 @@
-"""Image grids and PNG encoding for decoded images."""
+"""Image grids, and the one PNG encoder (decoded images and figure buffers)."""
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 
 import numpy as np
-from PIL import Image
 
 from core.validation import check_int
+
+try:  # ISA-L writes the same zlib stream at level 1 about 5x faster than zlib itself
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover - isal is in requirements.txt
+    _deflate = zlib
+
+#: PNG colour type by channel count: grey, grey + alpha, RGB, RGBA.
+_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}
 
 
 def to_uint8(images):
@@ -48,15 +56,40 @@ def make_grid(images, n_cols=8, pad=2, pad_value=1.0):
 
 
 def png_bytes(image):
-    """Encode one float image (h, w, c) in [0, 1] or uint8 as PNG bytes."""
+    """PNG bytes of one image: no row filter, deflate level 1.
+
+    Why not Pillow: its adaptive row filters and level 6 cost 4-25 times
+    more (18 ms against 0.7 ms for a 266 x 266 reconstruction grid, 6 ms
+    against 1.3 ms for a plane figure's RGBA buffer) for files 1.5-2x smaller;
+    these images are shown once on a local page, so speed wins.
+
+    Parameters
+    ----------
+    image : array-like of shape (h, w) or (h, w, c), c in 1..4
+        float in [0, 1] (clipped) or uint8 (e.g. a figure's ``buffer_rgba()``).
+
+    Returns
+    -------
+    bytes
+    """
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         arr = to_uint8(arr)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return buf.getvalue()
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in _COLOUR_TYPE or 0 in arr.shape:
+        raise ValueError(f"image must have shape (h, w) or (h, w, 1..4) with h, w >= 1, got {np.shape(image)}")
+    h, w, c = arr.shape
+    rows = np.empty((h, 1 + c * w), np.uint8)
+    rows[:, 0] = 0  # filter type None on every row
+    rows[:, 1:] = arr.reshape(h, c * w)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, _COLOUR_TYPE[c], 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", _deflate.compress(rows, 1))
+            + chunk(b"IEND", b""))
 
 
 def upscale(image, factor):

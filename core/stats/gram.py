@@ -355,7 +355,10 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
     shift, s1, s2, q1, q2 = sums
-    mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
+    # Only small matrices from here: OpenBLAS's threads cost more than they save
+    # (see symmetric_eigh; 25 ms against 10 quiet, 60-75 against 10-12 at load 2).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
     if error <= PILOT_TOL:
         return mean, cov, evals, evecs, 1
     mean, cov = covariance_from_gram(shift, s1, s2, n)
