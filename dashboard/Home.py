@@ -8,10 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from core.data.images import make_grid, png_bytes
-from core import run_views
 
-# Nothing above imports scipy, scikit-learn, matplotlib or TensorFlow: the run summary paints
-# first; the loss figure and the reconstructions below load them (issue 14, tests/test_home_first_paint.py).
+# Nothing imported up to the run summary loads scipy, scikit-learn, matplotlib or TensorFlow:
+# the summary paints first (issue 14, tests/test_home_first_paint.py).
 
 st.set_page_config(page_title="latent-lab", page_icon="🧭", layout="wide")
 
@@ -62,14 +61,19 @@ with st.expander("Model and training configuration"):
     ]
     st.table(pd.DataFrame(rows, columns=["setting", "value"]).astype(str).set_index("setting"))
 
+# The summary above is on screen; the loss figure and the reconstructions below need matplotlib,
+# scipy and scikit-learn (views), and TensorFlow on the first decode.
+import views  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from core import run_views  # noqa: E402
+
 left, right = st.columns([1, 1])
 with left:
     st.subheader("Training loss")
     hist = {k: v for k, v in run.history.items() if k in ("loss", "val_loss") and v}
     if hist:
         def draw_loss():
-            from matplotlib.figure import Figure
-
             fig = Figure(figsize=(6, 3.4), layout="constrained")
             ax = fig.subplots()
             for k, v in hist.items():
@@ -81,7 +85,7 @@ with left:
             ax.legend()
             return fig
 
-        lab.show_png(lab.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
+        lab.show_png(views.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
                      width="stretch")
         lab.csv_download(pd.DataFrame({"epoch": range(1, len(hist["loss"]) + 1), **hist}),
                          f"{run.name}_history.csv", key="dl_history", label="Download history CSV")
