@@ -156,7 +156,8 @@ SCORE_VERSION = "issue18-3"
 def _score_reference(run, max_points, reencode, seed, decoder_points):
     # The data side of every row of a Draw, once per run, seed and metric
     # settings: core's, so the rows are those of `python -m core compare`.
-    return scoreboard.score_reference(run.latents, max_points, seed, decoder_metrics=reencode, decoder_points=decoder_points)
+    return scoreboard.score_reference(run.latents, max_points, seed, decoder_metrics=reencode,
+                                      decoder_points=decoder_points)
 
 
 def _reencoder(run, progress=None):
