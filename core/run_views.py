@@ -154,21 +154,6 @@ def direction_points(run, unit, j=0, statistics=None):
     return attrs.direction_plane(run.latents, np.asarray(unit, dtype=np.float64), _pca(run, "pca", statistics), j)
 
 
-def run_images(run, n=8, held_out=False):
-    """The first ``n`` images of the run's data source, or the last ``n`` (held out in training).
-
-    Returns ``(images (n, s, s, c), index (n,))``; ``ValueError`` when the
-    source cannot be opened (moved folder, ...).
-    """
-    source = run.source()
-    if held_out:
-        start = max(0, source.n_images - n)
-        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
-        return images, index
-    images, _, index = source.load(n=min(n, source.n_images))
-    return images, index
-
-
 def encoder_layers(run):
     """The encoder's convolutional layers as ``[(name, (h, w, n_maps)), ...]``, input side first."""
     enc = run.encoder
@@ -192,4 +177,4 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, earl
 
 __all__ = ["BIN_WIDTH", "attribute_columns", "attribute_fit", "attribute_table", "check_attributes",
            "component_column", "direction_points", "encoder_layers", "mnd", "plane", "plane_kde", "radii",
-           "rows_by_distance", "run_images", "slice_mask", "statistics", "tsne", "typical_nn_distance"]
+           "rows_by_distance", "slice_mask", "statistics", "tsne", "typical_nn_distance"]

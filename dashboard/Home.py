@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.data.images import make_grid, png_bytes
+from core.runs import runs
 
 # Nothing imported up to the run summary loads scipy, scikit-learn, matplotlib or TensorFlow:
 # the summary paints first (issue 14, tests/test_home_first_paint.py).
@@ -61,12 +62,10 @@ with st.expander("Model and training configuration"):
     ]
     st.table(pd.DataFrame(rows, columns=["setting", "value"]).astype(str).set_index("setting"))
 
-# The summary above is on screen; the loss figure and the reconstructions below need matplotlib,
-# scipy and scikit-learn (views), and TensorFlow on the first decode.
-import views  # noqa: E402
+# The summary above is on screen; the loss figure below needs matplotlib (figures), the
+# reconstructions TensorFlow (on the first decode); Home itself imports no scipy or scikit-learn.
+import figures  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-
-from core import run_views  # noqa: E402
 
 left, right = st.columns([1, 1])
 with left:
@@ -85,7 +84,7 @@ with left:
             ax.legend()
             return fig
 
-        lab.show_png(views.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
+        lab.show_png(figures.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
                      width="stretch")
         lab.csv_download(pd.DataFrame({"epoch": range(1, len(hist["loss"]) + 1), **hist}),
                          f"{run.name}_history.csv", key="dl_history", label="Download history CSV")
@@ -99,7 +98,7 @@ with right:
     n_show = st.slider("How many", 4, 16, 8, step=4)
     try:
         with st.spinner("Encoding and decoding…"):
-            images, index = lab.run_cached(run_views.run_images, run, n_show, which.startswith("last"),
+            images, index = lab.run_cached(runs.run_images, run, n_show, which.startswith("last"),
                                            spinner="Reading images from the run's data source…")
             recon = lab.decoder_fn(run)(lab.encoder_fn(run)(images))
     except ValueError as exc:

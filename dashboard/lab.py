@@ -11,9 +11,10 @@ picker, the compiled decoder/encoder, query parameters, error messages,
 PNG and CSV downloads and uploads.
 
 This module is light (no scipy, scikit-learn, matplotlib or TensorFlow at
-import): Home imports it before its run summary paints (issue 14).  The
-analyses (statistics, samplers, figures, the Tour) are in ``views.py``,
-which imports those libraries and caches through :func:`run_cached`.
+import): Home imports it before its run summary paints (issue 14).  Figure
+PNGs are in ``figures.py`` (matplotlib), the analyses (statistics,
+samplers, the Tour) in ``views.py`` (scipy, scikit-learn); both cache
+through :func:`run_cached`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The dashboard's analyses of a run: statistics, samplers and their scoreboard, plane overlays, figure PNGs,
+"""The dashboard's analyses of a run: statistics, samplers and their scoreboard, plane overlays,
 the Tour and the uploaded image.
 
 Each function here is a thin, cached front of ``core`` (mostly
@@ -13,17 +13,12 @@ imports this module at the top, Home after its summary.
 from __future__ import annotations
 
 import functools
-import io
-import struct
-import sys
 import time
-import zlib
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-
+import figures
 import lab
 from core import run_views, tour
 from core.chunks import take_rows
@@ -62,69 +57,6 @@ def fitted_sampler(run, sampler, **params):
     """
     return lab.run_cached(sampler_views.fitted_sampler, run, str(sampler), _items(params), shared=True,
                           spinner="Fitting sampler…")
-
-
-# ---------------------------------------------------------------- figures
-
-def _drawn_png(run, kind, params, dpi, others, draw=None):
-    return figure_png(draw(), dpi=dpi)
-
-
-def cached_figure(run, kind, params, draw, dpi=110, others=()):
-    """PNG bytes of a figure, drawn once per (run version, ``kind``, ``params``) and cached.
-
-    ``draw()`` builds and returns a matplotlib Figure (best a
-    ``matplotlib.figure.Figure``, which needs no pyplot state and so is safe
-    with several sessions); ``params`` (hashable) must hold everything the
-    drawing depends on besides the run; ``others``: further runs the figure
-    shows (the Compare page), whose versions join the key.  Warm page
-    renders then only send cached bytes.
-    """
-    return lab.run_cached(_drawn_png, run, str(kind), params, int(dpi),
-                          tuple((r.name, lab.run_token(r.name)) for r in others),
-                          unhashed={"draw": draw}, spinner="Drawing the figure…")
-
-
-def _png_rgba(rgba):
-    """PNG bytes of an (h, w, 4) uint8 RGBA array: no row filter, zlib level 1.
-
-    About half the CPU of Pillow's fast level (whose adaptive row filters cost
-    more than they save on a plot's flat colours) and smaller files (issue 14).
-    """
-    h, w, _ = rgba.shape
-    rows = np.empty((h, 4 * w + 1), np.uint8)
-    rows[:, 0] = 0  # filter type None on every row
-    rows[:, 1:] = rgba.reshape(h, 4 * w)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
-
-
-def figure_png(fig, dpi=110, tight=True):
-    """Render a matplotlib figure ONCE to PNG bytes and close it.
-
-    Pages show the bytes with ``st.image`` and offer the same bytes for
-    download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
-    ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
-    extra time) for figures whose margins are set by hand, and encodes the
-    Agg buffer with :func:`_png_rgba`; fast zlib level either way.
-    """
-    if tight:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": 1})
-        png = buf.getvalue()
-    else:
-        # A figure drawn before (core.plotting.reused_axes) keeps its canvas and renderer.
-        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-        fig.set_dpi(dpi)
-        canvas.draw()
-        png = _png_rgba(np.asarray(canvas.buffer_rgba()))
-    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure leaves pyplot's registry
-        sys.modules["matplotlib.pyplot"].close(fig)
-    return png
 
 
 # ---------------------------------------------------------------- draws and the scoreboard
@@ -437,7 +369,7 @@ def _tour_step(run, key, mark=None):
                           mark=None if mark is None else np.asarray(mark, dtype=np.float32))
     return {"key": step.key, "title": step.title, "text": step.text, "page": step.page,
             "query": {k: str(v) for k, v in step.query.items()},
-            "png": figure_png(step.figure, dpi=100, tight=False)}
+            "png": figures.figure_png(step.figure, dpi=100, tight=False)}
 
 
 def tour_step(run, key, mark=None):

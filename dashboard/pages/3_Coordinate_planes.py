@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
+import figures
 import lab
 import views
 from core import run_views
@@ -199,7 +200,7 @@ def planes():
         enlarge(ax)
         left, right = st.columns([5, 3])
         with left:
-            lab.show_png(views.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
+            lab.show_png(figures.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
                          key="planes_dl_main")
         with right:
             m1, m2 = st.columns(2)
@@ -258,13 +259,13 @@ def planes():
             # bounding box (§6: a pair change in ≤ 150 ms).  The axes box in inches is the download's.
             with reused_axes((6.6, 5.9), left=0.11, right=0.98, bottom=0.11, top=0.94) as ax:
                 handles = draw(ax, with_legend=False)
-                return views.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
+                return figures.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
 
         def draw_download():
             fig = Figure(figsize=(6.6, 7.0))
             draw(fig.add_subplot(), with_legend=True)
             fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-            return views.figure_png(fig, dpi=115, tight=False)
+            return figures.figure_png(fig, dpi=115, tight=False)
 
         # Everything the figure shows besides the run: a revisited choice sends cached bytes.
         ov_key = None if overlay_name == "none" else (overlay_name, n_over, seed_over,
@@ -383,7 +384,7 @@ def planes():
                 fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
                              f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
                 fig.tight_layout()
-                png = views.figure_png(fig, dpi=90)
+                png = figures.figure_png(fig, dpi=90)
             lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
 
 
@@ -441,7 +442,7 @@ if req and req[0] == run.name:
         ax.set_xticks([])
         ax.set_yticks([])
         enlarge(ax)
-        lab.show_png(views.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
+        lab.show_png(figures.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
         bar.empty()
         lab.show_error(exc)

@@ -5,6 +5,7 @@ ex-post density estimators (multivariate normal, Gaussian mixture) of Ghosh
 et al., ICLR 2020.
 """
 
+import figures
 import lab
 import views
 import numpy as np
@@ -316,7 +317,7 @@ if ellipse:
         fig.tight_layout()
         return fig
 
-    png = views.cached_figure(run, "pca_ellipse_marginals", (tuple(sorted(p.items())), m, seed), draw_marginals)
+    png = figures.cached_figure(run, "pca_ellipse_marginals", (tuple(sorted(p.items())), m, seed), draw_marginals)
     lab.show_png(png, f"{run.name}_pca_ellipse_marginals.png", key="smp_dl_marg")
     first, last = U[:, 0].std() * np.sqrt(3), U[:, -1].std() * np.sqrt(3)
     st.markdown(

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
+import figures
 import lab
 import views
 from core import run_views
@@ -99,7 +100,7 @@ def path_plane(P, fixed_ij=None):
                              ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
         ax.get_legend().remove()
         ax.set_title(f"path in the plane (z{pi}, z{pj})")
-        return views.figure_png(fig, dpi=100)
+        return figures.figure_png(fig, dpi=100)
 
     png = lab.run_cached(_cached, run, "path_plane", (pi, pj, _array_key(P)), unhashed={"make": draw})
     with right:

@@ -4,6 +4,7 @@ Activation maximisation per map, the real images that excite each map most,
 and each map's correlation with the latent components.
 """
 
+import figures
 import lab
 import views
 from core import run_views
@@ -108,7 +109,7 @@ st.caption(
     "A map averages one detector over every position, so its best input repeats the detected feature "
     f"across the image, with the period of the layer's stride ({run.image_size // report.map_shape[0]} px)."
 )
-png = views.cached_figure(run, "patterns", (layer, limit, tuple(sorted(req.items()))),
+png = figures.cached_figure(run, "patterns", (layer, limit, tuple(sorted(req.items()))),
                         lambda: fm.pattern_grid_figure(report, n_cols=8))
 lab.show_png(png, f"{run.name}_{layer}_patterns.png", key="maps_grid_dl", label="Download grid PNG")
 
@@ -161,7 +162,7 @@ def draw_corr():
     return fig
 
 
-st.image(views.cached_figure(run, "maps_corr", (layer, limit, tuple(sorted(req.items())), m), draw_corr),
+st.image(figures.cached_figure(run, "maps_corr", (layer, limit, tuple(sorted(req.items())), m), draw_corr),
          caption=f"map {m}: correlation with every latent component over the {scan.n_images:,} scanned images "
                  "(triangles: dominant components)")
 top = pd.DataFrame(fm.top_correlated(r, 10), columns=["component", "r"])
