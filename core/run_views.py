@@ -13,12 +13,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.sources import attribute_kinds  # loaded with every run (core.runs)
+from core.data.sources import attribute_kinds
+from core.model.featuremaps import conv_layer_names, feature_model
+from core.sampling import decode_views
+from core.stats import attributes as attrs
+from core.stats.components import full_statistics, radius_distribution
+from core.stats.ellipses import plane_coordinates
+from core.stats.ellipses import slice_mask as _slice_mask
+from core.stats.kde import kde2d
+from core.stats.mnd import mnd_summary
+from core.stats.neighbours import nearest_neighbours
+from core.stats.tsne import tsne_of_latents
 from core.validation import check_component, check_int
 
-# The statistics, model and data modules are imported inside the functions: the dashboard's
-# Home page imports this module (through dashboard/lab.py) before its run summary paints, and
-# scipy, scikit-learn and matplotlib would cost it about 2 s of CPU (issue 14).
+# This module loads scipy, scikit-learn and matplotlib: the dashboard's Home page imports it
+# only after its run summary has painted (issue 14, tests/test_home_first_paint.py).
 
 #: The bin width of the statistics the dashboard shares between pages.
 BIN_WIDTH = 0.25
@@ -26,22 +35,16 @@ BIN_WIDTH = 0.25
 
 def statistics(run, bin_width=BIN_WIDTH):
     """:func:`core.stats.components.full_statistics` of the run's latents."""
-    from core.stats.components import full_statistics
-
     return full_statistics(run.latents, bin_width=bin_width)
 
 
 def mnd(run):
     """:func:`core.stats.mnd.mnd_summary` of the run's latents."""
-    from core.stats.mnd import mnd_summary
-
     return mnd_summary(run.latents)
 
 
 def radii(run):
     """Euclidean norms of the run's z-points, shape (n_samples,)."""
-    from core.stats.components import radius_distribution
-
     return radius_distribution(run.latents)
 
 
@@ -57,8 +60,6 @@ def component_column(run, component):
 def _pca(run, space, statistics):
     if space != "pca":
         return None
-    from core.stats.components import full_statistics
-
     return (statistics if statistics is not None else full_statistics(run.latents, bin_width=BIN_WIDTH)).pca
 
 
@@ -67,8 +68,6 @@ def plane(run, i, j, space="latent", statistics=None):
 
     ``space``: ``"latent"`` (components i, j) or ``"pca"`` (principal axes i, j).
     """
-    from core.stats.ellipses import plane_coordinates
-
     return plane_coordinates(run.latents, i, j, space=space, pca=_pca(run, space, statistics))
 
 
@@ -77,16 +76,12 @@ def slice_mask(run, i, j, t, space="latent", allow_empty=False, statistics=None)
 
     ``ValueError`` naming t when no point is left, unless ``allow_empty``.
     """
-    from core.stats.ellipses import slice_mask as _slice_mask
-
     return _slice_mask(run.latents, i, j, t, space=space, pca=_pca(run, space, statistics),
                        allow_empty=allow_empty)
 
 
 def plane_kde(run, i, j, space="latent", t=None, gridsize=128, statistics=None):
     """:func:`core.stats.kde.kde2d` of the plane (i, j), or of its slice with threshold ``t``."""
-    from core.stats.kde import kde2d
-
     points = plane(run, i, j, space, statistics=statistics)
     if t is not None:
         points = points[slice_mask(run, i, j, t, space, statistics=statistics)]
@@ -99,8 +94,6 @@ def typical_nn_distance(run, m=1000, random_state=0):
     Over a fixed-seed subsample of at most ``m`` query rows, searched against all
     rows (exact, :func:`core.stats.neighbours.nearest_neighbours`).
     """
-    from core.stats.neighbours import nearest_neighbours
-
     Z = run.latents
     m = check_int(m, "m", low=1)
     rows = np.sort(np.random.default_rng(random_state).choice(Z.shape[0], min(m, Z.shape[0]), replace=False))
@@ -116,9 +109,6 @@ def rows_by_distance(run, centre="mean", metric="euclidean", n=10, statistics=No
     the Mahalanobis metric uses the latents' covariance (from the PCA).
     Returns ``(rows (n,), distances (n,), all_distances (n_samples,))``.
     """
-    from core.sampling import decode_views
-    from core.stats.components import full_statistics
-
     stats = statistics if statistics is not None else full_statistics(run.latents, bin_width=BIN_WIDTH)
     return decode_views.rows_by_distance(run.latents, decode_views.centre_vector(stats, centre), n, metric,
                                          cov=stats.pca.get_covariance())
@@ -148,8 +138,6 @@ def attribute_fit(run, column, statistics=None):
     A dict with the AUC, the unit direction, ``direction`` (the Decode page's walk
     vector: unit times the class means' separation) and its angles to the PCA axes.
     """
-    from core.stats import attributes as attrs
-
     table = check_attributes(run, column)
     return attrs.attribute_direction(run.latents, table[column].to_numpy(), name=column,
                                      pca=_pca(run, "pca", statistics))
@@ -157,38 +145,17 @@ def attribute_fit(run, column, statistics=None):
 
 def attribute_table(run, statistics=None, progress=None):
     """:func:`core.stats.attributes.attribute_table` of every attribute column of the run."""
-    from core.stats import attributes as attrs
-
     return attrs.attribute_table(run.latents, check_attributes(run), pca=_pca(run, "pca", statistics),
                                  progress=progress)
 
 
 def direction_points(run, unit, j=0, statistics=None):
     """Every z-point along an attribute's unit direction (x) and PCA axis ``j`` (y), shape (n_samples, 2)."""
-    from core.stats import attributes as attrs
-
     return attrs.direction_plane(run.latents, np.asarray(unit, dtype=np.float64), _pca(run, "pca", statistics), j)
-
-
-def run_images(run, n=8, held_out=False):
-    """The first ``n`` images of the run's data source, or the last ``n`` (held out in training).
-
-    Returns ``(images (n, s, s, c), index (n,))``; ``ValueError`` when the
-    source cannot be opened (moved folder, ...).
-    """
-    source = run.source()
-    if held_out:
-        start = max(0, source.n_images - n)
-        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
-        return images, index
-    images, _, index = source.load(n=min(n, source.n_images))
-    return images, index
 
 
 def encoder_layers(run):
     """The encoder's convolutional layers as ``[(name, (h, w, n_maps)), ...]``, input side first."""
-    from core.model.featuremaps import conv_layer_names, feature_model
-
     enc = run.encoder
     return [(name, tuple(int(d) for d in feature_model(enc, name).output_shape[1:]))
             for name in conv_layer_names(enc)]
@@ -202,8 +169,6 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, earl
     ``space="latent"`` maps all z_dim components (``n_dims`` ignored);
     ``"pca"`` the first ``n_dims`` PCA coordinates.
     """
-    from core.stats.tsne import tsne_of_latents
-
     n_dims = run.latents.shape[1] if space == "latent" else n_dims
     return tsne_of_latents(run.latents, n, space=space, n_dims=n_dims, pca=_pca(run, space, statistics),
                            perplexity=perplexity, early_exaggeration=early_exaggeration, seed=seed,
@@ -212,4 +177,4 @@ def tsne(run, n=2000, space="latent", n_dims=None, perplexity=30.0, seed=0, earl
 
 __all__ = ["BIN_WIDTH", "attribute_columns", "attribute_fit", "attribute_table", "check_attributes",
            "component_column", "direction_points", "encoder_layers", "mnd", "plane", "plane_kde", "radii",
-           "rows_by_distance", "run_images", "slice_mask", "statistics", "tsne", "typical_nn_distance"]
+           "rows_by_distance", "slice_mask", "statistics", "tsne", "typical_nn_distance"]

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from core.data.images import make_grid, png_bytes
-from core import run_views
+from core.runs import runs
 
-# Nothing above imports scipy, scikit-learn, matplotlib or TensorFlow: the run summary paints
-# first; the loss figure and the reconstructions below load them (issue 14, tests/test_home_first_paint.py).
+# Nothing imported up to the run summary loads scipy, scikit-learn, matplotlib or TensorFlow:
+# the summary paints first (issue 14, tests/test_home_first_paint.py).
 
 st.set_page_config(page_title="latent-lab", page_icon="🧭", layout="wide")
 
@@ -62,14 +62,17 @@ with st.expander("Model and training configuration"):
     ]
     st.table(pd.DataFrame(rows, columns=["setting", "value"]).astype(str).set_index("setting"))
 
+# The summary above is on screen; the loss figure below needs matplotlib (figures), the
+# reconstructions TensorFlow (on the first decode); Home itself imports no scipy or scikit-learn.
+import figures  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
 left, right = st.columns([1, 1])
 with left:
     st.subheader("Training loss")
     hist = {k: v for k, v in run.history.items() if k in ("loss", "val_loss") and v}
     if hist:
         def draw_loss():
-            from matplotlib.figure import Figure
-
             fig = Figure(figsize=(6, 3.4), layout="constrained")
             ax = fig.subplots()
             for k, v in hist.items():
@@ -81,7 +84,7 @@ with left:
             ax.legend()
             return fig
 
-        lab.show_png(lab.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
+        lab.show_png(figures.cached_figure(run, "loss", (), draw_loss), f"{run.name}_loss.png", "dl_loss",
                      width="stretch")
         lab.csv_download(pd.DataFrame({"epoch": range(1, len(hist["loss"]) + 1), **hist}),
                          f"{run.name}_history.csv", key="dl_history", label="Download history CSV")
@@ -95,7 +98,7 @@ with right:
     n_show = st.slider("How many", 4, 16, 8, step=4)
     try:
         with st.spinner("Encoding and decoding…"):
-            images, index = lab.run_cached(run_views.run_images, run, n_show, which.startswith("last"),
+            images, index = lab.run_cached(runs.run_images, run, n_show, which.startswith("last"),
                                            spinner="Reading images from the run's data source…")
             recon = lab.decoder_fn(run)(lab.encoder_fn(run)(images))
     except ValueError as exc:

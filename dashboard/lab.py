@@ -7,41 +7,44 @@ version, the function and the arguments (``shared=True``: one read-only
 object for every session, e.g. statistics and compiled models; otherwise a
 copy per call, e.g. arrays, tables and PNG bytes).  The functions themselves
 live in ``core`` (``core.run_views`` for most).  Besides that: the run
-picker, the compiled decoder/encoder, figure PNGs and downloads, sampler
-widgets, and the sampler-scoring section (fits, draws, scoreboard rows).
+picker, the compiled decoder/encoder, query parameters, error messages,
+PNG and CSV downloads and uploads.
+
+This module is light (no scipy, scikit-learn, matplotlib or TensorFlow at
+import): Home imports it before its run summary paints (issue 14).  Figure
+PNGs are in ``figures.py`` (matplotlib), the analyses (statistics,
+samplers, the Tour) in ``views.py`` (scipy, scikit-learn); both cache
+through :func:`run_cached`.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import gc
 import inspect
+import io
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from core import run_views
-from core.chunks import take_rows
+from core.model.network import CompiledModel  # TensorFlow itself loads on first use
 from core.runs import runs
+from core.validation import check_latents
+
+try:
+    from streamlit.runtime.caching.cache_utils import in_cached_function
+except ImportError:  # a Streamlit without it: no nested spinners is only cosmetic
+    in_cached_function = None
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-class _SamplerViews:
-    """``core.sampling.sampler_views``, imported on first use: it loads scipy, scikit-learn and
-    matplotlib, which Home's run summary must not wait for (issue 14, tests/test_home_first_paint.py)."""
-
-    def __getattr__(self, name):
-        from core.sampling import sampler_views as module
-
-        return getattr(module, name)
-
-
-sampler_views = _SamplerViews()
 
 RUN_KEY = "run_name"
 
@@ -102,7 +105,7 @@ def file_stem(key):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(key).strip("/")) or "run"
 
 
-def _run_token(name):
+def run_token(name):
     """Changes whenever a run folder (or a latent set ``RUN/SET``) is rewritten, so caches never go stale."""
     if not _is_opened(name):
         return runs.data_version(name)
@@ -131,8 +134,6 @@ def _skip_keras_clear_session():
     # (issue 14, the Decode slider).  What it resets besides is Keras's
     # thread-local state, and every rerun runs in a new thread anyway; the
     # dashboard's models live in st.cache_resource.  So the call does nothing.
-    import sys
-
     keras = sys.modules.get("keras")
     backend = getattr(keras, "backend", None)
     if getattr(backend, "clear_session", None) is not None and not getattr(backend.clear_session, "_latent_lab", False):
@@ -147,7 +148,7 @@ _FROZEN_AT = [0]  # len(sys.modules) at the last gc.freeze
 _FREEZE_LOCK = threading.Lock()
 
 
-def _freeze_long_lived(min_new_modules=50):
+def freeze_long_lived(min_new_modules=50):
     # Python's full (generation 2) collections walk every tracked object: with
     # TensorFlow, pandas and scipy loaded that is ~300,000 of them, and one
     # full collection every few reruns added 0.2-0.4 s to a plane-pair change
@@ -155,9 +156,6 @@ def _freeze_long_lived(min_new_modules=50):
     # long as the server, so once a batch of libraries has come in, collect
     # once and move everything alive out of the collector's view (gc.freeze);
     # objects made later (each rerun's figures) are collected as before.
-    import gc
-    import sys
-
     if len(sys.modules) - _FROZEN_AT[0] < min_new_modules:
         return
     with _FREEZE_LOCK:
@@ -177,7 +175,7 @@ def _load_run(name, token):
 
 def get_run(name):
     """The loaded :class:`core.runs.runs.Run` (shared by all sessions)."""
-    return _load_run(name, _run_token(name))
+    return _load_run(name, run_token(name))
 
 
 def select_run(sidebar=True):
@@ -248,15 +246,24 @@ def _fn_key(fn):
 #: caller did not: functions of the run's version, so not part of the key.
 INJECTED = ("statistics", "decode_fn", "encode_fn")
 
+# What fills in an INJECTED parameter other than the compiled models, name ->
+# function(run): ``statistics`` comes from views.py (it needs scipy, which
+# this module must not import), registered there with provide().  Every page
+# that computes on statistics imports views; tests/test_lab_cache.py checks it.
+_PROVIDERS = {}
+
+
+def provide(name, fn):
+    """Make ``fn(run)`` what :func:`run_cached` passes for the :data:`INJECTED` parameter ``name``."""
+    if name not in INJECTED:
+        raise ValueError(f"{name!r} is not one of the injected parameters {INJECTED}")
+    _PROVIDERS[name] = fn
+
 
 def _in_cached_function():
     # Called from inside another cached function (the scoring section's): that
     # one's spinner, if any, is already up; no element calls in there.
-    try:
-        from streamlit.runtime.caching.cache_utils import in_cached_function
-    except ImportError:  # a Streamlit without it: no nested spinners is only cosmetic
-        return False
-    return bool(in_cached_function.get())
+    return in_cached_function is not None and bool(in_cached_function.get())
 
 
 @functools.lru_cache(maxsize=512)
@@ -296,13 +303,12 @@ def _key_args(fn, args, kwargs, left_out):
 def _injected(fn, run, kwargs):
     given = {}
     sig = _signature(fn)
+    providers = {"decode_fn": decoder_fn, "encode_fn": encoder_fn, **_PROVIDERS}
     for name in INJECTED if sig is not None else ():
         if name not in sig.parameters or name in kwargs:
             continue
-        if name == "statistics":
-            given[name] = statistics(run)
-        else:
-            given[name] = (decoder_fn if name == "decode_fn" else encoder_fn)(run)
+        if name in providers:  # else fn's default: it computes its own (a page that never imported views)
+            given[name] = providers[name](run)
     return given
 
 
@@ -363,7 +369,7 @@ def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, comput
     """
     extra = dict(unhashed or {})
     extra.update(_injected(fn, run, {**kwargs, **extra}))
-    key = (run.name, _run_token(run.name), _fn_key(fn), _key_args(fn, args, kwargs, set(extra)))
+    key = (run.name, run_token(run.name), _fn_key(fn), _key_args(fn, args, kwargs, set(extra)))
 
     def call(r):
         return fn(r, *args, **kwargs, **extra)
@@ -374,14 +380,47 @@ def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, comput
         return _run_cached_data(*key, call)
 
 
-# ---------------------------------------------------------------- models and statistics
+class _Store:
+    """A small thread-safe LRU dict (shared by all sessions through ``st.cache_resource``).
+
+    Used instead of ``st.cache_data`` where a computation reports progress
+    to the page while it runs: element calls inside ``st.cache_data`` would
+    be recorded and replayed, and a stop request must be able to interrupt
+    the computation (nothing half-done is stored).
+    """
+
+    def __init__(self, max_entries):
+        self.max_entries = int(max_entries)
+        self._d = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        return None
+
+    def put(self, key, value):
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.max_entries:
+                self._d.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def score_store():
+    """The scoreboard rows of the Samplers page (``views.score``), for every session."""
+    return _Store(128)
+
+
+# ---------------------------------------------------------------- compiled models
 
 def _compiled(run, part, batch_size):
-    from core.model.network import CompiledModel
-
     model = CompiledModel(getattr(run, part), batch_size)
     _skip_keras_clear_session()  # Keras is imported by now
-    _freeze_long_lived()
+    freeze_long_lived()
     return model
 
 
@@ -397,60 +436,15 @@ def encoder_fn(run, batch_size=16):
 
 def decode(run, Z):
     """Decode latent vectors with the run's cached decoder; ValueError on bad input."""
-    from core.validation import check_latents
-
     Z = check_latents(Z, z_dim=run.z_dim)
     return decoder_fn(run)(Z)
 
 
-def statistics(run, bin_width=run_views.BIN_WIDTH):
-    """:func:`core.run_views.statistics` of the run (read-only, shared by all sessions and pages)."""
-    stats = run_cached(run_views.statistics, run, float(bin_width), shared=True,
-                       spinner="Computing statistics (components, correlation, PCA)…")
-    _freeze_long_lived()
-    return stats
-
-
-# ---------------------------------------------------------------- samplers
-# The Samplers page's computations live in core.sampling.sampler_views; here
-# they are only cached, each through run_cached, a sampler keyed by its name
-# and sorted parameter items.
-
-def fitted_sampler(run, sampler, **params):
-    """A sampler from ``core.sampling.samplers.SAMPLERS`` fitted on the run's fit rows (shared).
-
-    The fit rows are ``core.sampling.scoreboard.holdout_split(run.latents)[0]``,
-    as in ``python -m core compare``: the page's scoreboard is the CLI's.
-    Cached on disk too (:func:`core.sampling.sampler_views.fitted_sampler`).
-    """
-    return run_cached(sampler_views.fitted_sampler, run, str(sampler), _items(params), shared=True,
-                      spinner="Fitting sampler…")
-
+# ---------------------------------------------------------------- messages and downloads
 
 def show_error(exc):
     """Show a ValueError from core as a one-line message (no traceback)."""
     st.error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-
-# ---------------------------------------------------------------- figures and downloads
-
-def _drawn_png(run, kind, params, dpi, others, draw=None):
-    return figure_png(draw(), dpi=dpi)
-
-
-def cached_figure(run, kind, params, draw, dpi=110, others=()):
-    """PNG bytes of a figure, drawn once per (run version, ``kind``, ``params``) and cached.
-
-    ``draw()`` builds and returns a matplotlib Figure (best a
-    ``matplotlib.figure.Figure``, which needs no pyplot state and so is safe
-    with several sessions); ``params`` (hashable) must hold everything the
-    drawing depends on besides the run; ``others``: further runs the figure
-    shows (the Compare page), whose versions join the key.  Warm page
-    renders then only send cached bytes.
-    """
-    return run_cached(_drawn_png, run, str(kind), params, int(dpi),
-                      tuple((r.name, _run_token(r.name)) for r in others),
-                      unhashed={"draw": draw}, spinner="Drawing the figure…")
 
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
@@ -480,58 +474,6 @@ def save_upload(filename, data, cap_mb=UPLOAD_CAP_MB):
     return path
 
 
-# ---------------------------------------------------------------- planes, samplers, decode (pages 3-5)
-
-def _png_rgba(rgba):
-    """PNG bytes of an (h, w, 4) uint8 RGBA array: no row filter, zlib level 1.
-
-    About half the CPU of Pillow's fast level (whose adaptive row filters cost
-    more than they save on a plot's flat colours) and smaller files (issue 14).
-    """
-    import struct
-    import zlib
-
-    h, w, _ = rgba.shape
-    rows = np.empty((h, 4 * w + 1), np.uint8)
-    rows[:, 0] = 0  # filter type None on every row
-    rows[:, 1:] = rgba.reshape(h, 4 * w)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
-
-
-def figure_png(fig, dpi=110, tight=True):
-    """Render a matplotlib figure ONCE to PNG bytes and close it.
-
-    Pages show the bytes with ``st.image`` and offer the same bytes for
-    download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
-    ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
-    extra time) for figures whose margins are set by hand, and encodes the
-    Agg buffer with :func:`_png_rgba`; fast zlib level either way.
-    """
-    import io
-    import sys
-
-    if tight:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": 1})
-        png = buf.getvalue()
-    else:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        # A figure drawn before (core.plotting.reused_axes) keeps its canvas and renderer.
-        canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-        fig.set_dpi(dpi)
-        canvas.draw()
-        png = _png_rgba(np.asarray(canvas.buffer_rgba()))
-    if "matplotlib.pyplot" in sys.modules:  # a pyplot figure leaves pyplot's registry
-        sys.modules["matplotlib.pyplot"].close(fig)
-    return png
-
-
 def show_png(png, file_name, key, caption=None, width="content", label="Download PNG"):
     """Show PNG bytes with a download button for the same bytes."""
     # PNG as given: with the default "auto", Streamlit re-encodes an RGB PNG to JPEG on every rerun.
@@ -541,10 +483,6 @@ def show_png(png, file_name, key, caption=None, width="content", label="Download
 
 def vector_downloads(V, stem, key):
     """Vector downloads: ``.npy`` and ``.csv`` buttons for vectors (n, z_dim); built only when clicked."""
-    import io
-
-    import pandas as pd
-
     def npy():
         buf = io.BytesIO()
         np.save(buf, np.asarray(V, dtype=np.float32), allow_pickle=False)
@@ -564,361 +502,7 @@ def vector_downloads(V, stem, key):
                        help=f"{what} as CSV, one row per vector")
 
 
-def _items(params):
-    return tuple(sorted(params.items()))
-
-
-def sample(run, sampler, n, seed=0, **params):
-    """``n`` vectors (n, z_dim) float32 from a fitted sampler, cached by all arguments."""
-    return _sample_items(run, str(sampler), _items(params), n, seed)
-
-
-def _sample_items(run, sampler, items, n, seed):
-    return run_cached(sampler_views.sample, run, sampler, items, int(n), int(seed),
-                      unhashed={"fitted": lambda: fitted_sampler(run, sampler, **dict(items))})
-
-
-def sample_pca(run, n, seed=0, **params):
-    """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
-    return run_cached(sampler_views.sample_pca, run, _items(params), int(n), int(seed),
-                      unhashed={"fitted": lambda: fitted_sampler(run, "pca-ellipse", **params)})
-
-
-#: Part of the disk-cache key of scoreboard rows; change it when a metric changes.
-SCORE_VERSION = "issue18-3"
-
-
-def _score_reference(run, max_points, reencode, seed, decoder_points):
-    # The data side of every row of a Draw, once per run, seed and metric
-    # settings: core's, so the rows are those of `python -m core compare`.
-    from core.sampling.scoreboard import score_reference
-
-    return score_reference(run.latents, max_points, seed, decoder_metrics=reencode, decoder_points=decoder_points)
-
-
-def _run_content_key(run):
-    from core.sampling.scorecache import run_content_key
-
-    return run_content_key(run)
-
-
-def _reencoder(run, progress=None):
-    # E(D(z)) with the large-batch compiled models; the two calls mark the
-    # last two stages of a draw.
-    from core.sampling.scoreboard import SCORE_BATCH  # the CLI's batch: the same floats
-
-    dec, enc = decoder_fn(run, SCORE_BATCH), encoder_fn(run, SCORE_BATCH)
-
-    def reencoded(x):
-        if progress is not None:
-            progress("decode")
-        images = dec(x)
-        if progress is not None:
-            progress("re-encode")
-        return enc(images)
-
-    return reencoded
-
-
-def _score_row(run, kind, key_params, vectors, max_points, reencode, seed, decoder_points, progress=None):
-    """A scoreboard row from the shared reference, cached on disk by run content and parameters."""
-    from core.sampling.scorecache import cached_row
-
-    def compute():
-        if progress is not None:
-            progress("score")
-        ref = run_cached(_score_reference, run, max_points, reencode, seed, decoder_points, shared=True)
-        return ref.score(vectors(), reencoded=_reencoder(run, progress) if reencode else None)
-
-    return cached_row(run_cached(_run_content_key, run, shared=True), kind,
-                      (SCORE_VERSION,) + tuple(key_params) + (max_points, reencode, seed, decoder_points), compute)
-
-
-def _score_settings(max_points, reencode, seed, decoder_points):
-    from core.validation import check_int
-
-    max_points = check_int(max_points, "points used by the metrics", low=10)
-    dp = max_points if decoder_points is None else check_int(decoder_points, "vectors decoded", low=2)
-    return max_points, bool(reencode), int(seed), min(dp, max_points)
-
-
-class _Store:
-    """A small thread-safe LRU dict (shared by all sessions through ``st.cache_resource``).
-
-    Used instead of ``st.cache_data`` where a computation reports progress
-    to the page while it runs: element calls inside ``st.cache_data`` would
-    be recorded and replayed, and a stop request must be able to interrupt
-    the computation (nothing half-done is stored).
-    """
-
-    def __init__(self, max_entries):
-        import collections
-        import threading
-
-        self.max_entries = int(max_entries)
-        self._d = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._d:
-                self._d.move_to_end(key)
-                return self._d[key]
-        return None
-
-    def put(self, key, value):
-        with self._lock:
-            self._d[key] = value
-            self._d.move_to_end(key)
-            while len(self._d) > self.max_entries:
-                self._d.popitem(last=False)
-
-
-@st.cache_resource(show_spinner=False)
-def _score_store():
-    return _Store(128)
-
-
-def score(run, sampler, n, seed=0, max_points=2000, reencode=True, progress=None, decoder_points=None, **params):
-    """A sampler's scoreboard row, the one ``python -m core compare`` prints for the same settings.
-
-    The sampler is fitted on ``holdout_split``'s fit rows, draws ``n``
-    vectors with ``seed``, and is scored against
-    ``core.sampling.scoreboard.score_reference(run.latents, max_points, seed,
-    decoder_metrics=reencode, decoder_points=decoder_points)`` (decoder
-    metrics on the first ``decoder_points`` of the metrics' subsample; None:
-    all ``max_points``).  Cached for all sessions (in memory, and on disk by
-    the run's content, the sampler's full parameters and every other
-    argument) by every argument but ``progress``, a callable
-    ``progress(stage)`` told "score", then (with ``reencode``) "decode" and
-    "re-encode" as the work reaches those stages; it is not called on a hit.
-    """
-    from core.sampling.samplers import make_sampler
-
-    settings = _score_settings(max_points, reencode, seed, decoder_points)
-    items = _items(params)
-    key = ("sampler", run.name, _run_token(run.name), sampler, items, int(n)) + settings
-    hit = _score_store().get(key)
-    if hit is None:
-        full = tuple(sorted(make_sampler(sampler, **params).get_params().items()))
-        hit = _score_row(run, "sampler", (sampler, full, int(n)),
-                         lambda: _sample_items(run, sampler, items, n, seed), *settings, progress)
-        _score_store().put(key, hit)
-    return dict(hit)
-
-
-def score_holdout(run, max_points=2000, reencode=True, progress=None, seed=0, decoder_points=None):
-    """The scoreboard row of held-out real latents (the reference every sampler aims at), as in ``score``."""
-    from core.sampling.scoreboard import holdout_split
-
-    settings = _score_settings(max_points, reencode, seed, decoder_points)
-    key = ("holdout", run.name, _run_token(run.name)) + settings
-    hit = _score_store().get(key)
-    if hit is None:
-        hit = _score_row(run, "holdout", (), lambda: np.asarray(holdout_split(run.latents)[1]), *settings, progress)
-        _score_store().put(key, hit)
-    return dict(hit)
-
-
-#: Stages of one sampler in a Draw, in order (the last two only with decoder metrics).
-DRAW_STAGES = ("fit", "sample", "score", "decode", "re-encode")
-
-
-class DrawProgress:
-    """Progress of a Draw on the Samplers page: one bar over samplers and stages,
-    and a table with the seconds each stage of each sampler took so far.
-
-    Call :meth:`stage` when a stage starts (it may skip stages: a cached
-    result goes straight to the next sampler) and :meth:`done` when a sampler
-    has finished.
-    """
-
-    def __init__(self, names, reencode):
-        import time
-
-        self._clock = time.perf_counter
-        self.names = list(names)
-        self.stages = DRAW_STAGES if reencode else DRAW_STAGES[:3]
-        self.bar = st.progress(0.0, text=f"Drawing {len(self.names)} rows…")
-        self.table = st.empty()
-        self.times = {nm: {} for nm in self.names}
-        self.current = None
-        self.t_start = self._clock()
-
-    def _close(self):
-        if self.current is not None:
-            nm, stage, t0 = self.current
-            self.times[nm][stage] = self._clock() - t0
-            self.current = None
-
-    def stage(self, name, stage):
-        self._close()
-        self.current = (name, stage, self._clock())
-        k, s = self.names.index(name), self.stages.index(stage)
-        frac = (k + s / len(self.stages)) / len(self.names)
-        self.bar.progress(min(frac, 1.0), text=f"{name} ({k + 1} of {len(self.names)}): {stage}…  "
-                                               f"{self._clock() - self.t_start:.0f} s so far")
-        self._show()
-
-    def done(self, name, note="done"):
-        self._close()
-        self.times[name]["_note"] = note
-        self._show()
-
-    def _show(self):
-        import pandas as pd
-
-        rows = {}
-        for nm in self.names:
-            t = self.times[nm]
-            cur = self.current is not None and self.current[0] == nm
-            row = {s: (f"{t[s]:.1f} s" if s in t else ("running…" if cur and self.current[1] == s else ""))
-                   for s in self.stages}
-            row["status"] = t.get("_note", "running" if cur else "waiting")
-            rows[nm] = row
-        self.table.dataframe(pd.DataFrame.from_dict(rows, orient="index"), width="stretch")
-
-    def clear(self):
-        self.bar.empty()
-        self.table.empty()
-
-
-def _space_kwargs(space):
-    # Only PCA planes need the run's statistics; latent ones must not wait for them.
-    return {} if space == "pca" else {"statistics": None}
-
-
-def plane_layers(run, i, j, space, sigmas=(1.0, 2.0, 3.0)):
-    """:func:`core.sampling.sampler_views.plane_layers` of a plane: points, KDE, ellipses, moments."""
-    extra = {"leading": run_cached(sampler_views.pca_leading, run, shared=True)} if space == "pca" else {}
-    return run_cached(sampler_views.plane_layers, run, int(i), int(j), space, tuple(map(float, sigmas)),
-                      **_space_kwargs(space), unhashed=extra)
-
-
-def warm_projections(run):
-    """Compute what the first PCA projection needs (the run's statistics and leading PCA
-    coordinates) and make the projection figures ahead, so that a change of plane only draws."""
-    statistics(run)
-    run_cached(sampler_views.pca_leading, run, shared=True)
-    sampler_views.prepare_figures()
-
-
-def plane_overlay_pngs(run, drawn, n, seed, space, i, j, n_over, labels, sigma=2.0):
-    """PNG bytes, one per drawn sampler: its vectors (the first ``n_over`` of the
-    cached draw) over the data's plane (i, j) with its KDE contours and
-    sigma ellipses (1, 2, 3 for ``sigma`` 2, else that level alone).
-
-    ``drawn`` is a list of ``(sampler, params dict)``, ``labels`` one title
-    label each.  The data's plane is drawn once for all samplers
-    (:mod:`core.planefigs`) and the PNGs are cached per (draw, plane,
-    ``n_over``, sigma), so a plane seen before costs only the transfer.
-    ValueError for a bad pair, space, ``n_over`` or sigma.
-    """
-    from core.validation import check_int
-
-    n_over = check_int(n_over, "vectors drawn per plot", low=1)
-    sigmas = sampler_views.sigma_levels(sigma)
-    sigma = float(sigma)
-    i, j = int(i), int(j)
-    return run_cached(sampler_views.plane_overlay_pngs, run, tuple((str(s), _items(p)) for s, p in drawn),
-                      int(n), int(seed), space, i, j, n_over, tuple(str(x) for x in labels), sigma,
-                      **_space_kwargs(space),
-                      unhashed={"layers": lambda: plane_layers(run, i, j, space, sigmas),
-                                "draw": functools.partial(_sample_items, run),
-                                "leading": functools.partial(_sample_leading, run),
-                                "background_key": (run.name, _run_token(run.name), space, i, j, sigmas)})
-
-
-def _sample_leading(run, sampler, items, n, seed):
-    return run_cached(sampler_views.sample_leading, run, sampler, items, int(n), int(seed),
-                      unhashed={"draw": functools.partial(_sample_items, run)})
-
-
-def plane_overlay_png(run, sampler, n, seed, space, i, j, n_over, label, sigma=2.0, **params):
-    """PNG bytes of one sampler's panel (:func:`plane_overlay_pngs` of that sampler alone)."""
-    return plane_overlay_pngs(run, [(sampler, params)], n, seed, space, i, j, n_over, [label], sigma)[0]
-
-
-def decoded_grid(run, sampler, n, seed, m=16, n_cols=4, **params):
-    """The first ``m`` vectors of a cached draw, decoded, as one image grid (h, w, c) in [0, 1]."""
-    return run_cached(sampler_views.decoded_grid, run, str(sampler), _items(params), int(n), int(seed), int(m),
-                      int(n_cols), unhashed={"draw": functools.partial(_sample_items, run)})
-
-
-def holdout_expectation(run, k_sigma=(2, 3)):
-    """``inside_{k}sigma`` an exact MND would give the held-out rows (Hotelling T²).
-
-    Cheap closed form (no cache needed); {} when the fit part has <= z_dim rows.
-    """
-    from core.sampling.scoreboard import holdout_expectation as expectation, holdout_split
-
-    try:
-        return expectation(holdout_split(run.latents)[0].shape[0], run.z_dim, k_sigma)
-    except ValueError:
-        return {}
-
-
-def sampler_param_widgets(name, z_dim, key, where=None):
-    """Widgets for one sampler's parameters; returns the params dict for ``make_sampler``.
-
-    No widget clamps its value: an impossible choice (K > z_dim, f <= 0) reaches
-    ``core`` and comes back as a ValueError naming the value.
-    """
-    w = where or st
-    if name == "uniform":
-        return {"b": w.number_input("b: box half-width [-b, b]", value=1.5, step=0.1, key=f"{key}_b")}
-    if name == "per-component":
-        return {"f": w.number_input("f: interval mu ± f·hw", value=0.7, step=0.05, key=f"{key}_f",
-                                    help="Seed VII: f between 0.4 and 1.0")}
-    if name == "gaussian-diag":
-        w.caption("Independent N(mean_j, std_j²) per component; no parameters.")
-        return {}
-    if name == "pca-ellipse":
-        c1, c2, c3 = w.columns(3)
-        p = {"n_components": int(c1.number_input("K: leading PCA components", value=min(100, z_dim),
-                                                 step=1, key=f"{key}_K",
-                                                 help=f"1 … z_dim = {z_dim} (seed: 50–120)")),
-             "level": c2.number_input("level: a_k = level·σ_k", value=2.35, step=0.05, key=f"{key}_level"),
-             "f": c3.number_input("f: draw in [-f·a_k, f·a_k]", value=0.7, step=0.05, key=f"{key}_f",
-                                  help="Seed: 0.6–0.8")}
-        c1, c2, c3 = w.columns(3)
-        use_k = c1.checkbox("fit PCA inside k σ only", value=True, key=f"{key}_usek")
-        k = c1.number_input("fit_k_sigma", value=3.0, step=0.5, key=f"{key}_k", disabled=not use_k)
-        p["fit_k_sigma"] = float(k) if use_k else None
-        p["half_width"] = c2.radio("half widths from", ["std", "hist"], key=f"{key}_hw",
-                                   help="std: σ_k of the PCA coordinate; hist: histogram HWHM / 1.1774")
-        p["fixed"] = c3.radio("member held fixed", ["leading", "random"], key=f"{key}_fixed",
-                              help="Which member of each pair keeps its value when the other is redrawn")
-        return p
-    if name == "mvn":
-        trunc = w.checkbox("truncate to the k-σ ellipsoid", value=False, key=f"{key}_trunc")
-        k = w.number_input("truncate_k", value=3.0, step=0.5, key=f"{key}_tk", disabled=not trunc)
-        return {"truncate_k": float(k) if trunc else None}
-    if name == "gmm":
-        c1, c2, c3 = w.columns(3)
-        p = {"n_components": int(c1.number_input("mixture components", value=10, step=1, key=f"{key}_nc")),
-             "covariance_type": c2.selectbox("covariance", ["full", "diag", "tied", "spherical"],
-                                             key=f"{key}_cov"),
-             "max_iter": int(c3.number_input("EM iterations", value=3, step=1, key=f"{key}_it",
-                                             help="After the k-means initialisation; the converged fit "
-                                                  "takes 24-34 on the default run (docs/gmm_fit.md)"))}
-        c1, c2 = w.columns(2)
-        reduced = c2.checkbox("fit in PCA coordinates instead (changes inside 2σ-mass)", value=False,
-                              key=f"{key}_reduced")
-        k = int(c1.number_input("PCA coordinates the mixture is fitted on", value=min(32, z_dim), step=8,
-                                key=f"{key}_pca", disabled=not reduced,
-                                help=f"1 … z_dim = {z_dim}; the other directions are one independent Gaussian"))
-        p["pca_components"] = k if reduced else None
-        return p
-    if name == "shell":
-        c1, c2 = w.columns(2)
-        return {"k_inner": c1.number_input("inner k σ", value=3.0, step=0.5, key=f"{key}_kin",
-                                           help="The shell starts outside the data's k-σ-mass ellipsoid (MND post: 3)"),
-                "k_outer": c2.number_input("outer k σ", value=4.0, step=0.5, key=f"{key}_kout")}
-    raise ValueError(f"unknown sampler {name!r}")
-
-
-# ---------------------------------------------------------------- query parameters and the Tour (issue 11)
+# ---------------------------------------------------------------- query parameters (the Tour's links, issue 11)
 
 def query_value(name, default, cast=str):
     """``cast(st.query_params[name])``, or ``default`` when absent or not castable.
@@ -951,54 +535,9 @@ def query_list(name, default, cast=str, allowed=None):
     return items
 
 
-def _tour_scoreboard(run):
-    from core import tour
-
-    return tour.scoreboard_table(run.latents)
-
-
-def _tour_step(run, key, mark=None):
-    from core import tour
-
-    table = run_cached(_tour_scoreboard, run, shared=True) if key == "scoreboard" else None
-    step = tour.make_step(key, run.latents, statistics(run), decoder_fn(run), scoreboard=table,
-                          mark=None if mark is None else np.asarray(mark, dtype=np.float32))
-    return {"key": step.key, "title": step.title, "text": step.text, "page": step.page,
-            "query": {k: str(v) for k, v in step.query.items()},
-            "png": figure_png(step.figure, dpi=100, tight=False)}
-
-
-def tour_step(run, key, mark=None):
-    """One step of ``core.tour`` as a dict (title, text, png, page, query), cached per run.
-
-    ``mark``: a z-point (tuple of floats) to mark in the plane figures, or None.
-    """
-    return run_cached(_tour_step, run, str(key), mark=None if mark is None else tuple(map(float, mark)))
-
-
 # ---------------------------------------------------------------- your own image (issue 11)
 
 USER_Z_KEY = "user_z"
-
-
-def _user_image(run, data, name, k):
-    from core.user_image import encode_user_image, prepare_user_image
-
-    image = prepare_user_image(data, run.image_size, run.channels, crop=run.config.get("crop"), name=name)
-    res = encode_user_image(image, encoder_fn(run), decoder_fn(run), run.latents, k=k)
-    return {"image": res.image, "z": res.z, "reconstruction": res.reconstruction,
-            "neighbours": res.neighbours, "distances": res.distances,
-            "neighbour_images": decoder_fn(run)(take_rows(run.latents, res.neighbours))}
-
-
-def user_image(run, data, name, k=8):
-    """An uploaded image through the run (``core.user_image``), cached by its bytes.
-
-    Returns a dict: ``image, z, reconstruction, neighbours, distances,
-    neighbour_images`` (decoded z-points of the neighbours). ValueError for a
-    bad upload (the message names the file and the reason).
-    """
-    return run_cached(_user_image, run, bytes(data), str(name), int(k))
 
 
 def user_mark(run):

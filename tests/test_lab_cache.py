@@ -1,6 +1,5 @@
 """``lab.run_cached``: one cache entry per run version, function and arguments."""
 
-import importlib
 import time
 
 import numpy as np
@@ -24,7 +23,6 @@ def _other(run, k, scale=1.0):
 def test_run_cached_hits_by_run_function_and_arguments(app_env):
     import lab
 
-    importlib.reload(lab)
     CALLS.clear()
     run = lab.get_run(TINY_RUN)
     expected = float(np.asarray(run.latents[:, 1]).mean())
@@ -93,6 +91,7 @@ def _uses_statistics(run, statistics=None):
 
 def test_run_cached_unhashed_compute_false_and_injected_statistics(app_env):
     import lab
+    import views
 
     CALLS.clear()
     run = lab.get_run(TINY_RUN)
@@ -104,7 +103,7 @@ def test_run_cached_unhashed_compute_false_and_injected_statistics(app_env):
     assert lab.run_cached(_with_progress, run, 4, shared=True, compute=False) == 40
     assert seen == [4] and CALLS == [("progress", 4)]
     # A parameter named statistics receives the run's one shared statistics object.
-    assert lab.run_cached(_uses_statistics, run, shared=True) is lab.statistics(run)
+    assert lab.run_cached(_uses_statistics, run, shared=True) is views.statistics(run)
 
 
 def test_run_cached_exception_stores_nothing(app_env):

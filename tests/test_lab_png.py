@@ -1,4 +1,4 @@
-"""``lab.figure_png``'s own PNG encoder (issue 14): the pixels Pillow decodes are the figure's."""
+"""``figures.figure_png``'s own PNG encoder (issue 14): the pixels Pillow decodes are the figure's."""
 
 import io
 import sys
@@ -10,7 +10,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboard"))
 
-import lab  # noqa: E402
+import figures  # noqa: E402
 
 
 def decode(png):
@@ -20,7 +20,7 @@ def decode(png):
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (64, 301)])
 def test_png_rgba_round_trips_through_pillow(shape):
     rgba = np.random.default_rng(sum(shape)).integers(0, 256, shape + (4,), dtype=np.uint8)
-    png = lab._png_rgba(rgba)
+    png = figures._png_rgba(rgba)
     im = Image.open(io.BytesIO(png))
     assert im.format == "PNG" and im.mode == "RGBA" and im.size == (shape[1], shape[0])
     np.testing.assert_array_equal(np.asarray(im), rgba)
@@ -42,6 +42,6 @@ def test_figure_png_untight_equals_savefig_pixels():
 
     buf = io.BytesIO()
     figure().savefig(buf, format="png", dpi=115)
-    ours = lab.figure_png(figure(), dpi=115, tight=False)
+    ours = figures.figure_png(figure(), dpi=115, tight=False)
     assert decode(ours).shape == (int(2.9 * 115), int(3.3 * 115), 4)  # Agg truncates
     np.testing.assert_array_equal(decode(ours), decode(buf.getvalue()))

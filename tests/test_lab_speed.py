@@ -60,10 +60,11 @@ def test_long_lived_objects_leave_the_collectors_view_and_later_garbage_is_still
     from matplotlib.figure import Figure
 
     import lab
+    import views
 
     monkeypatch.setattr(lab, "_FROZEN_AT", [0])  # as in a fresh server: everything imported is new
     try:
-        lab.statistics(lab.get_run(TINY_RUN))
+        views.statistics(lab.get_run(TINY_RUN))
         assert gc.get_freeze_count() > 10_000
         tracked = len(gc.get_objects())
         assert tracked < gc.get_freeze_count()
@@ -76,7 +77,7 @@ def test_long_lived_objects_leave_the_collectors_view_and_later_garbage_is_still
         assert ref() is None
         # No second collection and freeze without new libraries.
         frozen = gc.get_freeze_count()
-        lab.statistics(lab.get_run(TINY_RUN))
+        views.statistics(lab.get_run(TINY_RUN))
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()

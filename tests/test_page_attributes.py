@@ -40,12 +40,13 @@ def test_table_plane_and_ellipses_of_a_set(env):
 
 def test_decode_walk_uses_the_same_direction(env):
     import lab
+    import views
 
     from core import run_views
 
     run = lab.get_run("tiny")
     fit = attribute_direction(run.latents, run.attributes["glasses"].to_numpy(), name="glasses",
-                              pca=lab.statistics(run).pca)
+                              pca=views.statistics(run).pca)
     # The Decode page's walk vector: the Attributes page's cached fit.
     np.testing.assert_allclose(lab.run_cached(run_views.attribute_fit, run, "glasses")["direction"], fit["direction"])
 

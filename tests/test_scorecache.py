@@ -1,4 +1,4 @@
-"""Scoreboard rows cached on disk (core/sampling/scorecache.py) and the Samplers page's use of them (lab.score)."""
+"""Scoreboard rows cached on disk (core/sampling/scorecache.py) and the Samplers page's use of them (views.score)."""
 
 import shutil
 
@@ -52,6 +52,7 @@ def test_run_content_key_follows_latents_and_model_files(app_env, tmp_path):
 
 def test_lab_score_reuses_rows_from_memory_and_disk_and_misses_on_a_changed_parameter(app_env, monkeypatch):
     import lab
+    import views
     from core.sampling.scoreboard import ScoreReference
 
     run = lab.get_run(TINY_RUN)
@@ -63,14 +64,14 @@ def test_lab_score_reuses_rows_from_memory_and_disk_and_misses_on_a_changed_para
         return real_score(self, samples, **kw)
 
     monkeypatch.setattr(ScoreReference, "score", counting)
-    a = lab.score(run, "mvn", 300, seed=0, max_points=100, reencode=True)
-    assert lab.score(run, "mvn", 300, seed=0, max_points=100, reencode=True) == a
+    a = views.score(run, "mvn", 300, seed=0, max_points=100, reencode=True)
+    assert views.score(run, "mvn", 300, seed=0, max_points=100, reencode=True) == a
     assert len(calls) == 1
-    lab._score_store().__init__(128)  # a new server process: memory empty, disk kept
-    b = lab.score(run, "mvn", 300, seed=0, max_points=100, reencode=True)
+    lab.score_store().__init__(128)  # a new server process: memory empty, disk kept
+    b = views.score(run, "mvn", 300, seed=0, max_points=100, reencode=True)
     assert len(calls) == 1 and b == a
     assert np.isfinite(a["reencode_rel_error"]) and a["n_samples"] == 300
-    lab.score(run, "mvn", 300, seed=1, max_points=100, reencode=True)
-    lab.score(run, "mvn", 300, seed=0, max_points=100, reencode=True, truncate_k=2.0)
-    lab.score(run, "mvn", 300, seed=0, max_points=100, reencode=False)
+    views.score(run, "mvn", 300, seed=1, max_points=100, reencode=True)
+    views.score(run, "mvn", 300, seed=0, max_points=100, reencode=True, truncate_k=2.0)
+    views.score(run, "mvn", 300, seed=0, max_points=100, reencode=False)
     assert len(calls) == 4

@@ -878,6 +878,21 @@ def load_run(spec, root=None):
     return Run(path, set_name=set_name)
 
 
+def run_images(run, n=8, held_out=False):
+    """The first ``n`` images of a :class:`Run`'s data source, or the last ``n`` (held out in training).
+
+    Returns ``(images (n, s, s, c), index (n,))``; ``ValueError`` when the
+    source cannot be opened (moved folder, ...).
+    """
+    source = run.source()
+    if held_out:
+        start = max(0, source.n_images - n)
+        images, _, index = next(iter(source.iter_batches(batch_size=n, start=start)))
+        return images, index
+    images, _, index = source.load(n=min(n, source.n_images))
+    return images, index
+
+
 def data_version(spec, root=None):
     """(mtime of metadata.json, of latents.npy, of set.json) of a run or set: changes when it is rewritten."""
     path, set_name = split_spec(spec, root)

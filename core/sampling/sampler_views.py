@@ -20,6 +20,7 @@ import numpy as np
 from core import planefigs, run_views
 from core.cache import cached
 from core.data.images import make_grid
+from core.model.network import decode
 from core.sampling.scoreboard import draw_samples, fit_sampler, holdout_split
 from core.stats.ellipses import check_sigmas, measured_coverage, plane_coordinates, plane_ellipses
 from core.stats.kde import kde2d
@@ -87,12 +88,7 @@ def decoded_grid(run, sampler, params, n, seed, m=16, n_cols=4, draw=None, decod
     """
     V = (draw or (lambda *a: sample(run, *a)))(sampler, params, n, seed)[:int(m)]
     V = np.asarray(V, np.float32)
-    if decode_fn is None:
-        from core.model.network import decode
-
-        images = decode(run.decoder, V)
-    else:
-        images = decode_fn(V)
+    images = decode(run.decoder, V) if decode_fn is None else decode_fn(V)
     return make_grid(images, n_cols=int(n_cols))
 
 

@@ -3,12 +3,13 @@
 Nothing to configure: each step is one figure with the seeds' parameter
 values, a few sentences with the run's own numbers, and a link that opens
 the full page with the same settings.  All maths in ``core.tour``; every
-step is cached through ``lab.tour_step`` (``lab.run_cached``).
+step is cached through ``views.tour_step`` (``lab.run_cached``).
 """
 
 import streamlit as st
 
 import lab
+import views
 from core.tour import MARKED_STEPS, STEP_KEYS, TOUR_PARAMS
 
 st.set_page_config(page_title="Tour · latent-lab", layout="wide", initial_sidebar_state="collapsed")
@@ -44,7 +45,7 @@ try:
     with st.spinner(f"Computing step {k} (once per run; then cached)…"):
         # The z-point of an image uploaded on the Your image page is marked in the plane figures.
         mark = lab.user_mark(run) if key in MARKED_STEPS else None
-        step = lab.tour_step(run, key, mark=mark)
+        step = views.tour_step(run, key, mark=mark)
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()

@@ -7,7 +7,9 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
+import figures
 import lab
+import views
 from core import run_views
 from core.stats.components import dominant_components, gaussian_shell, uniform_box_shell, unresolved_hw_message
 from core.stats.correlation import top_pairs
@@ -29,7 +31,7 @@ if not bin_width > 0:
     st.stop()
 
 try:
-    stats = lab.statistics(run, bin_width)
+    stats = views.statistics(run, bin_width)
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()
@@ -58,7 +60,7 @@ def all_histograms():
         ax.grid(alpha=0.3)
         return fig
 
-    png = lab.cached_figure(run, "histograms", (bin_width,), draw_all)
+    png = figures.cached_figure(run, "histograms", (bin_width,), draw_all)
     lab.show_png(png, f"{run.name}_histograms.png", "dl_hist_all", width="stretch")
 
 
@@ -89,7 +91,7 @@ def selected_components():
                 ax.set_visible(False)
             return fig
 
-        png = lab.cached_figure(run, "fits", (bin_width, tuple(chosen)), draw_fits)
+        png = figures.cached_figure(run, "fits", (bin_width, tuple(chosen)), draw_fits)
         lab.show_png(png, f"{run.name}_component_fits.png", "dl_fits", width="stretch")
         st.caption("Bars: histogram; dashed red: Gaussian fit (curve_fit) with its R²; "
                    "black line: the histogram peak mu.")
@@ -143,7 +145,7 @@ def radius_view():
             return fig
 
         try:
-            png = lab.cached_figure(run, "radius", (float(b), float(rbw), bool(show_gauss)), draw_radius)
+            png = figures.cached_figure(run, "radius", (float(b), float(rbw), bool(show_gauss)), draw_radius)
         except ValueError as exc:
             lab.show_error(exc)
             return
@@ -169,7 +171,7 @@ def correlation_view():
             plot_correlation_heatmap(fig.subplots(), stats.correlation)
             return fig
 
-        png = lab.cached_figure(run, "correlation", (), draw_corr)
+        png = figures.cached_figure(run, "correlation", (), draw_corr)
         lab.show_png(png, f"{run.name}_correlation.png", "dl_corr", width="stretch")
     with right:
         st.subheader("Pairs above thresholds")
@@ -205,7 +207,7 @@ def mnd_check():
                 ax.grid(alpha=0.3)
                 return fig
 
-            png = lab.cached_figure(run, "mahalanobis_qq", (), draw_qq)
+            png = figures.cached_figure(run, "mahalanobis_qq", (), draw_qq)
             lab.show_png(png, f"{run.name}_mahalanobis_qq.png", "dl_qq", width="stretch")
         with right:
             st.markdown(
@@ -248,7 +250,7 @@ def pca_view():
         ax.set_title(f"PCA of the {n:,} z-points: explained variance")
         return fig
 
-    png = lab.cached_figure(run, "pca_variance", (int(k_max),), draw_pca)
+    png = figures.cached_figure(run, "pca_variance", (int(k_max),), draw_pca)
     lab.show_png(png, f"{run.name}_pca_variance.png", "dl_pca_var", width="stretch")
     ratio = stats.pca.explained_variance_ratio_
     cum = ratio.cumsum()

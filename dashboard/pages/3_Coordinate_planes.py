@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
+import figures
 import lab
+import views
 from core import run_views
 from core.stats.correlation import correlation_matrix, top_pairs
 from core.stats.planes import grid_pairs, zoom_window
@@ -33,7 +35,7 @@ st.markdown(
 )
 
 run = lab.select_run()
-stats = lab.statistics(run)
+stats = views.statistics(run)
 d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 # Measured with docs/time_tsne.py on the default run (2 busy cores).
@@ -107,7 +109,7 @@ def planes():
         if overlay_name != "none":
             n_over = int(e2.number_input("vectors", value=200, step=50, key="planes_ov_n"))
             seed_over = int(e2.number_input("seed", value=0, step=1, key="planes_ov_seed"))
-            overlay_params = lab.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
+            overlay_params = views.sampler_param_widgets(overlay_name, d, "planes_ovp", where=e2)
         zoom = e3.checkbox("Zoom to a region", key="planes_zoom",
                            help="Look for filaments and voids: all points inside the window are drawn.")
         zabs = e3.radio("window in", ["σ from the centre", "absolute coordinates"], key="planes_zabs",
@@ -174,7 +176,7 @@ def planes():
     if overlay_name != "none":
         try:
             with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
-                V = lab.sample(run, overlay_name, n_over, seed_over, **overlay_params)
+                V = views.sample(run, overlay_name, n_over, seed_over, **overlay_params)
             pca = stats.pca if space == "pca" else None
             if t_used is not None:
                 V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
@@ -198,7 +200,7 @@ def planes():
         enlarge(ax)
         left, right = st.columns([5, 3])
         with left:
-            lab.show_png(lab.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
+            lab.show_png(figures.figure_png(fig, dpi=115), f"{run.name}_{space}_plane_{i}_{j}_empty_slice.png",
                          key="planes_dl_main")
         with right:
             m1, m2 = st.columns(2)
@@ -257,13 +259,13 @@ def planes():
             # bounding box (§6: a pair change in ≤ 150 ms).  The axes box in inches is the download's.
             with reused_axes((6.6, 5.9), left=0.11, right=0.98, bottom=0.11, top=0.94) as ax:
                 handles = draw(ax, with_legend=False)
-                return lab.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
+                return figures.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
 
         def draw_download():
             fig = Figure(figsize=(6.6, 7.0))
             draw(fig.add_subplot(), with_legend=True)
             fig.subplots_adjust(left=0.11, right=0.98, bottom=0.25, top=0.95)
-            return lab.figure_png(fig, dpi=115, tight=False)
+            return figures.figure_png(fig, dpi=115, tight=False)
 
         # Everything the figure shows besides the run: a revisited choice sends cached bytes.
         ov_key = None if overlay_name == "none" else (overlay_name, n_over, seed_over,
@@ -382,7 +384,7 @@ def planes():
                 fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
                              f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
                 fig.tight_layout()
-                png = lab.figure_png(fig, dpi=90)
+                png = figures.figure_png(fig, dpi=90)
             lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
 
 
@@ -440,7 +442,7 @@ if req and req[0] == run.name:
         ax.set_xticks([])
         ax.set_yticks([])
         enlarge(ax)
-        lab.show_png(lab.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
+        lab.show_png(figures.figure_png(fig), f"{run.name}_tsne.png", key="planes_dl_tsne")
     except ValueError as exc:
         bar.empty()
         lab.show_error(exc)

@@ -5,7 +5,9 @@ ex-post density estimators (multivariate normal, Gaussian mixture) of Ghosh
 et al., ICLR 2020.
 """
 
+import figures
 import lab
+import views
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -98,7 +100,7 @@ if chosen:
     cols = st.columns(min(3, len(chosen)))
     for k, name in enumerate(chosen):
         with cols[k % len(cols)].expander(f"{name} parameters", expanded=False):
-            params[name] = lab.sampler_param_widgets(name, d, f"smp_{name}")
+            params[name] = views.sampler_param_widgets(name, d, f"smp_{name}")
 c1, c2, c3, c4 = st.columns(4)
 n = int(c1.number_input(f"vectors per sampler (1 … {MAX_N:,})", value=2000, step=500, key="smp_n"))
 seed = int(c2.number_input("seed", value=0, step=1, key="smp_seed"))
@@ -141,17 +143,17 @@ if draw:
         st.session_state[RESULT_KEY] = result
         st.button("Stop", key="smp_stop", icon=":material/stop_circle:",
                   help="Stop after the current step; the samplers already done stay on the page.")
-        prog = lab.DrawProgress(list(chosen) + [REF_NAME], reencode)
+        prog = views.DrawProgress(list(chosen) + [REF_NAME], reencode)
         live_board = st.empty()
         live_imgs = st.container()
         for name in chosen:
             p = params[name]
             try:
                 prog.stage(name, "fit")
-                lab.fitted_sampler(run, name, **p)
+                views.fitted_sampler(run, name, **p)
                 prog.stage(name, "sample")
-                lab.sample(run, name, n, seed, **p)
-                row = lab.score(run, name, n, seed, max_points=max_points, reencode=reencode,
+                views.sample(run, name, n, seed, **p)
+                row = views.score(run, name, n, seed, max_points=max_points, reencode=reencode,
                                 decoder_points=decoder_points,
                                 progress=lambda stage, _nm=name: prog.stage(_nm, stage), **p)
             except ValueError as exc:
@@ -165,16 +167,16 @@ if draw:
             with live_board.container():
                 st.dataframe(scoreboard(result["rows"]), width="stretch")
             with live_imgs:
-                st.image(png_bytes(lab.decoded_grid(run, name, n, seed, **p)), width=200, output_format="PNG",
+                st.image(png_bytes(views.decoded_grid(run, name, n, seed, **p)), width=200, output_format="PNG",
                          caption=f"{name}: first 16 vectors, decoded")
         if result["drawn"]:
-            result["rows"][REF_NAME] = lab.score_holdout(
+            result["rows"][REF_NAME] = views.score_holdout(
                 run, max_points=max_points, reencode=reencode, seed=seed, decoder_points=decoder_points,
                 progress=lambda stage: prog.stage(REF_NAME, stage if stage in prog.stages else "score"))
-            expected = lab.holdout_expectation(run)
+            expected = views.holdout_expectation(run)
             if expected:
                 result["rows"]["MND held-out (expected)"] = expected
-            lab.warm_projections(run)  # switching to PCA coordinates then waits for no PCA
+            views.warm_projections(run)  # switching to PCA coordinates then waits for no PCA
         result["finished"] = True
         st.rerun()  # draw the finished results from the session, like any later rerun
 
@@ -212,7 +214,7 @@ st.caption(f"{n:,} vectors per sampler, seed {seed}. Every sampler is fitted on 
            + ". All metrics are in latent space.")
 for name, p in drawn:
     if name == "gmm":
-        g = lab.fitted_sampler(run, "gmm", **p)
+        g = views.fitted_sampler(run, "gmm", **p)
         where = ("in the full latent space" if g.pca_ is None
                  else f"in the first {g.n_pca_components_} PCA coordinates (the other "
                       f"{run.z_dim - g.n_pca_components_} directions: one independent Gaussian)")
@@ -246,7 +248,7 @@ def projections():
     sigma = p4.number_input("ellipse level σ (any > 0; seed X: 2.2)", value=2.0, step=0.1, key="smp_sigma",
                             help="2 draws the data's 1, 2, 3 σ ellipses; any other level draws that ellipse alone.")
     try:
-        pngs = lab.plane_overlay_pngs(run, drawn, n, seed, space, pi, pj, n_over,
+        pngs = views.plane_overlay_pngs(run, drawn, n, seed, space, pi, pj, n_over,
                                       [label_of(k) for k in range(len(drawn))], sigma)
         cols = st.columns(min(2, len(drawn)))
         for k, ((name, p), png) in enumerate(zip(drawn, pngs)):
@@ -269,13 +271,13 @@ cols = st.columns(min(4, len(drawn)))
 with st.spinner("Decoding…"):
     for k, (name, p) in enumerate(drawn):
         with cols[k % len(cols)]:
-            grid = lab.decoded_grid(run, name, n, seed, **p)
+            grid = views.decoded_grid(run, name, n, seed, **p)
             big = upscale(grid, max(1, 280 // grid.shape[1]))
             st.markdown(f"**{label_of(k)}**")
             st.image(png_bytes(big), caption=f"first 16 of {n:,} vectors, decoded", output_format="PNG")
             st.download_button("Download PNG", png_bytes(grid), file_name=lab.file_stem(f"{run.name}_{name}_decoded.png"),
                                mime="image/png", key=f"smp_dl_img_{k}", on_click="ignore")
-            lab.vector_downloads(lab.sample(run, name, n, seed, **p), f"{run.name}_{name}_{n}_seed{seed}",
+            lab.vector_downloads(views.sample(run, name, n, seed, **p), f"{run.name}_{name}_{n}_seed{seed}",
                                  key=f"smp_dl_vec_{k}")
 
 # ---------------------------------------------------------------- pca-ellipse marginals
@@ -284,10 +286,10 @@ ellipse = [(k, p) for k, (name, p) in enumerate(drawn) if name == "pca-ellipse"]
 if ellipse:
     st.header("The PCA-ellipse sampler's own marginals")
     k, p = ellipse[0]
-    sampler = lab.fitted_sampler(run, "pca-ellipse", **p)
+    sampler = views.fitted_sampler(run, "pca-ellipse", **p)
     m = min(n, 5000)
     with st.spinner("Drawing PCA coordinates…"):
-        V = lab.sample_pca(run, m, seed, **p)
+        V = views.sample_pca(run, m, seed, **p)
     U = V / (sampler.f_ * sampler.half_axes_)  # in units of the box half-width f·a_k
     K = U.shape[1]
     picks = sorted({0, min(1, K - 1), K // 4, K // 2, (3 * K) // 4, K - 1})
@@ -315,7 +317,7 @@ if ellipse:
         fig.tight_layout()
         return fig
 
-    png = lab.cached_figure(run, "pca_ellipse_marginals", (tuple(sorted(p.items())), m, seed), draw_marginals)
+    png = figures.cached_figure(run, "pca_ellipse_marginals", (tuple(sorted(p.items())), m, seed), draw_marginals)
     lab.show_png(png, f"{run.name}_pca_ellipse_marginals.png", key="smp_dl_marg")
     first, last = U[:, 0].std() * np.sqrt(3), U[:, -1].std() * np.sqrt(3)
     st.markdown(

@@ -9,8 +9,11 @@ import time
 import numpy as np
 import pandas as pd
 import streamlit as st
+from matplotlib.figure import Figure
 
+import figures
 import lab
+import views
 from core import run_views
 from core.chunks import take_rows
 from core.sampling import paths
@@ -32,7 +35,7 @@ st.markdown(
 )
 
 run = lab.select_run()
-stats = lab.statistics(run)
+stats = views.statistics(run)
 pca = stats.pca
 mean = pca.mean_
 N, d = run.latents.shape
@@ -74,8 +77,6 @@ def latent_row(k, name):
 
 def path_plane(P, fixed_ij=None):
     """The path's points over the cloud in a plane (seed VI), beside its strip."""
-    from matplotlib.figure import Figure
-
     left, right = st.columns([2, 3])
     with left:
         st.markdown("**The path over the cloud**")
@@ -99,7 +100,7 @@ def path_plane(P, fixed_ij=None):
                              ellipses=plane_ellipses(pts, (1.0, 2.0, 3.0)), labels=(f"z{pi}", f"z{pj}"))
         ax.get_legend().remove()
         ax.set_title(f"path in the plane (z{pi}, z{pj})")
-        return lab.figure_png(fig, dpi=100)
+        return figures.figure_png(fig, dpi=100)
 
     png = lab.run_cached(_cached, run, "path_plane", (pi, pj, _array_key(P)), unhashed={"make": draw})
     with right:
@@ -235,9 +236,9 @@ def neighbours():
             sname = n2.selectbox("sampler", list(SAMPLERS), index=list(SAMPLERS).index("mvn"), key="dec_qs")
             qseed = int(n2.number_input("seed", value=0, step=1, key="dec_qseed"))
             with n2.expander("parameters"):
-                sp = lab.sampler_param_widgets(sname, d, "dec_qp")
+                sp = views.sampler_param_widgets(sname, d, "dec_qp")
             with st.spinner(f"Drawing from {sname}…"):
-                q = lab.sample(run, sname, 1, qseed, **sp)[0]
+                q = views.sample(run, sname, 1, qseed, **sp)[0]
         else:
             if n2.button("Update the neighbours", key="dec_nn_update",
                          help="Search again for the sliders' current vector (a slider step alone does not)."):

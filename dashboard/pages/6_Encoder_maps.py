@@ -4,7 +4,9 @@ Activation maximisation per map, the real images that excite each map most,
 and each map's correlation with the latent components.
 """
 
+import figures
 import lab
+import views
 from core import run_views
 import pandas as pd
 import streamlit as st
@@ -107,7 +109,7 @@ st.caption(
     "A map averages one detector over every position, so its best input repeats the detected feature "
     f"across the image, with the period of the layer's stride ({run.image_size // report.map_shape[0]} px)."
 )
-png = lab.cached_figure(run, "patterns", (layer, limit, tuple(sorted(req.items()))),
+png = figures.cached_figure(run, "patterns", (layer, limit, tuple(sorted(req.items()))),
                         lambda: fm.pattern_grid_figure(report, n_cols=8))
 lab.show_png(png, f"{run.name}_{layer}_patterns.png", key="maps_grid_dl", label="Download grid PNG")
 
@@ -146,7 +148,7 @@ with right:
             st.markdown(f"**Attributes of the images that map {m} follows** (Pearson r over the scanned "
                         "images, largest |r|): " + ", ".join(f"{a} {v:+.2f}" for a, v in att.items()))
 
-stats = lab.statistics(run)
+stats = views.statistics(run)
 dom_mu = dominant_components(stats.table, n=5, by="mu")
 dom_w = dominant_components(stats.table, n=5, by="width")
 dominant = sorted(set(dom_mu["component"]) | set(dom_w["component"]))
@@ -160,7 +162,7 @@ def draw_corr():
     return fig
 
 
-st.image(lab.cached_figure(run, "maps_corr", (layer, limit, tuple(sorted(req.items())), m), draw_corr),
+st.image(figures.cached_figure(run, "maps_corr", (layer, limit, tuple(sorted(req.items())), m), draw_corr),
          caption=f"map {m}: correlation with every latent component over the {scan.n_images:,} scanned images "
                  "(triangles: dominant components)")
 top = pd.DataFrame(fm.top_correlated(r, 10), columns=["component", "r"])

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+import figures
 import lab
 from core import compare_runs as cr
 from core import experiment
@@ -72,7 +73,7 @@ view = st.segmented_control("View", tabs, default="Histograms", key="compare_vie
 
 
 def show(kind, params, draw, stem):
-    png = lab.cached_figure(loaded[0], kind, tuple(params), draw, dpi=100, others=loaded[1:])
+    png = figures.cached_figure(loaded[0], kind, tuple(params), draw, dpi=100, others=loaded[1:])
     lab.show_png(png, f"compare_{stem}.png", key=f"dl_{stem}")
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import streamlit as st
 
+import figures
 import lab
 from core import run_views
 from core.stats import attributes as attrs
@@ -49,7 +50,7 @@ def plane_section():
         fit = lab.run_cached(run_views.attribute_fit, run, column, spinner=FIT_SPINNER)
         points = (lab.run_cached(run_views.direction_points, run, tuple(map(float, fit["unit"])), j)
                   if space == "direction" else lab.run_cached(run_views.plane, run, i, j, space))
-        png = lab.cached_figure(run, "attr_plane", (column, space, i, j),
+        png = figures.cached_figure(run, "attr_plane", (column, space, i, j),
                                 lambda: attrs.figure_plane(points, values, column, i, j, space))
     except ValueError as exc:
         lab.show_error(exc)

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 import lab
+import views
 from core import run_views
 from core.data.images import make_grid
 from core.user_image import MAX_USER_IMAGE_BYTES, MAX_USER_IMAGE_PIXELS
@@ -33,7 +34,7 @@ if up is None:
 
 try:
     with st.spinner("Encoding your image…"):
-        res = lab.user_image(run, up.getvalue(), up.name)
+        res = views.user_image(run, up.getvalue(), up.name)
 except ValueError as exc:
     lab.show_error(exc)
     st.stop()
@@ -58,7 +59,7 @@ st.caption("Rows of the run's latents, nearest first: " + ", ".join(
 
 st.subheader("Where it lies in the cloud")
 try:
-    step = lab.tour_step(run, "ellipsoid", mark=lab.user_mark(run))
+    step = views.tour_step(run, "ellipsoid", mark=lab.user_mark(run))
     st.image(step["png"], width="stretch")
 except ValueError as exc:
     lab.show_error(exc)
