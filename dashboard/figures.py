@@ -10,14 +10,13 @@ scikit-learn that ``views`` loads.
 from __future__ import annotations
 
 import io
-import struct
 import sys
-import zlib
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import lab
+from core.data.images import png_bytes
 
 
 def _drawn_png(run, kind, params, dpi, others, draw=None):
@@ -39,24 +38,6 @@ def cached_figure(run, kind, params, draw, dpi=110, others=()):
                           unhashed={"draw": draw}, spinner="Drawing the figure…")
 
 
-def _png_rgba(rgba):
-    """PNG bytes of an (h, w, 4) uint8 RGBA array: no row filter, zlib level 1.
-
-    About half the CPU of Pillow's fast level (whose adaptive row filters cost
-    more than they save on a plot's flat colours) and smaller files (issue 14).
-    """
-    h, w, _ = rgba.shape
-    rows = np.empty((h, 4 * w + 1), np.uint8)
-    rows[:, 0] = 0  # filter type None on every row
-    rows[:, 1:] = rgba.reshape(h, 4 * w)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b""))
-
-
 def figure_png(fig, dpi=110, tight=True):
     """Render a matplotlib figure ONCE to PNG bytes and close it.
 
@@ -64,7 +45,7 @@ def figure_png(fig, dpi=110, tight=True):
     download, so a figure is never rasterised twice (``st.pyplot`` + savefig).
     ``tight=False`` skips ``bbox_inches="tight"`` (which draws the figure an
     extra time) for figures whose margins are set by hand, and encodes the
-    Agg buffer with :func:`_png_rgba`; fast zlib level either way.
+    Agg buffer with :func:`core.data.images.png_bytes`; fast deflate level either way.
     """
     if tight:
         buf = io.BytesIO()
@@ -75,7 +56,7 @@ def figure_png(fig, dpi=110, tight=True):
         canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
         fig.set_dpi(dpi)
         canvas.draw()
-        png = _png_rgba(np.asarray(canvas.buffer_rgba()))
+        png = png_bytes(np.asarray(canvas.buffer_rgba()))
     if "matplotlib.pyplot" in sys.modules:  # a pyplot figure leaves pyplot's registry
         sys.modules["matplotlib.pyplot"].close(fig)
     return png
