@@ -448,9 +448,17 @@ def show_error(exc):
 
 
 def csv_download(df, file_name, key=None, label="Download CSV"):
-    """A download button for a table as CSV (no rerun on click)."""
-    st.download_button(label, df.to_csv(index=False).encode("utf-8"), file_name=file_stem(file_name),
+    """A download button for a table as CSV (no rerun on click).
+
+    The CSV is written when the button is clicked, not on every rerun (a
+    plane-pair change redraws a page with such a table, issue 14).
+    """
+    st.download_button(label, functools.partial(_csv_bytes, df), file_name=file_stem(file_name),
                        mime="text/csv", key=key or f"dl_{file_name}", on_click="ignore")
+
+
+def _csv_bytes(df):
+    return df.to_csv(index=False).encode("utf-8")
 
 
 # ---------------------------------------------------------------- uploads (Train helper)

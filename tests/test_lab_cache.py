@@ -1,5 +1,6 @@
 """``lab.run_cached``: one cache entry per run version, function and arguments."""
 
+import io
 import time
 
 import numpy as np
@@ -152,3 +153,18 @@ def test_warm_tensorflow_imports_keras_once_in_a_server_and_never_under_apptest(
     assert [t.name for t in started] == ["warm-tensorflow"]
     started[0].join(120)
     assert "keras" in sys.modules and "tensorflow" in sys.modules
+
+
+def test_csv_download_writes_the_csv_only_when_clicked(app_env, monkeypatch):
+    import pandas as pd
+    import streamlit as st
+
+    import lab
+
+    seen = {}
+    monkeypatch.setattr(st, "download_button", lambda label, data, **kw: seen.update(data=data, **kw))
+    df = pd.DataFrame({"sigma": [1.0, 2.0], "measured %": [39.1, 86.7]})
+    lab.csv_download(df, "run/a b.csv", key="k")
+    assert callable(seen["data"]) and seen["file_name"] == "run_a_b.csv" and seen["mime"] == "text/csv"
+    assert seen["data"]() == df.to_csv(index=False).encode("utf-8")
+    assert pd.read_csv(io.BytesIO(seen["data"]())).equals(df)
