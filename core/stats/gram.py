@@ -35,9 +35,11 @@ float64 input takes the float64 path (:func:`core.stats.moments.mean_and_cov`).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import linalg
+from threadpoolctl import ThreadpoolController
 
 #: Rows per block (2 MB of float32 at z_dim 256: still in cache when the pilot projection
 #: reads it after the SYRK; at 4096 rows that projection cost twice as much CPU).
@@ -215,8 +217,6 @@ def _blas_controller():
     reads /proc/self/maps (~3 ms a time, twice per fit otherwise)."""
     global _CONTROLLER
     if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER
 
@@ -261,8 +261,6 @@ def _in_threads(fn, n, rows):
     workers = min(_n_threads(), max(1, n // (4 * rows)))
     if workers == 1:
         return [fn(0, n)]
-    from concurrent.futures import ThreadPoolExecutor
-
     step = -(-n // workers)
     step = -(-step // rows) * rows  # block-aligned ranges
     bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
