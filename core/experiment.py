@@ -36,7 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.compare_runs import run_summary
+from core.data.sources import open_config_source
+from core.model.config import TrainConfig
+from core.model.training import check_resources, train_run
+from core.model.training import request_cancel as cancel_run
+from core.reports import sampler_params
 from core.runs import runs
+from core.sampling.samplers import SAMPLERS
+from core.sampling.scoreboard import compare_samplers
+from core.validation import check_int
 
 EXPERIMENTS_DIR = ".experiments"
 GRID_KEYS = ("name", "description", "base", "grid", "configs", "samplers", "score_n")
@@ -91,10 +100,6 @@ def plan(grid):
         One line naming the bad config (its number and overrides) and the
         bad field or value, before anything trains.
     """
-    from core.sampling.samplers import SAMPLERS
-    from core.model.config import TrainConfig
-    from core.validation import check_int
-
     if not isinstance(grid, dict):
         raise ValueError(f"a grid must be a JSON object, got {type(grid).__name__}")
     unknown = sorted(set(grid) - set(GRID_KEYS))
@@ -214,10 +219,6 @@ def result_row(run, samplers=DEFAULT_SAMPLERS, score_n=2000, seed=0):
     and :func:`core.sampling.scoreboard.compare_samplers` (fitted on the first 90 % of
     the latents, scored against the last 10 %).
     """
-    from core.reports import sampler_params
-    from core.compare_runs import run_summary
-    from core.sampling.scoreboard import compare_samplers
-
     s = run_summary(run)
     free = s["dimension_free"]
     hist = run.history
@@ -283,9 +284,6 @@ def prepare(grid, root):
 
     Each planned run gets ``path`` and ``start`` ("fresh", "resume" or "done").
     """
-    from core.data.sources import open_config_source
-    from core.model.training import check_resources
-
     planned = plan(grid)
     for p in planned:
         p["path"] = runs.run_dir(p["name"], root)
@@ -319,8 +317,6 @@ def run_experiment(grid, root=None, progress=None):
     -------
     (folder, rows) : Path of ``ROOT/.experiments/NAME`` and the results rows.
     """
-    from core.model.training import request_cancel as cancel_run, train_run
-
     root = Path(root).resolve() if root is not None else runs.artifacts_root()
     planned = prepare(grid, root)
     folder = experiment_dir(grid["name"], root)
