@@ -10,6 +10,7 @@ import pytest
 from scipy import special, stats
 
 import core.sampling.samplers as samplers_mod
+from core.sampling.registry import SAMPLER_NAMES
 from core.sampling.samplers import (
     SAMPLERS,
     MultivariateNormalSampler,
@@ -514,3 +515,8 @@ def test_gmm_three_iteration_fit_matches_the_converged_fit_within_seed_noise(Z_m
     assert np.all(np.abs(fast.mean(axis=0) - full.mean(axis=0)) < 3 * noise), (fast, full)
     reduced = _gmm_scores(Z_mixture, pca_components=2, max_iter=500)
     assert np.any(np.abs(reduced - full.mean(axis=0)) > 3 * noise), (reduced, full)
+
+
+def test_registry_names_are_the_samplers_keys():
+    # core.sampling.registry lists the names for code that must not import SciPy/scikit-learn.
+    assert tuple(samplers_mod.SAMPLERS) == SAMPLER_NAMES
