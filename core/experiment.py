@@ -273,5 +273,5 @@ def launch(grid, root=None):
                             start_new_session=True, cwd=str(runs.REPO_ROOT))
 
 
-__all__ = ["check_existing", "experiment_dir", "launch", "list_experiments", "parse_grid", "plan", "prepare", "read_grid",
-           "read_results", "request_cancel"]
+__all__ = ["check_existing", "experiment_dir", "launch", "list_experiments", "parse_grid", "plan", "prepare",
+           "read_grid", "read_results", "request_cancel"]
