@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core import compare_runs as cr
-from core import experiment
+from core import experiment, experiment_runner
 from core.bench import suite as bench
 from core.cli_args import check_seed, dumps, key_value, out_prefix, params_dict, wrap
 from core.model import featuremaps
@@ -221,7 +221,7 @@ def _cmd_experiment(args):
             print(f"{p['name']}: {p['label']}  ({p['start']})")
         return 0
     import_tensorflow_quietly()
-    folder, rows = experiment.run_experiment(grid, root, progress=None if args.quiet else
+    folder, rows = experiment_runner.run_experiment(grid, root, progress=None if args.quiet else
                                              (lambda msg: print(msg, flush=True)))
     state = experiment.runs.read_json(folder / "state.json").get("state")
     print(f"experiment {grid['name']} {state}: {len(rows)} of {len(planned)} rows in {folder / 'results.csv'}")

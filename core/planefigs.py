@@ -23,6 +23,11 @@ import threading
 import zlib
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+from core.plotting import plot_plane
 
 FIGSIZE = (5.6, 5.0)
 OVERLAY_STYLE = dict(s=14, c="#2ca02c", marker="x", lw=1)
@@ -56,9 +61,6 @@ class _Panel:
     """One reusable figure: its ticks and text objects outlive a plane."""
 
     def __init__(self, dpi):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         self.dpi = dpi
         self.fig = Figure(figsize=FIGSIZE, dpi=dpi)
         self.canvas = FigureCanvasAgg(self.fig)
@@ -72,8 +74,6 @@ class _Panel:
 
     def clear(self):
         """Remove every artist of the last plane; keep the axes, ticks and texts."""
-        from matplotlib.transforms import Bbox
-
         ax = self.ax
         for art in list(ax.get_children()):
             if art in ax.collections or art in ax.lines or art in ax.patches or art in ax.texts:
@@ -87,8 +87,6 @@ class _Panel:
         self.markers = []
 
     def draw_plane(self, points, kde, ellipses, labels, max_points, sigmas, key):
-        from core.plotting import plot_plane
-
         self.clear()
         ax = self.ax
         drawn = plot_plane(ax, points, kde=kde, ellipses=ellipses, sigmas=sigmas, max_points=max_points,

@@ -9,16 +9,26 @@ dashboard, the command line (saved PNGs) and notebooks.
 from __future__ import annotations
 
 import contextlib
+import html
 import threading
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
+from matplotlib.path import Path
 
 from core.stats.components import component_histograms
-from core.stats.ellipses import measured_coverage, params_from_row, plane_ellipses, theoretical_coverage
+from core.stats.ellipses import (
+    ellipse_params,
+    measured_coverage,
+    params_from_row,
+    plane_ellipses,
+    theoretical_coverage,
+)
 from core.validation import check_int, check_positive, check_random_state
 
 #: One colour per sigma level (1, 2, 3, then cycling).
@@ -337,10 +347,6 @@ def plot_plane(ax, points, kde=None, ellipses=None, sigmas=(1.0, 2.0, 3.0), orig
 
 def _legend_symbol(handle):
     """(character, CSS colour, extra CSS) standing for one legend handle."""
-    from matplotlib.collections import PathCollection
-    from matplotlib.colors import to_hex
-    from matplotlib.path import Path
-
     if isinstance(handle, Ellipse):
         return "━━", to_hex(handle.get_edgecolor()), ""
     if isinstance(handle, PathCollection):
@@ -378,8 +384,6 @@ def legend_html(handles, columns=2):
     str
         HTML; the labels are escaped.
     """
-    import html
-
     columns = check_int(columns, "columns", low=1)
     cells = []
     for h in handles:
@@ -537,8 +541,6 @@ def plot_empty_slice(ax, reference, n_total, t, overlay=None, overlay_label=None
     dict
         ``ellipse`` (patch), ``overlay`` (artist or None), ``text``.
     """
-    from core.stats.ellipses import ellipse_params
-
     reference = np.asarray(reference, dtype=np.float64)
     if reference.ndim != 2 or reference.shape[1] != 2:
         raise ValueError(f"reference must have shape (n, 2), got {reference.shape}")

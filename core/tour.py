@@ -13,6 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from core.plotting import plot_component_fit, plot_empty_slice, plot_plane
+from core.sampling.samplers import make_sampler
+from core.sampling.scoreboard import compare_samplers
+from core.stats.components import dominant_components, gaussian_shell, radius_distribution, uniform_box_shell
+from core.stats.correlation import top_pairs
+from core.stats.ellipses import plane_coordinates, plane_ellipses, slice_mask
+from core.stats.kde import kde2d
+from core.stats.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
 
 #: The seed posts' parameter values used by every step.
 TOUR_PARAMS = {
@@ -82,8 +92,6 @@ def _big(ax, size=None):
 
 
 def _figure(w=12.8, h=5.2):
-    from matplotlib.figure import Figure
-
     return Figure(figsize=(w, h), dpi=100)
 
 
@@ -99,16 +107,12 @@ def inside_fraction(V, stats, k=2.0):
     The ellipsoid is ``d2 <= chi2.ppf(erf(k/sqrt2), d)`` of the data's mean
     and covariance (``core.stats.mnd.k_sigma_threshold``), as on the scoreboard.
     """
-    from core.stats.mnd import k_sigma_threshold, whitened_sq_norms, whitening_matrix
-
     mean, cov = _cov(stats)
     d2 = whitened_sq_norms(V, mean, whitening_matrix(cov))
     return float(np.mean(d2 <= k_sigma_threshold(k, V.shape[1])))
 
 
 def _sampler(Z, name, **params):
-    from core.sampling.samplers import make_sampler
-
     return make_sampler(name, **params).fit(Z)
 
 
@@ -178,8 +182,6 @@ def step_noise(Z, stats, decode_fn, p):
 
 
 def step_shell(Z, stats, decode_fn, p):
-    from core.stats.components import gaussian_shell, radius_distribution, uniform_box_shell
-
     d = Z.shape[1]
     r_data = radius_distribution(Z)
     V = _sampler(Z, "uniform", b=p["b"]).sample(p["n_draw"], random_state=p["seed"])
@@ -202,9 +204,6 @@ def step_shell(Z, stats, decode_fn, p):
     ax.legend(fontsize=FONT["legend"] - 2, loc="upper right", frameon=False)
     _big(ax)
     # Seed IV: the slice |other components| <= b around the most correlated plane.
-    from core.stats.ellipses import plane_coordinates, slice_mask
-    from core.plotting import plot_empty_slice, plot_plane
-
     i, j, _ = _top_pair(stats)
     mask = slice_mask(Z, i, j, p["b"], allow_empty=True)
     pts = plane_coordinates(Z, i, j)
@@ -238,9 +237,6 @@ def step_shell(Z, stats, decode_fn, p):
 
 
 def step_components(Z, stats, decode_fn, p):
-    from core.stats.components import dominant_components
-    from core.plotting import plot_component_fit
-
     table = stats.table
     dom = dominant_components(table, n=4, by="mu")
     fig = _figure(12.8, 4.8)
@@ -269,8 +265,6 @@ def step_components(Z, stats, decode_fn, p):
 
 
 def _top_pair(stats):
-    from core.stats.correlation import top_pairs
-
     tp = top_pairs(stats.correlation, threshold=0.0, n=1)
     return int(tp.iloc[0]["i"]), int(tp.iloc[0]["j"]), float(tp.iloc[0]["r"])
 
@@ -315,10 +309,6 @@ def _mark(ax, xy, label="your image"):
 
 
 def step_ellipsoid(Z, stats, decode_fn, p, mark=None):
-    from core.stats.ellipses import plane_coordinates, plane_ellipses
-    from core.stats.kde import kde2d
-    from core.plotting import plot_plane
-
     i, j, _ = _top_pair(stats)
     fig = _figure(12.8, 6.2)
     axes = fig.subplots(1, 2)
@@ -386,8 +376,6 @@ def scoreboard_table(Z, params=None, max_points=2000):
 
     Returns the DataFrame (rows: samplers, held-out data, MND expectation).
     """
-    from core.sampling.scoreboard import compare_samplers
-
     p = dict(TOUR_PARAMS, **(params or {}))
     specs = {SAMPLER_LABELS[k]: dict(v, sampler=k) for k, v in sampler_specs(p, Z.shape[1]).items()}
     return compare_samplers(Z, specs, n_samples=p["n_draw"], random_state=p["seed"], max_points=max_points)

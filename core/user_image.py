@@ -14,6 +14,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from core.data.sources import PIL_FORMATS, decode_image
+from core.stats.neighbours import nearest_neighbours
+from core.validation import check_int
 
 #: Largest accepted upload in bytes (10 MiB).
 MAX_USER_IMAGE_BYTES = 10 * 2**20
@@ -48,10 +53,6 @@ def prepare_user_image(data, size, channels=3, crop=None, name="upload",
         Naming the file and the reason: empty, larger than ``max_bytes``,
         not an image, more than ``max_pixels`` pixels (decompression bomb).
     """
-    from PIL import Image
-
-    from core.data.sources import PIL_FORMATS, decode_image
-
     data = bytes(data)
     if not data:
         raise ValueError(f"{name}: the file is empty")
@@ -102,9 +103,6 @@ def encode_user_image(image, encode_fn, decode_fn, Z, k=8):
     -------
     UserImageResult
     """
-    from core.stats.neighbours import nearest_neighbours
-    from core.validation import check_int
-
     k = check_int(k, "k", low=1, high=max(1, Z.shape[0]))
     z = np.asarray(encode_fn(np.asarray(image, np.float32)[None]), dtype=np.float32)[0]
     rec = np.asarray(decode_fn(z[None]))[0]

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import core.stats.components as components_mod
 from core.stats.components import (
     HWHM_PER_SIGMA,
     component_histograms,
@@ -228,6 +229,22 @@ def test_one_pass_float32_statistics_equal_the_numpy_passes():
     # Moments against scipy directly.
     np.testing.assert_allclose(fast.table["skewness"], stats.skew(Z64), rtol=1e-6)
     np.testing.assert_allclose(fast.table["kurtosis"], stats.kurtosis(Z64), rtol=1e-6)
+
+
+@pytest.mark.skipif(components_mod._stats_kernel is None, reason="numba not installed")
+def test_without_numba_the_numpy_passes_give_the_same_statistics(monkeypatch):
+    # numba is optional: with the kernel module missing (None) the float32
+    # input takes the NumPy passes and scipy's curve_fit, with the same result.
+    Z = _correlated32(8000, 6)
+    fast = full_statistics(Z)
+    monkeypatch.setattr(components_mod, "_stats_kernel", None)
+    ref = full_statistics(Z)
+    np.testing.assert_array_equal(fast.histograms.counts, ref.histograms.counts)
+    for col in ("mean", "std", "mu", "hw", "skewness", "kurtosis", "normality_p"):
+        np.testing.assert_allclose(fast.table[col], ref.table[col], rtol=1e-6, atol=1e-9, err_msg=col)
+    for col in ("fit_amplitude", "fit_centre", "fit_sigma", "fit_r2"):
+        np.testing.assert_allclose(fast.table[col], ref.table[col], rtol=1e-5, err_msg=col)
+    np.testing.assert_allclose(fast.pca.explained_variance_, ref.pca.explained_variance_, rtol=1e-6)
 
 
 def test_compiled_gaussian_fit_equals_curve_fit():

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from core import cli, experiment, reports
+from core import cli, experiment, experiment_runner, reports
 from core.runs import runs
 
 TINY_BASE = {"dataset": "synthfaces", "limit": 200, "epochs": 2, "batch_size": 32,
@@ -96,7 +96,7 @@ def test_cancel_stops_after_the_current_epoch(tmp_path, monkeypatch):
         if msg.startswith("[1/2] training"):
             experiment.request_cancel(experiment.experiment_dir("g", root))
 
-    folder, rows = experiment.run_experiment(grid, root, progress=progress)
+    folder, rows = experiment_runner.run_experiment(grid, root, progress=progress)
     assert rows == [] and json.loads((folder / "state.json").read_text())["state"] == "cancelled"
     progress_json = json.loads((root / "g-00" / "progress.json").read_text())
     assert progress_json["state"] == "cancelled" and progress_json["epoch"] == 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import core.stats.kde as kde_mod
 from core.stats.kde import hdr_levels, kde2d
 
 
@@ -168,6 +169,20 @@ def test_needle_thin_kernel_stays_bounded():
 
 
 # ---- issue 14: the compiled fast path and the peer of the benchmark
+
+
+@pytest.mark.skipif(kde_mod._kde_kernel is None, reason="numba not installed")
+def test_without_numba_the_numpy_passes_give_the_same_density(monkeypatch):
+    # numba is optional: with the kernel module missing (None) kde2d bins and
+    # picks its window with NumPy, and gives the same grid and density.
+    rng = np.random.default_rng(3)
+    P = rng.standard_t(4, size=(40_000, 2)) @ [[1.0, 0.6], [0.0, 0.8]] + [2.0, -1.0]
+    fast = kde2d(P, 96)
+    monkeypatch.setattr(kde_mod, "_kde_kernel", None)
+    ref = kde2d(P, 96)
+    np.testing.assert_allclose(fast.xgrid, ref.xgrid, rtol=1e-12)
+    np.testing.assert_allclose(fast.ygrid, ref.ygrid, rtol=1e-12)
+    np.testing.assert_allclose(fast.density, ref.density, rtol=1e-9, atol=1e-12 * ref.density.max())
 
 
 def test_compiled_passes_equal_numpy_passes():

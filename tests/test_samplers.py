@@ -10,6 +10,7 @@ import pytest
 from scipy import special, stats
 
 import core.sampling.samplers as samplers_mod
+from core.sampling.registry import SAMPLER_NAMES
 from core.sampling.samplers import (
     SAMPLERS,
     MultivariateNormalSampler,
@@ -249,7 +250,7 @@ def reference_ellipse(U, seeds, fa, fixed):
     return out
 
 
-HAVE_NUMBA = samplers_mod._ellipse_kernel() is not None
+HAVE_NUMBA = samplers_mod._constrain_rows is not None
 # Both implementations of the pair loop are held to the same reference; the
 # compiled one is skipped (not silently replaced) where numba is missing.
 BACKENDS = [pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")), "numpy"]
@@ -259,7 +260,7 @@ BACKENDS = [pytest.param("numba", marks=pytest.mark.skipif(not HAVE_NUMBA, reaso
 def backend(request, monkeypatch):
     """Run a test with the sampler on one backend ("numpy" = numba absent)."""
     if request.param == "numpy":
-        monkeypatch.setattr(samplers_mod, "_ellipse_kernel", lambda: None)
+        monkeypatch.setattr(samplers_mod, "_constrain_rows", None)
     assert ellipse_backend() == request.param
     return request.param
 
@@ -514,3 +515,8 @@ def test_gmm_three_iteration_fit_matches_the_converged_fit_within_seed_noise(Z_m
     assert np.all(np.abs(fast.mean(axis=0) - full.mean(axis=0)) < 3 * noise), (fast, full)
     reduced = _gmm_scores(Z_mixture, pca_components=2, max_iter=500)
     assert np.any(np.abs(reduced - full.mean(axis=0)) > 3 * noise), (reduced, full)
+
+
+def test_registry_names_are_the_samplers_keys():
+    # core.sampling.registry lists the names for code that must not import SciPy/scikit-learn.
+    assert tuple(samplers_mod.SAMPLERS) == SAMPLER_NAMES

@@ -39,7 +39,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from KDEpy import FFTKDE
+from openTSNE import TSNE as OpenTSNE
 from scipy import stats
+from sklearn.decomposition import PCA
+from sklearn.manifold import trustworthiness
+from sklearn.manifold import TSNE as SkTSNE
+from threadpoolctl import threadpool_limits
 
 from core.bench._reference import reference_ellipse_loop, reference_statistics
 from core.data.images import to_uint8
@@ -57,6 +63,8 @@ from core.sampling.samplers import (
 )
 from core.stats.components import full_statistics
 from core.stats.kde import kde2d
+from core.stats.moments import mean_and_cov
+from core.stats.pca import LatentPCA
 
 ROWS = ("kde", "kde_30k", "pca", "statistics", "pca_ellipse", "tsne", "decode", "training", "maps", "memory")
 #: Rows run when none are named; the others are opt-in (``--rows``): tsne
@@ -167,11 +175,6 @@ def whiten(P):
 
 
 def _kde_row(name, n, g, repeats, ref_points, seed):
-    from KDEpy import FFTKDE
-    from scipy import stats
-
-    from core.stats.kde import kde2d
-
     rng = np.random.default_rng(seed)
     cov = np.array([[1.0, 0.85 * 0.6], [0.85 * 0.6, 0.36]])
     P = rng.multivariate_normal([0.3, -0.2], cov, size=n)
@@ -220,17 +223,11 @@ def bench_kde_30k(quick=False, **_):
 
 def reference_eigenvalues(Z, chunk_rows=32768):
     """Descending eigenvalues of the float64 covariance (ddof 1) of ``Z`` read as float64."""
-    from core.stats.moments import mean_and_cov
-
     return np.linalg.eigvalsh(mean_and_cov(np.asarray(Z, dtype=np.float64), chunk_rows)[1])[::-1]
 
 
 def bench_pca(quick=False, Z=None, **_):
     """LatentPCA().fit vs sklearn PCA(svd_solver="covariance_eigh"), both on float32."""
-    from sklearn.decomposition import PCA
-
-    from core.stats.pca import LatentPCA
-
     X = np.asarray(Z)  # the peer gets the matrix in memory (ours reads the memmap)
     repeats = 3 if quick else 7
     t, t_peer = _paired_medians(lambda: LatentPCA().fit(Z), lambda: PCA(svd_solver="covariance_eigh").fit(X),
@@ -258,10 +255,6 @@ def bench_pca(quick=False, Z=None, **_):
 
 def bench_statistics(quick=False, Z=None, **_):
     """full_statistics on the memmap vs the PCA peer's time (target <= 2.5 x); tracemalloc peak."""
-    from sklearn.decomposition import PCA
-
-    from core.stats.components import full_statistics
-
     S = SIZES[quick]
     X = np.asarray(Z)
     full_statistics(Z)  # warm the page cache and the code paths (numba compiled or cached)
@@ -341,16 +334,12 @@ def tsne_pair(X, perplexity=30.0, seed=0, n_jobs=1):
     Y_open, Y_sk : ndarray of shape (n, 2)
     t_open, t_sk : float   seconds
     """
-    from openTSNE import TSNE as OpenTSNE
-    from sklearn.manifold import TSNE as SkTSNE
-
     X = np.ascontiguousarray(X, dtype=np.float64)
     t0 = time.perf_counter()
     Y_open = np.asarray(OpenTSNE(n_components=2, perplexity=perplexity, initialization="pca",
                                  early_exaggeration_iter=250, early_exaggeration=12, n_iter=750,
                                  learning_rate="auto", random_state=seed, n_jobs=n_jobs).fit(X))
     t_open = time.perf_counter() - t0
-    from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
     with threadpool_limits(limits=n_jobs):  # its gradient is OpenMP-parallel whatever n_jobs says
@@ -363,8 +352,6 @@ def tsne_pair(X, perplexity=30.0, seed=0, n_jobs=1):
 
 def bench_tsne(quick=False, Z=None, **_):
     """openTSNE vs scikit-learn TSNE (Barnes-Hut) on 30,000 x 256 latents (opt-in: minutes)."""
-    from sklearn.manifold import trustworthiness
-
     n = 1000 if quick else 30_000
     X = np.asarray(Z[:n], dtype=np.float64)
     Y_open, Y_sk, t_open, t_sk = tsne_pair(X)

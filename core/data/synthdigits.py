@@ -21,6 +21,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
 
 from core.validation import check_int
 
@@ -88,14 +89,10 @@ def draw_factors(n, seed=0, start=0):
 
 @functools.lru_cache(maxsize=64)
 def _font(px):
-    from PIL import ImageFont
-
     return ImageFont.load_default(size=px)
 
 
 def _render_one(f, size, channels):
-    from PIL import Image, ImageDraw
-
     big = size * _OVERSAMPLE
     canvas = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(canvas)

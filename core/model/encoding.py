@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.data.sources import open_config_source
+from core.data.sources import open_config_source, open_source
 from core.model.config import TrainConfig
 from core.model.network import CompiledModel
 from core.runs import runs
@@ -145,11 +146,6 @@ def encode_set(run, name, dataset=None, limit=None, batch_size=256, progress=Non
     -------
     Path of the set folder.
     """
-    import datetime
-
-    from core.data.sources import open_source
-    from core.model.config import TrainConfig
-
     path = runs.resolve_run(run) if not isinstance(run, Path) else run
     runs.check_set_name(name)
     info = runs.run_status(path)

@@ -1,7 +1,7 @@
 """Compiled (numba) pair loop of the PCA-ellipse sampler (docs/method.md, Samplers [F-X]).
 
-Imported lazily by :mod:`core.sampling.samplers` (importing numba costs a few hundred
-ms, and numba is optional: without it the NumPy implementation runs).  The
+Imported at the top of :mod:`core.sampling.samplers` inside ``try/except
+ImportError`` (numba is optional: without it the NumPy implementation runs).  The
 kernel gives the same output, bit for bit, as the plain per-vector loop of
 the blog's method for the same random stream; see ``constrain_rows``.
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from core.stats.components import dominant_components
+from core.stats.ellipses import plane_coordinates
+from core.stats.mnd import whitened_sq_norms, whitening_matrix
 from core.validation import check_int, check_latents
 
 
@@ -47,8 +49,6 @@ def rows_by_distance(Z, centre, n=9, metric="euclidean", cov=None, chunk_rows=65
     distances : ndarray of shape (n,)
     all_distances : ndarray of shape (n_samples,)
     """
-    from core.stats.mnd import whitened_sq_norms, whitening_matrix
-
     Z = check_latents(Z)
     n = check_int(n, "n", 2, Z.shape[0])
     centre = np.asarray(centre, dtype=np.float64)
@@ -131,8 +131,6 @@ def slider_axes(stats, basis="pca", first=0, n=6):
 
 def path_in_plane(P, i, j, space="latent", pca=None):
     """A path (n_points, z_dim) projected on plane (i, j): shape (n_points, 2)."""
-    from core.stats.ellipses import plane_coordinates
-
     return plane_coordinates(np.asarray(P, np.float32), i, j, space=space, pca=pca)
 
 

@@ -19,7 +19,6 @@ dimension (68.3 %, 95.4 %, 99.7 % for k = 1, 2, 3).
 
 from __future__ import annotations
 
-import functools
 import warnings
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +47,11 @@ from core.validation import (
     check_random_state,
     check_scale,
 )
+
+try:  # numba is optional: without it the NumPy pair loop runs
+    from core.sampling._ellipse_kernel import constrain_rows as _constrain_rows
+except ImportError:  # numba missing or broken
+    _constrain_rows = None
 
 
 def _check_option(value, name, options):
@@ -383,23 +387,9 @@ _NUMBA_BLOCK = 512
 ELLIPSE_BACKENDS = ("numba", "numpy")
 
 
-@functools.lru_cache(maxsize=1)
-def _ellipse_kernel():
-    """The compiled pair loop (``core.sampling._ellipse_kernel.constrain_rows``) or None.
-
-    Imported on first use, not with this module: importing numba takes a
-    few hundred ms, and numba is optional (the NumPy loop is the fallback).
-    """
-    try:
-        from core.sampling._ellipse_kernel import constrain_rows
-    except ImportError:  # numba missing or broken: NumPy fallback
-        return None
-    return constrain_rows
-
-
 def ellipse_backend():
     """Name of the pair loop the PCA-ellipse sampler uses: "numba" or "numpy"."""
-    return "numba" if _ellipse_kernel() is not None else "numpy"
+    return "numba" if _constrain_rows is not None else "numpy"
 
 
 def _n_threads():
@@ -442,7 +432,7 @@ def _ellipse_constrain(V, fa, seeds, fixed, backend=None):
         for start in range(0, nb, _NUMPY_BLOCK):
             _ellipse_constrain_numpy(V[start:start + _NUMPY_BLOCK], fa, seeds[start:start + _NUMPY_BLOCK], fixed)
         return V
-    kernel = _ellipse_kernel()
+    kernel = _constrain_rows
     if kernel is None:
         raise ValueError("backend='numba' needs numba, which is not installed")
     W = V if (V.dtype == np.float64 and V.flags.c_contiguous and V.flags.writeable) else np.ascontiguousarray(V, dtype=np.float64)

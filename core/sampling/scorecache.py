@@ -15,6 +15,7 @@ import hashlib
 import json
 
 from core.cache import cache_dir, content_key
+from core.runs.runs import atomic_write_bytes
 
 
 def run_content_key(run):
@@ -63,8 +64,6 @@ def cached_row(run_key, kind, params, compute):
     -------
     row : dict of str -> float
     """
-    from core.runs.runs import atomic_write_bytes
-
     path = _path(run_key, kind, params)
     if path.exists():
         try:

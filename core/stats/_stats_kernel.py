@@ -1,7 +1,7 @@
 """Compiled (numba) block pass of the component statistics: power sums and histograms.
 
-Imported lazily by :mod:`core.stats.components` (numba is optional: the NumPy
-pass runs without it).  Each block of rows is read once, while it is in
+Imported at the top of :mod:`core.stats.components` inside ``try/except
+ImportError`` (numba is optional: the NumPy pass runs without it).  Each block of rows is read once, while it is in
 cache for the covariance GEMM of :func:`core.stats.gram.shifted_gram`: the four
 power sums about the shift go to float64 accumulators and every value's
 integer bin ``floor(x / w + 1/2)`` (computed in the data's precision, as

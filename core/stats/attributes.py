@@ -16,7 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
+from core.stats.ellipses import ellipse_points, params_from_row, plane_ellipses
+from core.stats.pca import LatentPCA
 from core.validation import check_int, check_latents
 
 #: Rows used to fit and cross-validate one attribute (a seeded subsample beyond that).
@@ -118,11 +126,6 @@ def attribute_direction(Z, values, name="attribute", cv=5, max_rows=DEFAULT_MAX_
         (0 = along it, 90 = orthogonal; sign-free), ``angle_span`` degrees
         between the direction and the span of the first ``n_axes`` axes.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     Z = check_latents(Z, min_rows=4)
     v = np.asarray(values)
     if v.shape != (Z.shape[0],):
@@ -137,7 +140,6 @@ def attribute_direction(Z, values, name="attribute", cv=5, max_rows=DEFAULT_MAX_
     if min(n_pos, n_neg) < cv:
         raise ValueError(f"attribute {name!r} ({how}) has {min(n_pos, n_neg)} images in its smaller class; "
                          f"{cv}-fold cross-validation needs at least {cv}")
-    from threadpoolctl import threadpool_limits
 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     folds = StratifiedKFold(cv, shuffle=True, random_state=random_state)
@@ -155,8 +157,6 @@ def attribute_direction(Z, values, name="attribute", cv=5, max_rows=DEFAULT_MAX_
     c_pos, c_neg = X[t].mean(axis=0), X[~t].mean(axis=0)
     separation = float((c_pos - c_neg) @ unit)
     if pca is None:
-        from core.stats.pca import LatentPCA
-
         pca = LatentPCA().fit(Z)
     V = np.asarray(pca.components_[:min(n_axes, pca.components_.shape[0])], np.float64)
     cos = np.clip(np.abs(V @ unit), 0.0, 1.0)
@@ -189,8 +189,6 @@ def attribute_table(Z, attributes, columns=None, pca=None, n_axes=N_AXES, progre
     if missing:
         raise ValueError(f"unknown attribute(s) {missing}; the table has {list(attributes.columns)}")
     if pca is None:
-        from core.stats.pca import LatentPCA
-
         pca = LatentPCA().fit(Z)
     rows = []
     for k, col in enumerate(columns):
@@ -252,8 +250,6 @@ def class_ellipses(points, y, sigmas=(1.0, 2.0)):
     dict ``{True: DataFrame, False: DataFrame}`` from
     :func:`core.stats.ellipses.plane_ellipses` (centre, axes, coverage per sigma).
     """
-    from core.stats.ellipses import plane_ellipses
-
     points = np.asarray(points, np.float64)
     y = np.asarray(y, bool)
     return {cls: plane_ellipses(points[y == cls], sigmas) for cls in (True, False)}
@@ -266,10 +262,6 @@ def figure_plane(points, values, name, i, j, space="latent", y=None, max_points=
     -------
     matplotlib.figure.Figure
     """
-    from matplotlib.figure import Figure
-
-    from core.stats.ellipses import ellipse_points, params_from_row
-
     points = np.asarray(points, np.float64)
     values = np.asarray(values, np.float64)
     if y is None:

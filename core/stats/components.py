@@ -34,6 +34,11 @@ from core.validation import (
     check_random_state,
 )
 
+try:  # numba is optional: without it the NumPy pass runs
+    from core.stats import _stats_kernel
+except ImportError:  # numba missing or broken
+    _stats_kernel = None
+
 #: Largest number of shared histogram bins (memory: z_dim x bins counts).
 MAX_BINS = 20000
 
@@ -140,17 +145,6 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, m
                 counts, k_lo = grown, new_lo
             counts[:, c_lo - k_lo:c_lo - k_lo + nb] += part
     return sums, counts, k_lo
-
-
-
-
-def _stats_kernel():
-    """core.stats._stats_kernel, or None without numba."""
-    try:
-        from core.stats import _stats_kernel as mod
-    except ImportError:  # numba missing or broken: the NumPy pass runs
-        return None
-    return mod
 
 
 class _CompiledPass:
@@ -368,7 +362,7 @@ def _table_from_pass(Z, sums, counts, k_lo, bin_width, normality_max_n, random_s
     hist = _make_hist(counts, k_lo, bin_width, None, n)
     centres = hist.centres
     rows = np.empty((d, 6))
-    kernel = _stats_kernel()
+    kernel = _stats_kernel
     for c in range(d):
         mu, hw = peak_and_half_width(centres, counts[c])
         # Below the resolution limit the number is not a HWHM: say so (NaN).
@@ -606,7 +600,7 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     -------
     LatentStatistics
     """
-    kernel = _stats_kernel()
+    kernel = _stats_kernel
     Z = check_latents(Z, min_rows=2, finite=False)
     if kernel is not None and Z.dtype == np.float32 and Z.shape[0] > Z.shape[1]:
         # One pass: each block is histogrammed and summed (compiled) while

@@ -46,6 +46,11 @@ from scipy import ndimage, signal
 
 from core.validation import check_float, check_int, check_latents, check_positive
 
+try:  # numba is optional: without it the NumPy passes run (same numbers up to summation order)
+    from core.stats import _kde_kernel
+except ImportError:  # numba missing or broken
+    _kde_kernel = None
+
 #: Kernel truncated at this many (marginal) kernel standard deviations.
 TRUNCATE = 4.0
 #: Automatic oversampling: bin on a grid fine enough that the kernel's
@@ -173,27 +178,12 @@ def _gaussian_kernel(H, fdx, fdy, lx, ly):
     return np.exp(-0.5 * q) / (2.0 * math.pi * math.sqrt(np.linalg.det(H)))
 
 
-def _kernel():
-    """The compiled passes (core.stats._kde_kernel), or None without numba."""
-    global _KERNEL
-    if _KERNEL is None:
-        try:
-            from core.stats import _kde_kernel as mod
-        except ImportError:  # numba missing or broken: the NumPy passes run
-            mod = False
-        _KERNEL = mod
-    return _KERNEL or None
-
-
-_KERNEL = None
-
-
 def _default_lim(v, sd, pad, vmin=None, vmax=None):
     # Tail order statistics, not the range: outliers must not set the cell
     # size.  (np.partition: half the cost of np.quantile's interpolation.)
     n = v.size
     k = int(n * DEFAULT_TAIL)
-    kern = _kernel()
+    kern = _kde_kernel
     if k < 1:
         lo, hi = (v.min(), v.max()) if vmin is None else (vmin, vmax)
     elif kern is not None and vmin is not None:
@@ -204,7 +194,7 @@ def _default_lim(v, sd, pad, vmin=None, vmax=None):
 
 
 def _bin(x, y, x0, dx, nx, y0, dy, ny):
-    kern = _kernel()
+    kern = _kde_kernel
     if kern is not None:
         return kern.linear_binning(x, y, float(x0), float(dx), int(nx), float(y0), float(dy), int(ny))
     return _linear_binning(x, y, x0, dx, nx, y0, dy, ny)
@@ -261,7 +251,7 @@ def kde2d(points, gridsize=128, bw_factor=None, xlim=None, ylim=None, pad=3.0,
         oversample = check_int(oversample, "oversample", low=1, high=16)
     n = points.shape[0]
     x, y = points[:, 0], points[:, 1]
-    kern = _kernel()
+    kern = _kde_kernel
     if kern is not None:
         _, cov, vmin, vmax = kern.moments2(x, y)
     else:

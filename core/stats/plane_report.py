@@ -10,8 +10,10 @@ measured inside that contour.
 from __future__ import annotations
 
 import numpy as np
+from scipy.interpolate import RegularGridInterpolator
 
 from core.stats.ellipses import check_sigmas, plane_coordinates, plane_ellipses, theoretical_coverage
+from core.stats.kde import kde2d
 
 
 def points_inside_hdr(kde, points, level):
@@ -21,8 +23,6 @@ def points_inside_hdr(kde, points, level):
     the grid have density 0 (the grid covers the tail quantiles plus a
     margin, so only far outliers fall outside).
     """
-    from scipy.interpolate import RegularGridInterpolator
-
     if not np.isfinite(level):
         return float("nan")
     f = RegularGridInterpolator((kde.ygrid, kde.xgrid), kde.density, bounds_error=False, fill_value=0.0)
@@ -56,8 +56,6 @@ def plane_report(Z, i, j, sigmas=(1.0, 2.0, 3.0), space="latent", pca=None, grid
         coverage), ``kde_hdr_mass_measured`` (fraction of the points inside
         the contour) and ``kde_hdr_level`` (the density level).
     """
-    from core.stats.kde import kde2d
-
     sig = check_sigmas(sigmas)
     if not sig:
         raise ValueError("give at least one sigma level, got none")

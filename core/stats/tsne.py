@@ -9,10 +9,14 @@ at 50,000 points (memory and minutes on a laptop CPU).
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
+from openTSNE import TSNE
 
+from core.cache import cached
+from core.stats.pca import LatentPCA
 from core.validation import check_float, check_int
 
 #: Largest number of points of one t-SNE map.
@@ -44,8 +48,6 @@ def check_tsne_params(n, perplexity, early_exaggeration, n_available=None):
 
 
 def _embed(X, perplexity, early_exaggeration, seed, n_jobs):
-    from openTSNE import TSNE
-
     progress = getattr(_local, "progress", None)
     done = [0]
     total = EARLY_ITER + MAIN_ITER
@@ -88,8 +90,6 @@ def tsne_map(X, perplexity=30.0, early_exaggeration=12.0, seed=0, n_jobs=None, p
     -------
     Y : ndarray of shape (n, 2)
     """
-    import os
-
     X = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got shape {X.shape}")
@@ -102,8 +102,6 @@ def tsne_map(X, perplexity=30.0, early_exaggeration=12.0, seed=0, n_jobs=None, p
     _local.progress = progress
     try:
         if cache:
-            from core.cache import cached
-
             return cached(_embed, X, *args)
         return _embed(X, *args)
     finally:
@@ -125,8 +123,6 @@ def tsne_of_latents(Z, n, space="latent", n_dims=None, pca=None, perplexity=30.0
     rows = np.sort(rng.choice(Z.shape[0], n, replace=False)) if n < Z.shape[0] else np.arange(Z.shape[0])
     X = np.asarray(Z[rows], dtype=np.float64)
     if space == "pca":
-        from core.stats.pca import LatentPCA
-
         n_dims = check_int(n_dims if n_dims is not None else 10, "n_dims", 2, Z.shape[1])
         pca = pca if pca is not None else LatentPCA().fit(Z)
         X = pca.transform(X, n_dims)
