@@ -21,9 +21,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 from matplotlib.path import Path
 
+from core.stats.attributes import binary_target, class_ellipses
 from core.stats.components import component_histograms
 from core.stats.ellipses import (
     ellipse_params,
+    ellipse_points,
     measured_coverage,
     params_from_row,
     plane_ellipses,
@@ -646,6 +648,60 @@ def plot_path_over_plane(ax, points, path, kde=None, ellipses=None, labels=("z_i
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     return out
 
-__all__ = ["add_colorbar", "plot_component_fit", "plot_component_histograms",
+def attribute_plane_figure(points, values, name, i, j, space="latent", y=None, max_points=5000, random_state=0):
+    """A plane coloured by an attribute, with both classes' centres and 1σ/2σ ellipses.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_samples, 2)
+    values : ndarray of shape (n_samples,)
+        The attribute (binary, or continuous: split as :func:`core.stats.attributes.binary_target` says).
+    name : str
+    i, j : int
+        The plane's axes (``space`` "latent", "pca" or "direction": x along the attribute's direction).
+    y : ndarray of shape (n_samples,) of bool, optional
+        The classes, when the caller has them.
+    max_points : int
+        Points drawn (a fixed-seed subsample); all of them enter the ellipses.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    points = np.asarray(points, np.float64)
+    values = np.asarray(values, np.float64)
+    if y is None:
+        y, valid, how = binary_target(values, name)
+    else:
+        valid, how = np.isfinite(values), ""
+    fig = Figure(figsize=(6.4, 5.4), layout="constrained")
+    ax = fig.add_subplot()
+    rows = np.arange(points.shape[0])
+    if rows.size > check_int(max_points, "max_points", low=1):
+        rows = np.sort(check_random_state(random_state).choice(rows.size, max_points, replace=False))
+    sc = ax.scatter(points[rows, 0], points[rows, 1], c=values[rows], s=4, cmap="coolwarm", alpha=0.6,
+                    rasterized=True)
+    fig.colorbar(sc, ax=ax, label=name)
+    ells = class_ellipses(points[valid], y[valid])
+    # Darker than the point colours, so each class's ellipses show over its own points.
+    for cls, colour, label in ((True, "#67001f", "with / above"), (False, "#053061", "without / below")):
+        table = ells[cls]
+        for row in table.itertuples(index=False):
+            xy = ellipse_points(params_from_row(row._asdict()))
+            ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=1.8 if row.sigma == 1 else 1.2,
+                    ls="-" if row.sigma == 1 else "--", zorder=3)
+        ax.plot([table["centre_x"].iloc[0]], [table["centre_y"].iloc[0]], "X", color=colour, ms=11, mec="w", zorder=4,
+                label=f"{label}: centre, 1σ/2σ ellipses")
+    if space == "direction":
+        xlabel, ylabel = f"along the {name} direction", f"PC{j}"
+    else:
+        axis = "PC" if space == "pca" else "z"
+        xlabel, ylabel = f"{axis}{i}", f"{axis}{j}"
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{name} ({how})" if how else name)
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+__all__ = ["add_colorbar", "attribute_plane_figure", "plot_component_fit", "plot_component_histograms",
            "plot_correlation_heatmap", "plot_empty_slice", "plot_explained_variance", "plot_path_over_plane",
            "plot_marginals", "plot_plane", "plot_qq", "plot_radius", "sampler_overlay_figure", "SIGMA_COLOURS"]

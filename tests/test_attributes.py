@@ -99,3 +99,31 @@ def test_direction_plane_projects_on_the_direction_and_a_pca_axis(cloud):
     np.testing.assert_allclose(np.abs(P[:, 1]), np.abs(centred @ axis), atol=1e-6)
     with pytest.raises(ValueError, match="PCA axis must be <= 11, got 12"):
         direction_plane(Z, w, pca, j=12)
+
+
+def test_attribute_plane_figure_marks_each_class_centre_and_its_ellipses():
+    # core.plotting.attribute_plane_figure: the X markers sit at each class's mean (numpy's),
+    # the 1 sigma ellipse of a class is its covariance's (checked through the Mahalanobis radius
+    # of the drawn outline), and the scatter is a subsample coloured by the attribute.
+    from core.plotting import attribute_plane_figure
+
+    rng = np.random.default_rng(3)
+    y = rng.random(4000) < 0.4
+    pts = rng.standard_normal((4000, 2)) @ np.array([[1.0, 0.4], [0.0, 0.6]]) + np.where(y[:, None], 2.0, -1.0)
+    fig = attribute_plane_figure(pts, y.astype(float), "Smiling", 3, 7, max_points=1000)
+    ax = fig.axes[0]
+    centres = {tuple(np.round(ln.get_xydata()[0], 9)) for ln in ax.lines if ln.get_marker() == "X"}
+    expected = {tuple(np.round(pts[y == c].mean(axis=0), 9)) for c in (True, False)}
+    assert centres == expected
+    outlines = [ln.get_xydata() for ln in ax.lines if ln.get_marker() != "X" and ln.get_linestyle() == "-"]
+    assert len(outlines) == 2
+    for c in (True, False):
+        P = pts[y == c]
+        inv = np.linalg.inv(np.cov(P, rowvar=False))
+        match = [xy for xy in outlines if np.allclose(xy.mean(axis=0), P.mean(axis=0), atol=0.05)]
+        d = xy = match[0] - P.mean(axis=0)
+        np.testing.assert_allclose(np.einsum("ij,jk,ik->i", d, inv, xy), 1.0, rtol=1e-9)
+    scatter = ax.collections[0]
+    assert len(scatter.get_offsets()) == 1000 and ax.get_xlabel() == "z3" and ax.get_ylabel() == "z7"
+    with pytest.raises(ValueError, match="max_points"):
+        attribute_plane_figure(pts, y.astype(float), "Smiling", 3, 7, max_points=0)

@@ -128,16 +128,6 @@ def test_a_reused_template_draws_exactly_what_a_fresh_figure_draws(monkeypatch):
     assert other == want[::-1]
 
 
-def test_png_bytes_round_trips_the_pixels():
-    from core.planefigs import png_bytes
-
-    rgba = np.random.default_rng(4).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
-    rgba[..., 3] = 255
-    got = np.asarray(Image.open(io.BytesIO(png_bytes(rgba))))
-    assert got.shape == (7, 5, 3)
-    np.testing.assert_array_equal(got, rgba[..., :3])
-
-
 def test_the_pool_keeps_the_last_planes_drawn(monkeypatch):
     from core import planefigs
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from core.stats.ellipses import ellipse_points, params_from_row, plane_ellipses
+from core.stats.ellipses import plane_ellipses
 from core.stats.pca import LatentPCA
 from core.validation import check_int, check_latents
 
@@ -255,44 +254,4 @@ def class_ellipses(points, y, sigmas=(1.0, 2.0)):
     return {cls: plane_ellipses(points[y == cls], sigmas) for cls in (True, False)}
 
 
-def figure_plane(points, values, name, i, j, space="latent", y=None, max_points=5000, random_state=0):
-    """A plane coloured by an attribute, with both classes' centres and 1σ/2σ ellipses.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    points = np.asarray(points, np.float64)
-    values = np.asarray(values, np.float64)
-    if y is None:
-        y, valid, how = binary_target(values, name)
-    else:
-        valid, how = np.isfinite(values), ""
-    fig = Figure(figsize=(6.4, 5.4), layout="constrained")
-    ax = fig.add_subplot()
-    rows = _rows(points.shape[0], max_points, random_state)
-    sc = ax.scatter(points[rows, 0], points[rows, 1], c=values[rows], s=4, cmap="coolwarm", alpha=0.6,
-                    rasterized=True)
-    fig.colorbar(sc, ax=ax, label=name)
-    ells = class_ellipses(points[valid], y[valid])
-    # Darker than the point colours, so each class's ellipses show over its own points.
-    for cls, colour, label in ((True, "#67001f", "with / above"), (False, "#053061", "without / below")):
-        table = ells[cls]
-        for row in table.itertuples(index=False):
-            xy = ellipse_points(params_from_row(row._asdict()))
-            ax.plot(xy[:, 0], xy[:, 1], color=colour, lw=1.8 if row.sigma == 1 else 1.2,
-                    ls="-" if row.sigma == 1 else "--", zorder=3)
-        ax.plot([table["centre_x"].iloc[0]], [table["centre_y"].iloc[0]], "X", color=colour, ms=11, mec="w", zorder=4,
-                label=f"{label}: centre, 1σ/2σ ellipses")
-    if space == "direction":
-        xlabel, ylabel = f"along the {name} direction", f"PC{j}"
-    else:
-        axis = "PC" if space == "pca" else "z"
-        xlabel, ylabel = f"{axis}{i}", f"{axis}{j}"
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{name} ({how})" if how else name)
-    ax.legend(fontsize="small", loc="best")
-    return fig
-
-
-__all__ = ["attribute_direction", "attribute_table", "binary_target", "class_ellipses", "direction_plane",
-           "figure_plane"]
+__all__ = ["attribute_direction", "attribute_table", "binary_target", "class_ellipses", "direction_plane"]

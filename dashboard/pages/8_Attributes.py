@@ -6,6 +6,7 @@ import streamlit as st
 import figures
 import lab
 from core import run_views
+from core.plotting import attribute_plane_figure
 from core.stats import attributes as attrs
 
 st.set_page_config(page_title="Attributes · latent-lab", page_icon="🧭", layout="wide")
@@ -51,7 +52,7 @@ def plane_section():
         points = (lab.run_cached(run_views.direction_points, run, tuple(map(float, fit["unit"])), j)
                   if space == "direction" else lab.run_cached(run_views.plane, run, i, j, space))
         png = figures.cached_figure(run, "attr_plane", (column, space, i, j),
-                                lambda: attrs.figure_plane(points, values, column, i, j, space))
+                                lambda: attribute_plane_figure(points, values, column, i, j, space))
     except ValueError as exc:
         lab.show_error(exc)
         return
