@@ -17,7 +17,8 @@ PAGES = {"home": "", "train": "Train", "components": "Components",
          "components-fit": "Components?view=Selected+components", "components-radius": "Components?view=Radius",
          "components-correlation": "Components?view=Correlation", "components-mnd": "Components?view=MND+check",
          "planes": "Coordinate_planes", "samplers": "Samplers", "decode": "Decode",
-         "encoder-maps": "Encoder_maps", "compare": "Compare", "compare-mnd": "Compare?compare_view=MND+check",
+         "encoder-maps": "Encoder_maps", "compare": "Compare?runs=default,faces_bn,faces_z64,digits",
+         "compare-mnd": "Compare?runs=default,faces_bn,faces_z64,digits&compare_view=MND+check",
          "attributes": "Attributes"}
 # Click a button, then wait for a text that only the finished result shows.
 CLICKS = {"samplers": ("Draw", "own marginals"),

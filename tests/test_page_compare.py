@@ -48,3 +48,15 @@ def test_bad_box_width_is_a_message(env):
     at = at.run()
     at = at.number_input(key="compare_b").set_value(0.0).run()
     assert not at.exception and any("b must be greater than 0, got 0" in e.value for e in at.error)
+
+
+def test_a_link_names_the_runs_and_an_unknown_one_falls_back(env):
+    at = app_test(PAGE, timeout=120)
+    at.query_params["runs"] = "small4,tiny"
+    at = _ok(at.run())
+    assert at.multiselect(key="compare_runs").value == ["small4", "tiny"]
+    assert list(at.dataframe[0].value.columns) == ["small4", "tiny"]
+    at = app_test(PAGE, timeout=120)
+    at.query_params["runs"] = "tiny,nope"
+    at = _ok(at.run())
+    assert "nope" not in at.multiselect(key="compare_runs").value

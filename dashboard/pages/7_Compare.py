@@ -38,6 +38,8 @@ if exps:
                       key="compare_open_exp", on_click=_open_runs, disabled=len(exp_runs) < cr.MIN_RUNS)
 default = [n for n in [st.session_state.get(lab.RUN_KEY)] + usable if n in usable]
 default = list(dict.fromkeys(default))[:2]
+# A link may name the runs: Compare?runs=default,faces_bn,faces_z64,digits
+default = lab.query_list("runs", default, allowed=usable)[:cr.MAX_RUNS]
 # The choice lives in session state (no default= next to it): the experiment button above sets it.
 st.session_state["compare_runs"] = [n for n in st.session_state.get("compare_runs", default) if n in usable]
 chosen = st.multiselect("Runs and latent sets", usable, key="compare_runs",
