@@ -212,3 +212,39 @@ def test_reused_axes_draw_the_same_pixels_as_a_fresh_figure(Z):
             raise RuntimeError("drawing failed")
     with plotting.reused_axes((3.2, 2.8), **margins) as ax:
         assert ax is not broken
+
+
+def test_contour_lines_draw_the_pixels_and_limits_of_ax_contour(Z):
+    # Issue 14: the plane's KDE contours skip ax.contour's ContourSet; the pixels and the
+    # view limits must be those ax.contour gives (matplotlib as the reference).
+    from matplotlib.figure import Figure
+
+    P = Z[:, :2]
+    kde = kde2d(P, 64)
+    levels = sorted(kde.levels_for_masses([0.39, 0.86, 0.99]))
+
+    def figure(draw):
+        fig = Figure(figsize=(3.2, 2.8))
+        ax = fig.add_subplot()
+        ax.scatter(P[:, 0], P[:, 1], s=1)
+        draw(ax)
+        ax.plot([0], [0], "k+")
+        return fig, ax
+
+    ref, ref_ax = figure(lambda ax: ax.contour(kde.xgrid, kde.ygrid, kde.density, levels=levels,
+                                               colors=["r", "g", "b"], linewidths=1.3, linestyles="dashed",
+                                               zorder=4))
+    got, got_ax = figure(lambda ax: plotting.contour_lines(ax, kde, levels, ["r", "g", "b"]))
+    assert got_ax.get_xlim() == ref_ax.get_xlim() and got_ax.get_ylim() == ref_ax.get_ylim()
+    np.testing.assert_array_equal(_pixels(got), _pixels(ref))
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, 90.0, 137.5, -60.0])
+def test_ellipse_bounding_box_matches_matplotlibs_path_extents(angle):
+    from matplotlib.patches import Ellipse
+
+    e = Ellipse((1.5, -2.0), 3.0, 1.2, angle=angle)
+    box = e.get_path().transformed(e.get_patch_transform()).get_extents()
+    half = plotting._ellipse_half_extent(1.5, 0.6, angle)
+    np.testing.assert_allclose([1.5 - half[0], -2.0 - half[1], 1.5 + half[0], -2.0 + half[1]],
+                               [box.x0, box.y0, box.x1, box.y1], atol=1e-3)
