@@ -36,6 +36,7 @@ st.markdown(
 
 run = lab.select_run()
 stats = views.statistics(run)
+given = {"statistics": stats}
 d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 # Measured with docs/time_tsne.py on the default run (2 busy cores).
@@ -130,7 +131,8 @@ def planes():
     # ---------------------------------------------------------------- the plane
 
     try:
-        points = lab.run_cached(run_views.plane, run, i, j, space)
+        # The page's statistics handed over, not looked up again per call (a pair change, issue 14).
+        points = lab.run_cached(run_views.plane, run, i, j, space, unhashed=given)
     except ValueError as exc:
         lab.show_error(exc)
         return
@@ -139,7 +141,8 @@ def planes():
     empty_slice = False
     if use_slice:
         try:
-            mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
+            mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True,
+                                  unhashed=given)
         except ValueError as exc:
             lab.show_error(exc)
             return
@@ -168,7 +171,7 @@ def planes():
     kde = None
     if show_kde and sigmas and not empty_slice:
         try:
-            kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used)
+            kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used, unhashed=given)
         except ValueError as exc:
             st.warning(f"No KDE for this plane: {exc}")
 
@@ -224,10 +227,14 @@ def planes():
 
         mark = lab.user_mark(run)
 
+        what = (f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used
+                else f"{n_all:,} points")
+        title = f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}"
+
         def draw(ax, with_legend):
-            """The plane on ``ax``: on screen without its legend (shown as HTML beside it: a third of the
-            drawing time, issue 14), in the downloaded PNG with it, below the axes.  Returns the legend's
-            handles."""
+            """The plane on ``ax``: on screen without its legend and title (shown as HTML around it: the
+            legend was a third of the drawing time, the title's glyphs a fifth of what was left, issue 14),
+            in the downloaded PNG with both, the legend below the axes.  Returns the legend's handles."""
             art = plot_plane(ax, shown, kde=kde, ellipses=table, sigmas=sigmas or (1.0,), centre=not zoom,
                              overlay=overlay, overlay_label=overlay_label, xlim=xlim, ylim=ylim,
                              labels=(axis_label(space, i), axis_label(space, j)), legend=False)
@@ -244,10 +251,8 @@ def planes():
                 (star,) = ax.plot([m2[0]], [m2[1]], "*", ms=20, color="#ffd700", mec="k", mew=1.2, zorder=10,
                                   label="your image")
                 handles.append(star)
-            what = (f"slice |others| ≤ {t_used:g}: {len(points):,} of {n_all:,} points" if t_used
-                    else f"{n_all:,} points")
-            ax.set_title(f"{'Latent' if space == 'latent' else 'PCA'} plane ({i}, {j}) — {what}",
-                         y=1.0)  # a fixed position: no tick-label layout pass for the title
+            # On screen the title is HTML above the image (plot_plane's generic one is dropped).
+            ax.set_title(title if with_legend else "", y=1.0)  # fixed position: no layout pass
             if with_legend:
                 ax.legend(handles, [h.get_label() for h in handles], loc="upper center",
                           bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
@@ -257,7 +262,7 @@ def planes():
         def draw_screen():
             # A kept figure (its axes and ticks reused) with fixed margins: one draw pass, no tight
             # bounding box (§6: a pair change in ≤ 150 ms).  The axes box in inches is the download's.
-            with reused_axes((6.6, 5.9), left=0.11, right=0.98, bottom=0.11, top=0.94) as ax:
+            with reused_axes((6.6, 5.66), left=0.11, right=0.98, bottom=0.115, top=0.98) as ax:
                 handles = draw(ax, with_legend=False)
                 return figures.figure_png(ax.figure, dpi=115, tight=False), legend_html(handles)
 
@@ -278,6 +283,7 @@ def planes():
         with left:
             # PNG as given (the default "auto" re-encodes it as JPEG); the download, legend included,
             # is drawn when clicked.
+            st.markdown(f"**{title}**")
             st.image(png, output_format="PNG")
             st.markdown(legend, unsafe_allow_html=True)
             st.download_button("Download PNG", draw_download,
