@@ -25,6 +25,16 @@ def wrap(text):
     return textwrap.fill(text, 78)
 
 
+#: The ``--run`` help of every command that reads a run or a latent set.
+RUN_HELP = "run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)"
+
+
+def subcommand(sub, name, help, description, epilog):
+    """A ``python -m core`` subcommand: its description wrapped, its epilog (the example) kept as written."""
+    return sub.add_parser(name, help=help, description=wrap(description), epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def parse_value(text):
     """A ``--param`` value: ``None``/``null`` -> None, then int, then float, else the string."""
     t = text.strip()

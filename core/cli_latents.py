@@ -3,13 +3,12 @@ latent matrix (imported by :mod:`core.cli` only when one of these commands runs)
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from core.cli_args import (check_seed, dumps, key_value, out_prefix, params_dict, sampler_key_value,
-                           wrap)
+from core.cli_args import (RUN_HELP, check_seed, dumps, key_value, out_prefix, params_dict, sampler_key_value,
+                           subcommand)
 from core.data.images import make_grid, png_bytes
 from core.model.network import CompiledModel, decode
 from core.model.tfenv import import_tensorflow_quietly
@@ -27,15 +26,14 @@ from core.validation import check_int, check_n_samples
 # ---------------------------------------------------------------- stats
 
 def _add_stats(sub):
-    p = sub.add_parser(
-        "stats", help="statistics of a latent matrix",
-        description=wrap("Per-component statistics, radius, correlation, PCA and the MND check of a run's "
+    p = subcommand(
+        sub, "stats", help="statistics of a latent matrix",
+        description=("Per-component statistics, radius, correlation, PCA and the MND check of a run's "
                     "latents (or any .npy latent matrix, memory-mapped, never unpickled)."),
         epilog="example: python -m core stats --run default --threshold 0.4 --out stats_default/\n"
-               "example: python -m core stats --run default --pair 115 202 --sigma 1 2 2.2 3 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+               "example: python -m core stats --run default --pair 115 202 --sigma 1 2 2.2 3 --json")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
+    src.add_argument("--run", help=RUN_HELP)
     src.add_argument("--latents", metavar="PATH.npy", help="a .npy matrix of shape (n, z_dim) instead of a run")
     p.add_argument("--bin-width", type=float, default=0.25, help="histogram bin width (default 0.25)")
     p.add_argument("--threshold", type=float, default=0.5, help="|r| threshold of the top pairs (default 0.5)")
@@ -173,14 +171,13 @@ def _cmd_stats(args):
 # ---------------------------------------------------------------- sample
 
 def _add_sample(sub):
-    p = sub.add_parser(
-        "sample", help="draw latent vectors with a sampler (and decode a grid)",
-        description=wrap("Fit a sampler on a run's latents, draw N vectors, write PREFIX.npy (float32, "
+    p = subcommand(
+        sub, "sample", help="draw latent vectors with a sampler (and decode a grid)",
+        description=("Fit a sampler on a run's latents, draw N vectors, write PREFIX.npy (float32, "
                     f"shape (N, z_dim)) and a decoded image grid PREFIX.png. Samplers: {', '.join(SAMPLERS)}."),
         epilog="example: python -m core sample --run default --sampler pca-ellipse "
-               "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
+               "--param n_components=100 --param f=0.7 --n 64 --seed 1 --out out/pca_ellipse")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--sampler", required=True, help="registry name of the sampler")
     p.add_argument("--param", type=key_value, action="append", metavar="KEY=VALUE",
                    help="sampler parameter (repeatable); values are read as int, float, None or text")
@@ -220,17 +217,16 @@ def _cmd_sample(args):
 # ---------------------------------------------------------------- compare
 
 def _add_compare(sub):
-    p = sub.add_parser(
-        "compare", help="score several samplers against the data",
-        description=wrap("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
+    p = subcommand(
+        sub, "compare", help="score several samplers against the data",
+        description=("Fit every sampler on a run's latents (the last 10% of rows held out), draw N vectors "
                     "each and print the scoreboard (fraction inside the k-sigma region, radius and "
                     "Mahalanobis W1, nearest-neighbour ratio, precision/recall, squared latent Frechet distance, "
                     "MMD; with --decoder-metrics also re-encoding error and squared re-encoded Frechet distance). "
                     "Every parameter is checked before anything is fitted."),
         epilog="example: python -m core compare --run default --samplers mvn,pca-ellipse,gmm "
-               "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
+               "--param pca-ellipse:n_components=100 --param gmm:n_components=5 --n 2000 --json")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--samplers", default=",".join(SAMPLERS),
                    help=f"comma-separated registry names (default: all: {','.join(SAMPLERS)})")
     p.add_argument("--param", type=sampler_key_value, action="append", metavar="SAMPLER:KEY=VALUE",

@@ -3,7 +3,6 @@ only when one of these commands runs)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import sys
@@ -15,7 +14,7 @@ import pandas as pd
 from core import compare_runs as cr
 from core import experiment, experiment_runner
 from core.bench import suite as bench
-from core.cli_args import check_seed, dumps, key_value, out_prefix, params_dict, wrap
+from core.cli_args import RUN_HELP, check_seed, dumps, key_value, out_prefix, params_dict, subcommand
 from core.model import featuremaps
 from core.model.featuremaps import DEFAULT_LIMIT, DEFAULTS
 from core.model.tfenv import import_tensorflow_quietly
@@ -27,14 +26,13 @@ from core.validation import check_int, check_n_samples
 # ---------------------------------------------------------------- bench
 
 def _add_bench(sub):
-    p = sub.add_parser(
-        "bench", help="run the performance benchmark (fast paths against references)",
-        description=wrap("Time each fast path against its reference in the same process and print "
+    p = subcommand(
+        sub, "bench", help="run the performance benchmark (fast paths against references)",
+        description=("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
                     "Rows: kde, kde_30k, pca, statistics, pca_ellipse, decode, training, maps, memory; "
                     "tsne (openTSNE vs scikit-learn, minutes) only when named in --rows."),
-        epilog="example: python -m core bench --rows kde,decode --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="example: python -m core bench --rows kde,decode --json")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not a measurement")
     p.add_argument("--rows", default=None, help="comma-separated subset of the rows")
@@ -62,16 +60,15 @@ def _cmd_bench(args):
 # ---------------------------------------------------------------- maps (encoder feature maps)
 
 def _add_maps(sub):
-    p = sub.add_parser(
-        "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
-        description=wrap("For every map of one convolutional layer of a run's encoder (default: the "
+    p = subcommand(
+        sub, "maps", help="what the encoder's convolutional maps respond to (activation maximisation)",
+        description=("For every map of one convolutional layer of a run's encoder (default: the "
                     "innermost): the input pattern that maximises the map's mean activation (gradient "
                     "ascent from the dataset mean, jitter + blur, pixels clipped to [0, 1]), its mean "
                     "activation against the dataset's, the top real images, and its correlation with "
                     "every latent component. Writes PREFIX.png (the ranked grid) and PREFIX.json."),
-        epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", required=True, help="run name (in artifacts/), a run folder path, or RUN/SET (a named latent set)")
+        epilog="example: python -m core maps --run default --layer enc_conv3 --steps 96 --out out/maps")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--layer", default=None, help="convolutional layer name (default: the innermost)")
     p.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"ascent steps (default {DEFAULTS['steps']})")
     p.add_argument("--step-size", type=float, default=DEFAULTS["step_size"],
@@ -123,17 +120,16 @@ def _cmd_maps(args):
 # ---------------------------------------------------------------- compare-runs (issue 10)
 
 def _add_compare_runs(sub):
-    p = sub.add_parser(
-        "compare-runs", help="put 2-4 runs or latent sets side by side",
-        description=wrap("The single-run statistics (stats --json) of 2-4 runs or RUN/SET latent sets, next to "
+    p = subcommand(
+        sub, "compare-runs", help="put 2-4 runs or latent sets side by side",
+        description=("The single-run statistics (stats --json) of 2-4 runs or RUN/SET latent sets, next to "
                     "each other: dominant components, radius / sqrt(d) against the sqrt(d) and box shells, "
                     "correlation threshold counts, PCA axes for 90 %, the MND check (KS, fractions inside "
                     "the k-sigma ellipsoids against theory), ellipse coverage in each run's top-correlated "
                     "planes and, with --sampler, that sampler's scoreboard in each run. Runs with different "
                     "z_dim are compared on the dimension-free figures. Every run is loaded and checked "
                     "before anything is computed."),
-        epilog="example: python -m core compare-runs --runs default,default/digits --sampler mvn --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="example: python -m core compare-runs --runs default,default/digits --sampler mvn --json")
     p.add_argument("--runs", required=True, help="2-4 comma-separated runs (names, folder paths or RUN/SET)")
     p.add_argument("--sampler", default=None, help=f"also score this sampler in each run ({', '.join(SAMPLERS)})")
     p.add_argument("--param", type=key_value, action="append", metavar="KEY=VALUE",
@@ -194,17 +190,16 @@ def _cmd_compare_runs(args):
 # ---------------------------------------------------------------- experiment (issue 10)
 
 def _add_experiment(sub):
-    p = sub.add_parser(
-        "experiment", help="train a grid of configs one after another and tabulate them",
-        description=wrap("Train every config of a grid file (a base TrainConfig, a cartesian 'grid' of "
+    p = subcommand(
+        sub, "experiment", help="train a grid of configs one after another and tabulate them",
+        description=("Train every config of a grid file (a base TrainConfig, a cartesian 'grid' of "
                     "field values and/or a list of 'configs') one after another into runs NAME-00, "
                     "NAME-01, ... and write ROOT/.experiments/NAME/results.csv and results.json: one row "
                     "per run with the reconstruction loss, MND statistics, explained variance and the best "
                     "sampler scores. Every config is checked before anything trains. Run the same command "
                     "again to resume after a kill; a file 'cancel' in the experiment folder stops it after "
                     "the current epoch."),
-        epilog="example: python -m core experiment grids/bn_zdim.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog="example: python -m core experiment grids/bn_zdim.json")
     p.add_argument("grid", metavar="GRID.json", help="the grid file")
     p.add_argument("--root", default=None, help="folder the runs go to (default: the artifacts root)")
     p.add_argument("--check", action="store_true", help="only check the grid and list its runs")

@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse
 from matplotlib.path import Path
 
-from core.stats.attributes import binary_target, class_ellipses
+from core.stats.attributes import binary_target, class_ellipses, sample_rows
 from core.stats.components import component_histograms
 from core.stats.ellipses import (
     ellipse_params,
@@ -727,9 +727,7 @@ def attribute_plane_figure(points, values, name, i, j, space="latent", y=None, m
         valid, how = np.isfinite(values), ""
     fig = Figure(figsize=(6.4, 5.4), layout="constrained")
     ax = fig.add_subplot()
-    rows = np.arange(points.shape[0])
-    if rows.size > check_int(max_points, "max_points", low=1):
-        rows = np.sort(check_random_state(random_state).choice(rows.size, max_points, replace=False))
+    rows = sample_rows(points.shape[0], check_int(max_points, "max_points", low=1), random_state)
     sc = ax.scatter(points[rows, 0], points[rows, 1], c=values[rows], s=4, cmap="coolwarm", alpha=0.6,
                     rasterized=True)
     fig.colorbar(sc, ax=ax, label=name)

@@ -80,7 +80,8 @@ def binary_target(values, name="attribute"):
     return y, valid, how
 
 
-def _rows(n, max_rows, random_state):
+def sample_rows(n, max_rows, random_state):
+    """Sorted indices of a fixed-seed subsample of ``max_rows`` of ``n`` rows (all of them when None or n <= max_rows)."""
     if max_rows is None or n <= max_rows:
         return np.arange(n)
     return np.sort(np.random.default_rng(random_state).choice(n, max_rows, replace=False))
@@ -133,7 +134,7 @@ def attribute_direction(Z, values, name="attribute", cv=5, max_rows=DEFAULT_MAX_
     cv = check_int(cv, "cv", low=2, high=20)
     n_axes = check_int(n_axes, "n_axes", low=1)
     idx = np.flatnonzero(valid)
-    idx = idx[_rows(idx.size, max_rows, random_state)]
+    idx = idx[sample_rows(idx.size, max_rows, random_state)]
     X, t = np.asarray(Z[idx], np.float64), y[idx]
     n_pos, n_neg = int(t.sum()), int((~t).sum())
     if min(n_pos, n_neg) < cv:
@@ -254,4 +255,5 @@ def class_ellipses(points, y, sigmas=(1.0, 2.0)):
     return {cls: plane_ellipses(points[y == cls], sigmas) for cls in (True, False)}
 
 
-__all__ = ["attribute_direction", "attribute_table", "binary_target", "class_ellipses", "direction_plane"]
+__all__ = ["attribute_direction", "attribute_table", "binary_target", "class_ellipses", "direction_plane",
+           "sample_rows"]

@@ -188,6 +188,13 @@ def pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below=REFINE_BELOW, at
         Estimated largest relative error of the m small eigenvalues and of
         the first one above the pilot's span (see :data:`PILOT_TOL`).
     """
+    # Only small matrices here: OpenBLAS's threads cost more than they save
+    # (see symmetric_eigh; 25 ms against 10 quiet, 60-75 against 10-12 at load 2).
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return _pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below, at_least)
+
+
+def _pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below, at_least):
     mean, cov = covariance_from_gram(shift, s1, s2, n)
     q = q1 / n
     Cp = (q2 - n * np.outer(q, q)) / (n - 1)
@@ -198,7 +205,7 @@ def pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below=REFINE_BELOW, at
     D = exact - B.T @ cov @ B  # the float32 rounding, seen inside the pilot's span
     cov = cov + B @ D @ B.T
     cov = (cov + cov.T) / 2.0
-    evals, evecs = symmetric_eigh(cov)
+    evals, evecs = np.linalg.eigh(cov)  # one BLAS thread already (the caller's limit)
     d = evals.shape[0]
     m = n_small(evals, float(np.mean(np.clip(evals, 0.0, None))), below, at_least)
     W = evecs[:, :m]
@@ -225,14 +232,18 @@ def _blas_controller():
     return _CONTROLLER
 
 
+def _cores():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _n_threads():
     """Cores available, but no more than the BLAS thread limit in force (e.g. OPENBLAS_NUM_THREADS=1)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
     blas = [lib.num_threads for lib in _blas_controller().select(user_api="blas").lib_controllers]
-    return max(1, min([n] + blas))
+    return max(1, min([_cores()] + blas))
 
 
 def symmetric_eigh(A):
@@ -282,11 +293,15 @@ _POOL_LOCK = threading.Lock()
 
 
 def _pool():
-    """The process's worker threads for :func:`_in_threads` (one fewer than the cores)."""
+    """The process's worker threads for :func:`_in_threads` (one fewer than the cores).
+
+    Sized by the cores, not by :func:`_n_threads`: it is first called inside the
+    single-thread BLAS limit, where that would always say 1.
+    """
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, _n_threads() - 1), thread_name_prefix="gram")
+            _POOL = ThreadPoolExecutor(max_workers=max(1, _cores() - 1), thread_name_prefix="gram")
         return _POOL
 
 
@@ -375,10 +390,7 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
     shift, s1, s2, q1, q2 = sums
-    # Only small matrices from here: OpenBLAS's threads cost more than they save
-    # (see symmetric_eigh; 25 ms against 10 quiet, 60-75 against 10-12 at load 2).
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
+    mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
     if error <= PILOT_TOL:
         return mean, cov, evals, evecs, 1
     mean, cov = covariance_from_gram(shift, s1, s2, n)

@@ -36,7 +36,6 @@ st.markdown(
 
 run = lab.select_run()
 stats = views.statistics(run)
-given = {"statistics": stats}
 d = run.z_dim
 SIGMA_CHOICES = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]
 # Measured with docs/time_tsne.py on the default run (2 busy cores).
@@ -131,8 +130,7 @@ def planes():
     # ---------------------------------------------------------------- the plane
 
     try:
-        # The page's statistics handed over, not looked up again per call (a pair change, issue 14).
-        points = lab.run_cached(run_views.plane, run, i, j, space, unhashed=given)
+        points = lab.run_cached(run_views.plane, run, i, j, space)
     except ValueError as exc:
         lab.show_error(exc)
         return
@@ -141,8 +139,7 @@ def planes():
     empty_slice = False
     if use_slice:
         try:
-            mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True,
-                                  unhashed=given)
+            mask = lab.run_cached(run_views.slice_mask, run, i, j, float(t), space, allow_empty=True)
         except ValueError as exc:
             lab.show_error(exc)
             return
@@ -171,7 +168,7 @@ def planes():
     kde = None
     if show_kde and sigmas and not empty_slice:
         try:
-            kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used, unhashed=given)
+            kde = lab.run_cached(run_views.plane_kde, run, i, j, space, t_used)
         except ValueError as exc:
             st.warning(f"No KDE for this plane: {exc}")
 
