@@ -374,10 +374,36 @@ def run_cached(fn, run, *args, shared=False, spinner=None, unhashed=None, comput
     def call(r):
         return fn(r, *args, **kwargs, **extra)
 
-    with st.spinner(spinner) if spinner and not _in_cached_function() else contextlib.nullcontext():
+    # st.spinner starts a thread per call (~1-5 ms with the GIL busy): only where a result is computed.
+    busy = spinner and not _in_cached_function() and not _known(key, shared)
+    with st.spinner(spinner) if busy else contextlib.nullcontext():
         if shared:
             return _shared(key, run, call, compute)
-        return _run_cached_data(*key, call)
+        value = _run_cached_data(*key, call)
+    _remember(key)
+    return value
+
+
+_SEEN = set()  # keys of st.cache_data results this process has computed or returned
+
+
+def _known(key, shared):
+    """Whether the result of ``key`` is (most likely) there already: then no spinner is shown."""
+    if shared:
+        return _shared_slot(*key)["done"]
+    try:
+        return key in _SEEN  # an entry Streamlit has evicted since merely computes without a spinner
+    except TypeError:  # an unhashable argument (Streamlit hashes it its own way)
+        return False
+
+
+def _remember(key):
+    try:
+        if len(_SEEN) > 4096:
+            _SEEN.clear()
+        _SEEN.add(key)
+    except TypeError:
+        pass
 
 
 class _Store:

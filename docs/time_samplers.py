@@ -16,14 +16,18 @@ Chromium (``tests/cdp.py``) and times what a teacher waits for:
   the medians of each action at the end.
 
 "Cold" means a fresh server process and an empty disk cache
-(``LATENT_LAB_CACHE`` points at a new temporary folder).  Two times per
-action: ``server`` — from the rerun request the browser sends to the
-``script_finished`` message it receives (read from the page's WebSocket
-frames over the DevTools protocol, so it needs no instrumentation in the
-page and works on old code too); ``painted`` — from the click until the
-page is idle with every image loaded; ``server_cpu_s`` — the CPU seconds the
-server process used meanwhile (from ``/proc``; unlike wall time it does not
-grow with the load of a shared machine).  The 1-minute load average is
+(``LATENT_LAB_CACHE`` points at a new temporary folder).  Times per
+action: ``server_s`` — from the server receiving the rerun request to its
+sending the ``script_finished`` message (logged by the launcher
+``docs/server_timeline.py``, which wraps two Streamlit methods and changes
+nothing else, so it serves old checkouts too); ``round_trip_s`` — the
+browser's view of the same: from the rerun request it sends to the
+``script_finished`` it receives (WebSocket frames over the DevTools
+protocol), which adds the page's own handling of the rerun's messages;
+``painted`` — from the click until the page is idle with every image
+loaded; ``server_cpu_s`` — the CPU seconds the server process used over
+``server_s`` (unlike wall time it does not grow with the load of a shared
+machine).  The 1-minute load average is
 recorded with every action.
 
     python docs/time_samplers.py [--repo PATH] [--only redraw,draw4,draw6,tsne] [--json FILE]
@@ -47,6 +51,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from docs.server_timeline import read_events, server_times  # noqa: E402
 from tests.cdp import Browser, StreamlitServer  # noqa: E402
 
 SIX = ["gaussian-diag", "gmm"]  # added to the four defaults
@@ -134,7 +139,7 @@ def settle(b, timeout, quiet=1.5):
 
 
 #: The server process of the scenario running now (for its CPU time).
-SERVER = {"pid": None}
+SERVER = {"pid": None, "timeline": None}
 
 
 def server_cpu():
@@ -159,14 +164,21 @@ def act(b, label, action, timeout=900, results=None):
     b.events.clear()
     la = load1()
     cpu0 = server_cpu()
+    since = time.time()
     ok = action(b) if callable(action) else b.js(action)
     if ok is False or ok is None:
         raise RuntimeError(f"{label}: the page element was not found")
-    server, painted = settle(b, timeout)
+    round_trip, painted = settle(b, timeout)
     cpu1 = server_cpu()
+    server, server_cpu_s = None, None
+    if SERVER.get("timeline"):
+        server, server_cpu_s = server_times(read_events(SERVER["timeline"], since))
+    if server_cpu_s is None and cpu0 is not None and cpu1 is not None:
+        server_cpu_s = cpu1 - cpu0
     row = {"action": label, "server_s": None if server is None else round(server, 3),
+           "round_trip_s": None if round_trip is None else round(round_trip, 3),
            "painted_s": None if painted is None else round(painted, 2),
-           "server_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
+           "server_cpu_s": None if server_cpu_s is None else round(server_cpu_s, 3),
            "load1_before": la, "load1_after": load1()}
     print(json.dumps(row), flush=True)
     if results is not None:
@@ -230,8 +242,10 @@ def server(repo, cache):
     env["PYTHONPATH"] = str(repo)
     # The server is started as "python": the interpreter running this script.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    srv = StreamlitServer(repo, env=env)
-    SERVER["pid"] = srv.proc.pid
+    # This checkout's launcher logs the server's side of every rerun (it serves any --repo).
+    env["LATENT_LAB_TIMELINE"] = str(Path(cache) / "timeline.log")
+    srv = StreamlitServer(repo, env=env, launcher=("python", str(REPO / "docs" / "server_timeline.py")))
+    SERVER["pid"], SERVER["timeline"] = srv.proc.pid, env["LATENT_LAB_TIMELINE"]
     return srv
 
 

@@ -155,11 +155,11 @@ class Browser:
 class StreamlitServer:
     """``streamlit run dashboard/Home.py`` on a free port, for tests and screenshots."""
 
-    def __init__(self, repo_root, env=None):
+    def __init__(self, repo_root, env=None, launcher=("python", "-m", "streamlit")):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            ["python", "-m", "streamlit", "run", "dashboard/Home.py", "--server.headless", "true",
+            [*launcher, "run", "dashboard/Home.py", "--server.headless", "true",
              "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=str(repo_root), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

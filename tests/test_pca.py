@@ -158,3 +158,42 @@ def test_symmetric_eigh_matches_numpy_and_restores_blas_threads():
     np.testing.assert_allclose(w, w_ref, rtol=1e-12)
     np.testing.assert_allclose(C @ V, V * w, atol=1e-12)
     assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == before
+
+
+def test_gram_pass_is_the_same_on_any_core_count_and_matches_float64(monkeypatch):
+    # Issue 14: threads pull fixed row ranges as they finish; the sums over the ranges must
+    # not depend on how many threads ran them (bit-identical), and must be the float64 Gram.
+    from core.stats import gram
+
+    rng = np.random.default_rng(7)
+    Z = (rng.normal(size=(9000, 12)) @ rng.normal(size=(12, 12)) + 3.0).astype(np.float32)
+    got = {}
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(gram, "_n_threads", lambda w=workers: w)
+        got[workers] = gram.shifted_gram(Z, rows=256, shift=gram.float32_shift(Z))
+    for workers in (2, 3):
+        for a, b in zip(got[1], got[workers]):
+            np.testing.assert_array_equal(a, b)
+    shift, s1, s2 = got[1]
+    B = Z.astype(np.float64) - shift.astype(np.float64)
+    # float32 block sums: their error is relative to the sums of |values|, not to the (centred) sums.
+    assert np.all(np.abs(s1 - B.sum(axis=0)) <= 1e-6 * np.abs(B).sum(axis=0))
+    assert np.all(np.abs(s2 - B.T @ B) <= 1e-6 * (np.abs(B).T @ np.abs(B)))
+    # 9000 rows in ranges of 8 x 256 = 2048: five ranges, the last one short.
+    calls = []
+    monkeypatch.setattr(gram, "_n_threads", lambda: 2)
+    out = gram._in_threads(lambda a, b: calls.append((a, b)) or (a, b), 9000, 256)
+    assert out == [(0, 2048), (2048, 4096), (4096, 6144), (6144, 8192), (8192, 9000)]
+    assert sorted(calls) == out
+
+
+def test_gram_threads_pass_an_error_on():
+    from core.stats import gram
+
+    def boom(a, b):
+        if a > 0:
+            raise ValueError(f"block at {a}")
+        return a
+
+    with pytest.raises(ValueError, match="block at"):
+        gram._in_threads(boom, 50_000, 1024)

@@ -263,29 +263,51 @@ def symmetric_eigh(A):
         return np.linalg.eigh(A)
 
 
-def _in_threads(fn, n, rows):
-    """``fn(start, stop)`` on contiguous row ranges, one per core, each with single-threaded BLAS.
+#: Blocks per task of :func:`_in_threads` (16,384 rows at GRAM_ROWS: 13 tasks for 200,000 rows).
+TASK_BLOCKS = 8
+
+
+def _in_threads(fn, n, rows, task_blocks=TASK_BLOCKS):
+    """``fn(start, stop)`` on consecutive row ranges of ``task_blocks`` blocks, pulled by one thread per core,
+    each with single-threaded BLAS; returns the results in range order.
 
     Why: OpenBLAS's own threads synchronise inside every call, and on a
     shared, loaded machine a block-sized call then waits for a descheduled
     sibling thread (measured 10x slower at load 8 on 2 cores); plain threads
     over independent row ranges (numpy releases the GIL in BLAS) need no
-    synchronisation until the end.  Results come back in range order, so
-    the sums are deterministic for a given core count.
+    synchronisation until the end.  Threads pull the next range when done
+    (not one fixed half each): on a virtual machine one core is often slower
+    for a while, and a fixed split waits for it.  The ranges do not depend on
+    the core count, so neither do the sums over them.
     """
-    workers = min(_n_threads(), max(1, n // (4 * rows)))
+    step = rows * max(1, int(task_blocks))
+    bounds = [(a, min(a + step, n)) for a in range(0, max(n, 1), step)]
+    workers = min(_n_threads(), len(bounds))
     if workers == 1:
-        return [fn(0, n)]
-    step = -(-n // workers)
-    step = -(-step // rows) * rows  # block-aligned ranges
-    bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+        return [fn(a, b) for a, b in bounds]
+    out = [None] * len(bounds)
+    tasks = iter(range(len(bounds)))
+    lock = threading.Lock()
+
+    def drain():
+        while True:
+            with lock:
+                k = next(tasks, None)
+            if k is None:
+                return
+            out[k] = fn(*bounds[k])
+
     with _blas_controller().limit(limits=1, user_api="blas"):
-        # This thread takes the first range itself; the others go to threads kept
-        # for the process (a new pool per call cost ~1/4 of the pass's median time
-        # in thread start-up and hand-offs on 2 cores).
-        futures = [_pool().submit(fn, *ab) for ab in bounds[1:]]
-        first = fn(*bounds[0])
-        return [first] + [f.result() for f in futures]
+        # This thread pulls ranges too; the others are threads kept for the
+        # process (a new pool per call cost ~1/4 of the pass's median time in
+        # thread start-up and hand-offs on 2 cores).
+        futures = [_pool().submit(drain) for _ in range(workers - 1)]
+        try:
+            drain()
+        finally:
+            for f in futures:
+                f.result()
+    return out
 
 
 _POOL = None

@@ -63,11 +63,15 @@ def axis_label(space, k):
     return f"z{k}" if space == "latent" else f"PCA {k}" + (" (leading)" if k == 0 else "")
 
 
-@st.fragment
-def planes():
-    """Choices, plane and grid rerun on their own: a pair change redraws only this part (issue 14)."""
-    # ---------------------------------------------------------------- choices
+def choices():
+    """The choices every plane shares (coordinates, sigma levels, KDE, slice, sampler overlay, zoom).
 
+    They are outside the pair's fragment: a change of one reruns the page, a
+    pair change only :func:`plane`, whose elements are then few (each
+    element a rerun sends costs the browser ~2 ms before the run counts as
+    finished; §6: a pair change in <= 150 ms).  Returns a dict, or None
+    after showing what is wrong.
+    """
     c1, c2, c3 = st.columns([1, 2, 2])
     space = c1.radio("Coordinates", ["latent", "pca"], key="planes_space",
                      index=1 if lab.query_value("space", "latent") == "pca" else 0,
@@ -76,16 +80,6 @@ def planes():
     source = c2.radio("Pair", ["choose i and j", "top-correlated pair"], key="planes_source",
                       horizontal=True, disabled=space == "pca",
                       help="PCA coordinates are uncorrelated by construction; top pairs need latent z.")
-    if space == "latent" and source == "top-correlated pair":
-        tp = top_pairs(stats.correlation, threshold=0.0, n=min(30, d * (d - 1) // 2))
-        options = list(tp.itertuples(index=False))
-        pick = c2.selectbox("Top-correlated pairs (by |r|)", range(len(options)), key="planes_top",
-                            format_func=lambda k: f"z{options[k].i} – z{options[k].j}   (r = {options[k].r:+.3f})")
-        i, j = int(options[pick].i), int(options[pick].j)
-    else:
-        ci, cj = c2.columns(2)
-        i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
-        j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
     sigmas = c3.multiselect("Sigma levels (type any, e.g. 2.2)", SIGMA_CHOICES, key="planes_sigmas",
                             default=lab.query_list("sigmas", [1.0, 2.0, 3.0], float, allowed=SIGMA_CHOICES),
                             accept_new_options=True,
@@ -95,7 +89,7 @@ def planes():
         sigmas = list(check_sigmas(sigmas))
     except ValueError as exc:
         lab.show_error(exc)
-        return
+        return None
     show_kde = c3.checkbox("KDE contours at the same masses", value=True, key="planes_kde")
 
     with st.expander("Slice, sampler overlay, zoom", expanded=False):
@@ -127,7 +121,40 @@ def planes():
                            disabled=not zoom)
             zw = e3.slider("window half-width (σ)", 0.1, 4.0, 1.0, 0.1, key="planes_zw", disabled=not zoom)
 
-    # ---------------------------------------------------------------- the plane
+    V = None
+    if overlay_name != "none":
+        try:
+            with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
+                V = views.sample(run, overlay_name, n_over, seed_over, **overlay_params)
+        except ValueError as exc:
+            lab.show_error(exc)
+    return {"space": space, "source": source, "sigmas": sigmas, "show_kde": show_kde, "use_slice": use_slice,
+            "t": float(t), "overlay_name": overlay_name if V is not None else "none", "V": V,
+            "ov_key": None if V is None else (overlay_name, n_over, seed_over, repr(sorted(overlay_params.items()))),
+            "zoom": zoom, "zabs": zabs, "zx": float(zx), "zy": float(zy), "zw": float(zw)}
+
+
+def pair_choice(space, source):
+    """(i, j) from the number inputs, or from the top-correlated pairs' list (inside the fragment)."""
+    if space == "latent" and source == "top-correlated pair":
+        tp = top_pairs(stats.correlation, threshold=0.0, n=min(30, d * (d - 1) // 2))
+        options = list(tp.itertuples(index=False))
+        pick = st.selectbox("Top-correlated pairs (by |r|)", range(len(options)), key="planes_top",
+                            format_func=lambda k: f"z{options[k].i} – z{options[k].j}   (r = {options[k].r:+.3f})")
+        return int(options[pick].i), int(options[pick].j)
+    ci, cj, _ = st.columns([1, 1, 3])
+    i = int(ci.number_input("i", value=lab.query_value("i", 0, int), step=1, key="planes_i", help=f"0 … {d - 1}"))
+    j = int(cj.number_input("j", value=lab.query_value("j", 1, int), step=1, key="planes_j", help=f"0 … {d - 1}"))
+    return i, j
+
+
+@st.fragment
+def plane(opts):
+    """The pair's plane: a pair change reruns only this (issue 14)."""
+    space, sigmas, show_kde, use_slice, t = (opts[k] for k in ("space", "sigmas", "show_kde", "use_slice", "t"))
+    overlay_name, V, zoom = opts["overlay_name"], opts["V"], opts["zoom"]
+    zabs, zx, zy, zw = opts["zabs"], opts["zx"], opts["zy"], opts["zw"]
+    i, j = pair_choice(space, opts["source"])
 
     try:
         points = lab.run_cached(run_views.plane, run, i, j, space)
@@ -173,10 +200,9 @@ def planes():
             st.warning(f"No KDE for this plane: {exc}")
 
     overlay = overlay_label = None
-    if overlay_name != "none":
+    if V is not None:
+        n_over = len(V)
         try:
-            with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
-                V = views.sample(run, overlay_name, n_over, seed_over, **overlay_params)
             pca = stats.pca if space == "pca" else None
             if t_used is not None:
                 V = V[slice_mask(V, i, j, t_used, space=space, pca=pca, allow_empty=True)]
@@ -270,8 +296,7 @@ def planes():
             return figures.figure_png(fig, dpi=115, tight=False)
 
         # Everything the figure shows besides the run: a revisited choice sends cached bytes.
-        ov_key = None if overlay_name == "none" else (overlay_name, n_over, seed_over,
-                                                      repr(sorted(overlay_params.items())))
+        ov_key = opts["ov_key"]
         params = (space, i, j, tuple(sigmas), bool(show_kde), t_used, ov_key, bool(zoom),
                   (zabs, float(zx), float(zy), float(zw)) if zoom else None, mark)
         png, legend = lab.run_cached(_figure_png, run, "plane", params, unhashed={"draw": draw_screen})
@@ -313,8 +338,13 @@ def planes():
             if t_used:
                 st.caption("In a slice the ellipses and contours describe the points left in the slice.")
 
-    # ---------------------------------------------------------------- grid of planes
 
+@st.fragment
+def grid(opts):
+    """Planes of several pairs (seed III); its own fragment: it does not depend on the pair above."""
+    space, sigmas, show_kde = opts["space"], opts["sigmas"], opts["show_kde"]
+    overlay_name, V = opts["overlay_name"], opts["V"]
+    n_all = run.latents.shape[0]
     st.divider()
     st.subheader("Grid of planes")
     if st.checkbox("Show a grid of planes (2 × 3, or 4 × 4 top-correlated pairs)", key="planes_grid"):
@@ -365,7 +395,7 @@ def planes():
                         ax.set_yticks([])
                         continue
                     ov = None
-                    if overlay is not None and len(overlay) and overlay_name != "none":
+                    if V is not None and len(V):
                         ov = plane_coordinates(V, a, b, space=space, pca=stats.pca if space == "pca" else None)
                     art = plot_plane(ax, pts, kde=kd, ellipses=tab, max_points=grid_points, overlay=ov,
                                      overlay_label=overlay_name, labels=(axis_label(space, a), axis_label(space, b)))
@@ -382,7 +412,7 @@ def planes():
                     ax.set_title(f"({a}, {b})  {cov_txt}")
                     enlarge(ax, 12)
                 extra = "".join(f"; {m[1]} marked {'★' if m[2] == '*' else '●'}" for m in marks)
-                if overlay is not None and overlay_name != "none":
+                if V is not None:
                     extra += f"; green ×: {overlay_name}"
                 fig.suptitle(f"{'Latent' if space == 'latent' else 'PCA'} planes of run {run.name}: "
                              f"ellipse coverage measured/theory per σ level{extra}", fontsize=12)
@@ -391,7 +421,10 @@ def planes():
             lab.show_png(png, f"{run.name}_{space}_planes_grid.png", key="planes_dl_grid")
 
 
-planes()
+opts = choices()
+if opts is not None:
+    plane(opts)
+    grid(opts)
 
 # ---------------------------------------------------------------- t-SNE
 
