@@ -458,25 +458,29 @@ def bench_training(quick=False, **_):
             ae.fit(x_train, x_train, batch_size=cfg.batch_size, epochs=n_epochs, validation_data=(x_val, x_val),
                    shuffle=True, verbose=0, callbacks=[Stamp()])
 
-        # The reference runs before and after the pipeline (brackets it in
-        # time) so a change of machine load does not favour either side.
+        # Plain fits and pipeline runs alternate: plain, pipeline, plain, pipeline, plain.  This
+        # machine's speed drifts by a third within minutes; blocks that bracket each other in time
+        # keep a drift from favouring either side.
         plain_fit(epochs)
-        ref_times = durations[1:]
-        ends = {}
+        ref_times = durations[1:]  # the first epoch traces the step: a warm-up
+        pipe_times = []
+        for block in range(2):
+            ends = {}
 
-        def on_progress(info):
-            # Epoch ends are reported with batch 0 after checkpoint + progress file.
-            if info.get("batch") == 0 and info.get("state") == "running":
-                ends[int(info["epoch"])] = time.perf_counter()
+            def on_progress(info, ends=ends):
+                # Epoch ends are reported with batch 0 after checkpoint + progress file.
+                if info.get("batch") == 0 and info.get("state") == "running":
+                    ends[int(info["epoch"])] = time.perf_counter()
 
-        train_run(cfg, out, on_progress=on_progress, encode=False)
+            train_run(cfg, out.with_name(f"{out.name}_{block}"), on_progress=on_progress, encode=False)
+            pipe_times += list(np.diff([ends[e] for e in range(1, epochs + 1)]))
+            del durations[:]
+            plain_fit(epochs - 1)
+            ref_times += durations
         steps = n_train // cfg.batch_size
         # Medians: robust to a burst of load from other processes in one epoch.
-        pipe_epoch = float(np.median(np.diff([ends[e] for e in range(1, epochs + 1)])))
+        pipe_epoch = float(np.median(pipe_times))
         pipe_ips = steps * cfg.batch_size / pipe_epoch
-        del durations[:]
-        plain_fit(epochs - 1)
-        ref_times += durations
         ref_epoch = float(np.median(ref_times))
         ref_ips = n_train / ref_epoch
     # Time per image on each side, so ratio = reference time / time = pipeline img/s / plain img/s.
@@ -485,10 +489,11 @@ def bench_training(quick=False, **_):
                 "ratio >= 1.0 (pipeline, progress, checkpoints cost nothing)", t_ref / t >= 1.0,
                 f"{S['train_size']}x{S['train_size']} synthfaces, {n_train} training + {n_val} validation "
                 f"images, filters {list(S['train_enc'])} / {list(S['train_dec'])}, z_dim {S['train_z']}, "
-                f"batch {cfg.batch_size}; median epoch time; train_run: {epochs - 1} timed epoch(s) after 1 "
-                f"warm-up epoch, epoch end to epoch end (validation, checkpoint and progress file included); "
-                f"model.fit: as many epochs before and after train_run (brackets it in time), each with "
-                f"validation; "
+                f"batch {cfg.batch_size}; median epoch time; two train_run blocks of {epochs - 1} timed epoch(s) "
+                f"after 1 warm-up epoch, epoch end to epoch end (validation, checkpoint and progress file "
+                f"included); model.fit: blocks of as many epochs before, between and after them (plain, "
+                f"pipeline, plain, pipeline, plain: a drift of the machine's speed favours neither), each "
+                f"with validation; "
                 f"time_s is seconds per image: train_run {pipe_ips:.0f} img/s, model.fit {ref_ips:.0f} img/s",
                 images_per_s=pipe_ips, reference_images_per_s=ref_ips)
 
