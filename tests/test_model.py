@@ -85,3 +85,24 @@ def test_core_turns_onednn_on_unless_told_otherwise():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def test_compiled_model_sub_batches_give_every_row_the_same_image_in_any_call():
+    # Issue 14: one traced call runs 4 independent sub-batches side by side, and fewer rows than
+    # the batch run through the sub-batch graph alone; a vector's image must not depend on which
+    # path, position or call decoded it.
+    from core.model.network import _parts
+
+    assert [_parts(b) for b in (16, 64, 6, 7, 1)] == [4, 4, 3, 1, 1]
+    _, dec, _ = build_cae(small_config())
+    fast = CompiledModel(dec, batch_size=16)
+    assert (fast.parts, fast.part) == (4, 4)
+    z = np.random.default_rng(3).normal(size=(21, 8)).astype(np.float32)
+    whole = fast(z)
+    perm = np.random.default_rng(4).permutation(21)
+    np.testing.assert_array_equal(fast(z[perm]), whole[perm])
+    for i in (0, 5, 20):
+        np.testing.assert_array_equal(fast(z[i:i + 1]), whole[i:i + 1])
+    np.testing.assert_allclose(whole, dec.predict(z, verbose=0), atol=1e-5)
+    # An uneven batch falls back to fewer parts, same images.
+    np.testing.assert_allclose(CompiledModel(dec, batch_size=7)(z), whole, atol=1e-5)

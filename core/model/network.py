@@ -73,35 +73,69 @@ def build_cae(config: ModelConfig):
     return encoder, decoder, autoencoder
 
 
+#: Independent sub-batches per traced call (see :class:`CompiledModel`).
+PARTS = 4
+
+
+def _parts(batch_size, parts=PARTS):
+    """The most sub-batches, at most ``parts``, that split ``batch_size`` evenly."""
+    return max(p for p in range(1, max(1, int(parts)) + 1) if batch_size % p == 0)
+
+
 class CompiledModel:
     """A thread-safe, traced ``tf.function`` wrapper around a Keras model.
 
-    ``model.predict`` sets up a data pipeline on every call (~100 ms); a
+    ``model.predict`` sets up a data pipeline on every call (~60 ms); a
     traced call with a fixed batch size takes a few ms.  Inputs are padded to
-    a multiple of ``batch_size`` so only one graph is ever traced.
+    a multiple of the sub-batch, so only two graphs are ever traced.
+
+    One traced call runs the model on ``parts`` independent sub-batches of
+    ``batch_size / parts`` rows: TensorFlow's executor runs them on its
+    inter-op threads side by side, where one batch's small convolutions
+    scale badly over the intra-op threads (16 vectors through the default
+    run's decoder: 14 ms instead of 16-19 on 2 CPUs, issue 14).  Fewer rows
+    than ``batch_size`` (the Decode page's slider: one vector) run through
+    the sub-batch graph alone, a quarter of the work.  Every row passes
+    through the same sub-batch model either way, so a vector decodes to the
+    same image in any call.
 
     Parameters
     ----------
     model : keras.Model
     batch_size : int
         Rows per traced call.
+    parts : int
+        Sub-batches per call, at most (the largest divisor of ``batch_size``
+        not above it).
     """
 
-    def __init__(self, model, batch_size=16):
+    def __init__(self, model, batch_size=16, parts=PARTS):
         import tensorflow as tf
 
         self.model = model
         self.batch_size = int(batch_size)
+        self.parts = _parts(self.batch_size, parts)
+        self.part = self.batch_size // self.parts
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
-        spec = tf.TensorSpec((self.batch_size,) + self.input_shape, tf.float32)
-        self._fn = tf.function(lambda x: model(x, training=False), input_signature=[spec], reduce_retracing=True)
+        k, p = self.parts, self.part
+
+        def whole(x):
+            if k == 1:
+                return model(x, training=False)
+            return tf.concat([model(x[i * p:(i + 1) * p], training=False) for i in range(k)], axis=0)
+
+        full = tf.function(whole, input_signature=[tf.TensorSpec((self.batch_size,) + self.input_shape, tf.float32)],
+                           reduce_retracing=True)
+        small = tf.function(lambda x: model(x, training=False),
+                            input_signature=[tf.TensorSpec((p,) + self.input_shape, tf.float32)])
         # Traced once here, under the module lock; later calls run the
-        # concrete graph, which TensorFlow allows from several threads.
+        # concrete graphs, which TensorFlow allows from several threads.
         self._lock = _TRACE_LOCK
         with self._lock:
-            # Calling the concrete graph skips tf.function's per-call argument
+            # Calling a concrete graph skips tf.function's per-call argument
             # matching (~2 ms of a ~13 ms decode of 16 vectors).
-            self._graph = self._fn.get_concrete_function()
+            self._graph = full.get_concrete_function()
+            self._small = small.get_concrete_function() if k > 1 else self._graph
 
     def __call__(self, x):
         """Run the model on ``x`` of shape (n, *input_shape); returns float32 ndarray."""
@@ -111,13 +145,18 @@ class CompiledModel:
         n = x.shape[0]
         if n == 0:
             return np.zeros((0,) + tuple(int(d) for d in self.model.output_shape[1:]), np.float32)
-        b = self.batch_size
-        pad = (-n) % b
+        b, p = self.batch_size, self.part
+        pad = (-n) % p
         if pad:
             x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], np.float32)])
         import tensorflow as tf
 
-        outs = [self._graph(tf.constant(x[s:s + b])).numpy() for s in range(0, x.shape[0], b)]
+        outs, s = [], 0
+        while s < x.shape[0]:
+            step = b if x.shape[0] - s >= b else p
+            graph = self._graph if step == b else self._small
+            outs.append(graph(tf.constant(x[s:s + step])).numpy())
+            s += step
         return np.concatenate(outs)[:n]
 
 
