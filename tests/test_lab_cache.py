@@ -168,3 +168,32 @@ def test_csv_download_writes_the_csv_only_when_clicked(app_env, monkeypatch):
     assert callable(seen["data"]) and seen["file_name"] == "run_a_b.csv" and seen["mime"] == "text/csv"
     assert seen["data"]() == df.to_csv(index=False).encode("utf-8")
     assert pd.read_csv(io.BytesIO(seen["data"]())).equals(df)
+
+
+def _scaled_sum(run, k, scale=1.0):
+    return float(np.asarray(run.latents[:, k]).sum() * scale)
+
+
+def test_run_cached_shows_a_spinner_only_when_it_computes(app_env, monkeypatch):
+    # Issue 14: st.spinner starts a thread per call; a cached lookup must not open one.
+    import contextlib
+
+    import lab
+    import streamlit as st
+
+    opened = []
+
+    def spinner(text, *a, **kw):
+        opened.append(text)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(st, "spinner", spinner)
+    run = lab.get_run(TINY_RUN)
+    first = lab.run_cached(_scaled_sum, run, 0, scale=3.0, spinner="computing")
+    assert lab.run_cached(_scaled_sum, run, 0, scale=3.0, spinner="computing") == first
+    assert opened == ["computing"]
+    lab.run_cached(_scaled_sum, run, 1, scale=3.0, spinner="computing")  # a new key computes: spinner
+    assert opened == ["computing", "computing"]
+    shared = lab.run_cached(_scaled_sum, run, 2, shared=True, spinner="shared")
+    assert lab.run_cached(_scaled_sum, run, 2, shared=True, spinner="shared") == shared
+    assert opened.count("shared") == 1
