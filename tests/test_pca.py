@@ -107,6 +107,8 @@ def test_pilot_correction_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
         return (mean, cov, *gram.symmetric_eigh(cov), 0, 0.0)
 
     monkeypatch.setattr(gram, "pilot_corrected_eigh", uncorrected)
+    # (This spectrum's pilot is wider than PILOT_MAX: the refinement pass would correct it.)
+    monkeypatch.setattr(gram, "refine_small_eigenpairs", lambda Z, shift, evals, evecs, *a, **k: (evals, evecs, 0))
     raw = LatentPCA().fit(X).explained_variance_
     assert np.abs(raw / ref - 1.0)[-10:].max() > 1e-6
 
@@ -197,3 +199,29 @@ def test_gram_threads_pass_an_error_on():
 
     with pytest.raises(ValueError, match="block at"):
         gram._in_threads(boom, 50_000, 1024)
+
+
+def test_a_wide_pilot_is_not_projected_and_the_refinement_keeps_1e6(monkeypatch):
+    # Issue 14: a spectrum with many tiny eigenvalues (the shipped runs' latents: pilots of
+    # 39-108 directions) misses the pilot's tolerance anyway; its projection in the Gram pass
+    # was wasted work.  Past PILOT_MAX it is skipped and the Rayleigh-Ritz pass does the job.
+    from core.stats import gram
+
+    rng = np.random.default_rng(11)
+    d = 48
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    scales = np.concatenate([np.logspace(0.5, -1.0, 16), np.full(d - 16, 3e-3)])  # 32 nearly dead
+    X = (2.0 + (rng.standard_normal((40_000, d)) * scales) @ Q.T).astype(np.float32)
+    ref = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))
+    assert gram.pilot_basis(X, gram.float32_shift(X)).shape[1] > gram.PILOT_MAX
+    seen = []
+    original = gram.shifted_gram
+    monkeypatch.setattr(gram, "shifted_gram", lambda *a, **k: seen.append(k.get("pilot")) or original(*a, **k))
+    mean, cov, evals, evecs, passes = gram.float32_eigh(X)
+    assert seen == [None] and passes == 2
+    np.testing.assert_allclose(evals, ref, rtol=1e-6)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-6, atol=1e-7)
+    # A narrow pilot is still projected in the one pass.
+    seen.clear()
+    gram.float32_eigh(_wide_spectrum(20_000, 16, 2))
+    assert seen and seen[0] is not None and seen[0].shape[1] <= gram.PILOT_MAX

@@ -65,6 +65,13 @@ PILOT_MARGIN = 4
 #: (:func:`refine_small_eigenpairs`).  On the
 #: benchmark matrix (16 pilot directions): estimate 2.3e-7, actual error 1e-7.
 PILOT_TOL = 1e-6
+#: Widest pilot projected during the Gram pass.  Its projections cost ~m/128 of the
+#: SYRK, and a spectrum with this many small eigenvalues (the shipped runs' latents:
+#: 39-108, a few nearly dead components) is also one whose estimate misses
+#: PILOT_TOL (1.8e-5-3.1e-5 there): a wider pilot goes straight to the plain pass
+#: and the refinement (on 200,000 rows shaped like the default run's latents:
+#: the projection was a third of the fit's time, spent for nothing).
+PILOT_MAX = 24
 
 
 def float32_shift(Z, rows=SHIFT_ROWS):
@@ -360,10 +367,17 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     def project(a, b):
         q1 = np.zeros(m)
         Q = np.zeros((m, m))
+        buf = np.empty((max(1, min(rows, b - a)), d), dtype=np.float32)
         for start in range(a, b, rows):
-            # Raw (unshifted) rows: the projections' float32 error is ~1e-7 of
-            # their spread, and the float64 sums below are shift-invariant.
-            p = (np.asarray(Z[start:min(start + rows, b)]) @ V32).astype(np.float64)
+            # Shifted rows, as in the Gram pass: a float32 product of raw rows
+            # rounds at ~1e-7 of the mean's projection, which for a nearly dead
+            # component far from the origin is ~1e-3 of its spread (eigenvalue
+            # errors up to 1.6e-6 on 40,000 rows); the float64 sums below are
+            # shift-invariant.
+            blk = np.asarray(Z[start:min(start + rows, b)])
+            sb = buf[:blk.shape[0]]
+            np.subtract(blk, shift, out=sb, casting="unsafe")
+            p = (sb @ V32).astype(np.float64)
             q1 += p.sum(axis=0)
             Q += p.T @ p
         return q1, Q
@@ -405,16 +419,18 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     pilot = pilot_basis(Z, shift) if np.isfinite(shift).all() else None
     if pilot is not None and not np.isfinite(pilot).all():
         pilot = None
-    sums = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=pilot)
+    wide = pilot is not None and pilot.shape[1] > PILOT_MAX
+    sums = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=None if wide else pilot)
     if pilot is None or not all(np.isfinite(x).all() for x in sums[1:]):
         # NaN/inf in Z (or float32 overflow): the caller decides
         mean, cov = covariance_from_gram(*sums[:3], n)
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
-    shift, s1, s2, q1, q2 = sums
-    mean, cov, evals, evecs, _, error = pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot)
-    if error <= PILOT_TOL:
-        return mean, cov, evals, evecs, 1
+    shift, s1, s2 = sums[:3]
+    if not wide:
+        mean, cov, evals, evecs, _, error = pilot_corrected_eigh(*sums, n, pilot)
+        if error <= PILOT_TOL:
+            return mean, cov, evals, evecs, 1
     mean, cov = covariance_from_gram(shift, s1, s2, n)
     evals, evecs, _ = refine_small_eigenpairs(Z, shift, *symmetric_eigh(cov), rows,
                                               at_least=pilot.shape[1] + PILOT_MARGIN)
@@ -423,4 +439,4 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
 
 __all__ = ["covariance_from_gram", "float32_eigh", "float32_shift", "n_small", "pilot_basis", "pilot_corrected_eigh",
            "refine_small_eigenpairs",
-           "shifted_gram", "symmetric_eigh", "GRAM_ROWS", "PILOT_ROWS", "PILOT_TOL", "PILOT_MARGIN", "REFINE_BELOW", "REFINE_MIN"]
+           "shifted_gram", "symmetric_eigh", "GRAM_ROWS", "PILOT_ROWS", "PILOT_TOL", "PILOT_MAX", "PILOT_MARGIN", "REFINE_BELOW", "REFINE_MIN"]
