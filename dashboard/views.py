@@ -72,12 +72,14 @@ def sample(run, sampler, n, seed=0, **params):
 
 def _sample_items(run, sampler, items, n, seed):
     return lab.run_cached(sampler_views.sample, run, sampler, items, int(n), int(seed),
+                          spinner=f"Drawing {int(n):,} vectors from {sampler}…",
                           unhashed={"fitted": lambda: fitted_sampler(run, sampler, **dict(items))})
 
 
 def sample_pca(run, n, seed=0, **params):
     """The PCA-ellipse sampler's own PCA coordinates (n, K) for the same stream as ``sample``."""
     return lab.run_cached(sampler_views.sample_pca, run, _items(params), int(n), int(seed),
+                          spinner="Drawing PCA coordinates…",
                           unhashed={"fitted": lambda: fitted_sampler(run, "pca-ellipse", **params)})
 
 

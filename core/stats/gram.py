@@ -25,9 +25,11 @@ Method:
    times the float32 error measured inside it; when that estimate exceeds
    ``PILOT_TOL`` (first rows unlike the rest, e.g. sorted by class), a
    second pass refines them by Rayleigh-Ritz (:func:`refine_small_eigenpairs`:
-   projections on the m smallest eigenvectors, their m x m covariance in
-   float64, a generalised ``eigh`` against the Gram matrix of the float32
-   basis).
+   projections of the shifted rows on the m smallest eigenvectors, their
+   m x m covariance in float64, a generalised ``eigh`` against the Gram
+   matrix of the float32 basis).  A pilot wider than ``PILOT_MAX`` (real
+   latents with many nearly dead components) is not projected in step 2:
+   such a spectrum misses ``PILOT_TOL`` anyway and goes straight to this pass.
 
 float64 input takes the float64 path (:func:`core.stats.moments.mean_and_cov`).
 """
@@ -115,20 +117,30 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None):
     return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block, pilot)
 
 
-def _gram_rows(Z, shift, rows, start, stop, on_block=None, pilot=None):
-    d = Z.shape[1]
-    s1 = np.zeros(d)
-    s2 = np.zeros((d, d))
-    m = max(1, min(rows, stop - start))
-    buf = np.empty((m, d), dtype=np.float32)
-    ones = np.ones(m, dtype=np.float32)
-    if pilot is not None:
-        q1 = np.zeros(pilot.shape[1])
-        q2 = np.zeros((pilot.shape[1], pilot.shape[1]))
+def _shifted_blocks(Z, shift, rows, start, stop):
+    """``(raw, raw - shift)`` for each block of rows ``[start, stop)``; the second in one reused float32 buffer.
+
+    Both passes multiply shifted rows: a float32 product of raw rows rounds at
+    ~1e-7 of the mean's projection, which for a nearly dead component far
+    from the origin is ~1e-3 of its spread.
+    """
+    buf = np.empty((max(1, min(rows, stop - start)), Z.shape[1]), dtype=np.float32)
     for a in range(start, stop, rows):
         blk = np.asarray(Z[a:min(a + rows, stop)])
         b = buf[:blk.shape[0]]
         np.subtract(blk, shift, out=b, casting="unsafe")
+        yield blk, b
+
+
+def _gram_rows(Z, shift, rows, start, stop, on_block=None, pilot=None):
+    d = Z.shape[1]
+    s1 = np.zeros(d)
+    s2 = np.zeros((d, d))
+    ones = np.ones(max(1, min(rows, stop - start)), dtype=np.float32)
+    if pilot is not None:
+        q1 = np.zeros(pilot.shape[1])
+        q2 = np.zeros((pilot.shape[1], pilot.shape[1]))
+    for blk, b in _shifted_blocks(Z, shift, rows, start, stop):
         if on_block is not None:
             on_block(blk)
         s1 += ones[:b.shape[0]] @ b
@@ -360,23 +372,16 @@ def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE
     -------
     evals, evecs : refined copies (ascending), and m, the number refined.
     """
-    n, d = Z.shape
+    n = Z.shape[0]
     m = n_small(evals, float(np.mean(np.clip(evals, 0.0, None))), below, at_least)
     V32 = np.ascontiguousarray(evecs[:, :m], dtype=np.float32)
 
     def project(a, b):
         q1 = np.zeros(m)
         Q = np.zeros((m, m))
-        buf = np.empty((max(1, min(rows, b - a)), d), dtype=np.float32)
-        for start in range(a, b, rows):
-            # Shifted rows, as in the Gram pass: a float32 product of raw rows
-            # rounds at ~1e-7 of the mean's projection, which for a nearly dead
-            # component far from the origin is ~1e-3 of its spread (eigenvalue
-            # errors up to 1.6e-6 on 40,000 rows); the float64 sums below are
-            # shift-invariant.
-            blk = np.asarray(Z[start:min(start + rows, b)])
-            sb = buf[:blk.shape[0]]
-            np.subtract(blk, shift, out=sb, casting="unsafe")
+        # Shifted rows (raw ones left eigenvalue errors up to 1.6e-6 on 40,000
+        # rows); the float64 sums below are shift-invariant.
+        for _, sb in _shifted_blocks(Z, shift, rows, a, b):
             p = (sb @ V32).astype(np.float64)
             q1 += p.sum(axis=0)
             Q += p.T @ p

@@ -124,8 +124,7 @@ def choices():
     V = None
     if overlay_name != "none":
         try:
-            with st.spinner(f"Drawing {n_over} vectors from {overlay_name}…"):
-                V = views.sample(run, overlay_name, n_over, seed_over, **overlay_params)
+            V = views.sample(run, overlay_name, n_over, seed_over, **overlay_params)
         except ValueError as exc:
             lab.show_error(exc)
     return {"space": space, "source": source, "sigmas": sigmas, "show_kde": show_kde, "use_slice": use_slice,

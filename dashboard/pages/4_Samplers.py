@@ -288,8 +288,7 @@ if ellipse:
     k, p = ellipse[0]
     sampler = views.fitted_sampler(run, "pca-ellipse", **p)
     m = min(n, 5000)
-    with st.spinner("Drawing PCA coordinates…"):
-        V = views.sample_pca(run, m, seed, **p)
+    V = views.sample_pca(run, m, seed, **p)
     U = V / (sampler.f_ * sampler.half_axes_)  # in units of the box half-width f·a_k
     K = U.shape[1]
     picks = sorted({0, min(1, K - 1), K // 4, K // 2, (3 * K) // 4, K - 1})

@@ -237,8 +237,7 @@ def neighbours():
             qseed = int(n2.number_input("seed", value=0, step=1, key="dec_qseed"))
             with n2.expander("parameters"):
                 sp = views.sampler_param_widgets(sname, d, "dec_qp")
-            with st.spinner(f"Drawing from {sname}…"):
-                q = views.sample(run, sname, 1, qseed, **sp)[0]
+            q = views.sample(run, sname, 1, qseed, **sp)[0]
         else:
             if n2.button("Update the neighbours", key="dec_nn_update",
                          help="Search again for the sliders' current vector (a slider step alone does not)."):
