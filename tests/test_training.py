@@ -143,19 +143,36 @@ def test_bad_data_source_is_refused_before_the_folder_exists(artifacts, tmp_path
     assert not (artifacts / "never").exists()
 
 
-def test_background_checkpoint_holds_the_trained_state(artifacts):
-    # Checkpoints are saved from a shadow copy on a writer thread (issue 14):
-    # the last one must hold exactly the trained weights and the optimizer
-    # state after every step, and resume must continue from it.
+def _load_checkpoint(out, model_config):
+    """The autoencoder of a run's last checkpoint, rebuilt and compiled."""
     import keras
 
+    from core.model import checkpoints
+    from core.model.network import build_cae
+
+    state = runs.read_json(out / "checkpoints" / "state.json")
+    _, _, ae = build_cae(model_config)
+    ae.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    ae.optimizer.build(ae.trainable_variables)
+    checkpoints.assign_values(ae, checkpoints.checkpoint_values(out / "checkpoints" / state["model"]), state["model"])
+    return ae
+
+
+def test_background_checkpoint_holds_the_trained_state(artifacts):
+    # Checkpoints are written from copies of the arrays on a writer thread
+    # (issue 14): the last one must hold exactly the trained weights and the
+    # optimizer state after every step, and resume must continue from it.
     out = artifacts / "ckpt"
     train_run(tiny_config(epochs=2), out)
     state = runs.read_json(out / "checkpoints" / "state.json")
-    assert state["epoch"] == 2 and state["model"] == "epoch-0002.keras"
+    assert state["epoch"] == 2 and state["model"] == "epoch-0002.npz"
     assert len(state["history"]["loss"]) == 2
-    assert sorted(p.name for p in (out / "checkpoints").glob("*.keras")) == ["epoch-0002.keras"]
-    ae = keras.models.load_model(out / "checkpoints" / "epoch-0002.keras", safe_mode=True)
+    assert sorted(p.name for p in (out / "checkpoints").glob("epoch-*")) == ["epoch-0002.npz"]
+    with np.load(out / "checkpoints" / "epoch-0002.npz", allow_pickle=False) as archive:
+        names = list(archive["names"])
+    # Model variables first, then the optimizer's (its name may carry a suffix: adam_3/...).
+    assert names[0] == "enc_conv0/kernel" and any(n.endswith("/iteration") for n in names)
+    ae = _load_checkpoint(out, TINY)
     run = runs.load_run(str(out))
     for name, model in (("encoder", run.encoder), ("decoder", run.decoder)):
         for a, b in zip(ae.get_layer(name).get_weights(), model.get_weights(), strict=True):
@@ -163,3 +180,46 @@ def test_background_checkpoint_holds_the_trained_state(artifacts):
     steps = 180 // 32  # 200 images, 10 % held out, batch 32, remainder dropped
     assert int(ae.optimizer.iterations.numpy()) == 2 * steps
     assert any(np.abs(v.numpy()).max() > 0 for v in ae.optimizer.variables[2:])  # Adam moments saved
+
+
+def test_resume_from_an_older_keras_checkpoint(artifacts):
+    # Run folders written before the .npz checkpoints hold epoch-NNNN.keras
+    # (or last.keras, without a "model" entry): they resume just the same,
+    # with the optimizer state, and the old file is dropped at the next one.
+    out = artifacts / "old_ckpt"
+    cfg = tiny_config(epochs=1)
+    train_run(cfg, out, encode=False)
+    ae = _load_checkpoint(out, TINY)
+    ckpt = out / "checkpoints"
+    runs.atomic_save_model(ckpt / "last.keras", ae)
+    (ckpt / "epoch-0001.npz").unlink()
+    state = runs.read_json(ckpt / "state.json")
+    del state["model"]
+    runs.atomic_write_json(ckpt / "state.json", state)
+    runs.atomic_write_json(out / "config.json", json.loads(tiny_config(epochs=2).to_json()))
+    (out / "history.json").unlink()
+    train_run(None, out, resume=True)
+    assert runs.run_status(out).status == "complete"
+    hist = runs.read_json(out / "history.json")
+    assert len(hist["loss"]) == 2 and hist["loss"][0] == state["history"]["loss"][0]
+    assert sorted(p.name for p in ckpt.glob("*.keras")) == [] and runs.read_json(ckpt / "state.json")["epoch"] == 2
+    assert int(_load_checkpoint(out, TINY).optimizer.iterations.numpy()) == 2 * (180 // 32)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other_model"])
+def test_resume_refuses_a_bad_checkpoint_by_name(artifacts, damage):
+    out = artifacts / f"bad_ckpt_{damage}"
+    train_run(tiny_config(epochs=1), out, encode=False)
+    ckpt = out / "checkpoints" / "epoch-0001.npz"
+    if damage == "garbage":
+        ckpt.write_bytes(b"not an archive")
+    else:
+        with np.load(ckpt, allow_pickle=False) as archive:
+            payload = dict(archive)
+        payload["v00000"] = np.zeros((3, 3, 3, 99), np.float32)  # another model's first kernel
+        np.savez(ckpt, **payload)
+    before = ckpt.read_bytes()
+    runs.atomic_write_json(out / "config.json", json.loads(tiny_config(epochs=2).to_json()))
+    with pytest.raises(ValueError, match="epoch-0001.npz"):
+        train_run(None, out, resume=True)
+    assert ckpt.read_bytes() == before  # nothing lost

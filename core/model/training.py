@@ -4,7 +4,8 @@ checkpoints every epoch, resume, cancel, and distribution strategies.
 Layout written under the run folder (see :mod:`core.runs.runs`)::
 
     config.json, progress.json, history.json
-    checkpoints/epoch-NNNN.keras  autoencoder + optimizer state after epoch NNNN
+    checkpoints/epoch-NNNN.npz  autoencoder + optimizer variables after epoch NNNN
+                             (:mod:`core.model.checkpoints`; older runs: .keras)
     checkpoints/state.json   epochs done, history so far and the name of the
                              model file that goes with them (written after the
                              model, so a kill in between resumes consistently)
@@ -23,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import weakref
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.sources import open_config_source
+from core.model import checkpoints
 from core.model.config import STRATEGIES, TrainConfig
 from core.model.encoding import encode_array, write_latents, write_metadata
 from core.model.network import build_cae
@@ -559,7 +560,7 @@ def train_run(config, out, resume=False, on_progress=None, encode=True):
 
 
 def remove_stale_temps(out):
-    """Delete temporary files a killed writer left behind (``.NAME.*.tmp``/``.keras``).
+    """Delete temporary files a killed writer left behind (``.NAME.*.tmp``, ``.NAME.*.keras``).
 
     Call only while holding the run's lock.  Returns the removed names.
     """
@@ -680,38 +681,34 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
 
     keras.utils.set_random_seed(config.seed)
     policy = precision_policy(config)
-    saved = _checkpoint_values(_checkpoint_file(ckpt_dir, state)) if multiworker and resume and chief else None
+    saved = None
+    if resume and chief:
+        ckpt_file = checkpoints.checkpoint_file(ckpt_dir, state)
+        saved = checkpoints.checkpoint_values(ckpt_file)  # outside the scope: a .keras load is no collective
     try:
         with strategy.scope():
             previous = keras.mixed_precision.global_policy()
             # The policy matters only while layers are made.
             keras.mixed_precision.set_global_policy(policy)
             try:
-                if resume and chief and not multiworker:
-                    # compile=True (default) restores the optimizer state; safe_mode refuses code.
-                    ae = keras.models.load_model(_checkpoint_file(ckpt_dir, state), safe_mode=True)
-                else:
-                    _, _, ae = build_cae(m)
-                    ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
-                    # Built here, not inside the first traced train step: a
-                    # step that creates variables is traced twice (~1 s each).
-                    ae.optimizer.build(ae.trainable_variables)
+                _, _, ae = build_cae(m)
+                ae.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+                # Built here, not inside the first traced train step: a
+                # step that creates variables is traced twice (~1 s each).
+                ae.optimizer.build(ae.trainable_variables)
             finally:
                 keras.mixed_precision.set_global_policy(previous)
             if multiworker and resume:
                 # Every worker made the same fresh variables (creating them is
                 # itself collective); the others have no checkpoint, so all
                 # get the chief's saved weights and optimizer state.
-                ae.optimizer.build(ae.trainable_variables)
-                variables = list(ae.variables) + list(ae.optimizer.variables)
-                values = [np.asarray(v.numpy()) for v in variables]
+                values = [np.asarray(v.numpy()) for v in list(ae.variables) + list(ae.optimizer.variables)]
                 if chief:
-                    if [v.shape for v in saved] != [v.shape for v in values]:
-                        raise ValueError(f"checkpoint {state.get('model')} does not match the run's model "
-                                         f"({len(saved)} arrays saved, {len(values)} expected)")
+                    checkpoints.check_match(saved, values, ckpt_file.name)  # before any collective
                     values = [v.astype(w.dtype) for v, w in zip(saved, values)]
-                for v, value in zip(variables, broadcast_from_chief(strategy, chief, values)):
-                    v.assign(value)
+                checkpoints.assign_values(ae, broadcast_from_chief(strategy, chief, values), state.get("model"))
+            elif saved is not None:
+                checkpoints.assign_values(ae, saved, ckpt_file.name)
     except ValueError:
         raise
     except Exception as exc:
@@ -735,26 +732,22 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
         val_ds = make_dataset(images, val_rows, val_batch, False, config.seed, drop_remainder=replicas > 1)
     steps = len(train_rows) // global_batch
 
-    def write_checkpoint(model, epochs_done, hist):
-        # Model first under a new name, then state.json naming it, then drop
-        # older files: a kill at any point leaves a matching pair.
-        name = f"epoch-{epochs_done:04d}.keras"
-        runs.atomic_save_model(ckpt_dir / name, model)
+    def write_checkpoint(names, arrays, n_model, epochs_done, hist):
+        # Arrays first under a new name, then state.json naming them, then
+        # drop older files: a kill at any point leaves a matching pair.
+        name = checkpoints.checkpoint_name(epochs_done)
+        checkpoints.save_arrays(ckpt_dir / name, names, arrays, n_model)
         runs.atomic_write_json(ckpt_dir / "state.json", {"epoch": epochs_done, "history": hist, "model": name})
-        for old in ckpt_dir.glob("*.keras"):
+        for old in [*ckpt_dir.glob("*.keras"), *ckpt_dir.glob("epoch-*" + checkpoints.SUFFIX)]:
             if old.name != name and not old.name.startswith("."):
                 old.unlink(missing_ok=True)
 
-    # One process, float32: saved from a copy while the next epoch trains.
-    writer = _CheckpointWriter(ae, write_checkpoint) if chief and not multiworker and policy == "float32" else None
+    # Arrays copied at the epoch end, written while the next epoch trains.
+    writer = checkpoints.CheckpointWriter(ae, write_checkpoint) if chief else None
 
     def checkpoint(epochs_done):
-        if not chief:
-            return
         if writer is not None:
             writer.submit(epochs_done, history)
-        else:
-            write_checkpoint(ae, epochs_done, history)
 
     def barrier():
         # Workers leave together: one that exits while the chief still
@@ -813,92 +806,6 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
                                                     "fraction": 1.0, "history": history, "updated": time.time()})
     barrier()
     return out
-
-
-class _CheckpointWriter:
-    """Writes each epoch's checkpoint on a background thread, from a copy of the model.
-
-    Saving a ``.keras`` file (model, optimizer state) takes 0.1-0.3 s of
-    mostly Python work per epoch; with a few-second epoch that was the
-    largest part of what ``train_run`` paid over a plain ``model.fit``
-    (issue 14).  At the epoch end the weights and optimizer variables are
-    copied into a shadow model (a few ms), and the shadow is saved while the
-    next epoch trains; the next checkpoint, and the end of training, first
-    wait for it.  The files are the same and written in the same order, so a
-    kill leaves a matching pair, which may be one epoch older than the last
-    epoch reported in progress.json.  Training itself is not touched: the
-    trained model's variables are only read.
-
-    ``write(model, epochs_done, history)`` writes the files.
-    """
-
-    def __init__(self, model, write):
-        self._model = model
-        self._write = write
-        self._shadow = None
-        self._pairs = None
-        self._thread = None
-        self._error = None
-
-    def _make_shadow(self):
-        import keras
-
-        ae = self._model
-        shadow = keras.models.clone_model(ae)
-        optimizer = ae.optimizer.__class__.from_config(ae.optimizer.get_config())
-        shadow.compile(optimizer=optimizer, loss=ae.loss)
-        shadow.optimizer.build(shadow.trainable_variables)
-        src = list(ae.variables) + list(ae.optimizer.variables)
-        dst = list(shadow.variables) + list(shadow.optimizer.variables)
-        if len(src) != len(dst) or any(tuple(a.shape) != tuple(b.shape) for a, b in zip(src, dst)):
-            return None  # an unusual model: save it synchronously instead
-        self._shadow, self._pairs = shadow, list(zip(dst, src))
-        return shadow
-
-    def submit(self, epochs_done, history):
-        self.wait()
-        if self._shadow is None and self._make_shadow() is None:
-            self._write(self._model, epochs_done, history)
-            return
-        for dst, src in self._pairs:
-            dst.assign(src)
-        hist = {k: list(v) for k, v in history.items()}  # the next epoch appends to history
-        self._thread = threading.Thread(target=self._run, args=(epochs_done, hist), name="checkpoint-writer",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, epochs_done, hist):
-        try:
-            self._write(self._shadow, epochs_done, hist)
-        except BaseException as exc:  # re-raised in the training thread by wait()
-            self._error = exc
-
-    def wait(self):
-        """Block until the pending checkpoint is written; re-raise its error."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            exc, self._error = self._error, None
-            raise exc
-
-
-def _checkpoint_file(ckpt_dir, state):
-    # Older folders have no "model" entry: their file is last.keras.
-    model_file = Path(ckpt_dir) / Path(state.get("model", "last.keras")).name
-    if not model_file.is_file():
-        raise ValueError(f"checkpoint {model_file.name} named by state.json is missing; cannot resume")
-    return model_file
-
-
-def _checkpoint_values(model_file):
-    """Weights and optimizer state of a checkpoint as arrays (model
-    variables, then optimizer variables).  Call outside any strategy scope,
-    so that no collective runs on one worker only."""
-    import keras
-
-    saved = keras.models.load_model(model_file, safe_mode=True)
-    return [np.asarray(v.numpy()) for v in list(saved.variables) + list(saved.optimizer.variables)]
 
 
 def precision_policy(config):

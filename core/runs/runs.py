@@ -276,6 +276,15 @@ def atomic_save_npy(path, array):
     return _atomic(path, lambda fh: np.save(fh, arr, allow_pickle=False))
 
 
+def atomic_save_npz(path, arrays):
+    """Save a dict of arrays as an uncompressed ``.npz`` atomically (no pickle)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    bad = [k for k, v in arrays.items() if v.dtype == object]
+    if bad:
+        raise ValueError(f"refusing to save object arrays {bad} to {path}")
+    return _atomic(path, lambda fh: np.savez(fh, **arrays))
+
+
 def atomic_save_model(path, model):
     """Save a Keras model to ``.keras`` atomically."""
     path = Path(path)
