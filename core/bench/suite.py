@@ -421,6 +421,10 @@ def bench_decode(quick=False, **_):
 
 # ----------------------------------------------------------------- training
 
+#: train_run blocks of the training row, each bracketed by model.fit blocks.
+TRAIN_BLOCKS = 3
+
+
 def bench_training(quick=False, **_):
     """Images/s of core.model.training.train_run vs plain model.fit on NumPy arrays."""
     import keras
@@ -458,13 +462,13 @@ def bench_training(quick=False, **_):
             ae.fit(x_train, x_train, batch_size=cfg.batch_size, epochs=n_epochs, validation_data=(x_val, x_val),
                    shuffle=True, verbose=0, callbacks=[Stamp()])
 
-        # Plain fits and pipeline runs alternate: plain, pipeline, plain, pipeline, plain.  This
-        # machine's speed drifts by a third within minutes; blocks that bracket each other in time
-        # keep a drift from favouring either side.
+        # Plain fits and pipeline runs alternate: plain, pipeline, plain, ... plain.  This
+        # machine's speed drifts by a third within minutes and single epochs vary by +-15 %;
+        # blocks that bracket each other in time keep a drift from favouring either side.
         plain_fit(epochs)
         ref_times = durations[1:]  # the first epoch traces the step: a warm-up
         pipe_times = []
-        for block in range(2):
+        for block in range(TRAIN_BLOCKS):
             ends = {}
 
             def on_progress(info, ends=ends):
@@ -489,10 +493,10 @@ def bench_training(quick=False, **_):
                 "ratio >= 1.0 (pipeline, progress, checkpoints cost nothing)", t_ref / t >= 1.0,
                 f"{S['train_size']}x{S['train_size']} synthfaces, {n_train} training + {n_val} validation "
                 f"images, filters {list(S['train_enc'])} / {list(S['train_dec'])}, z_dim {S['train_z']}, "
-                f"batch {cfg.batch_size}; median epoch time; two train_run blocks of {epochs - 1} timed epoch(s) "
+                f"batch {cfg.batch_size}; median epoch time; {TRAIN_BLOCKS} train_run blocks of {epochs - 1} timed epoch(s) "
                 f"after 1 warm-up epoch, epoch end to epoch end (validation, checkpoint and progress file "
                 f"included); model.fit: blocks of as many epochs before, between and after them (plain, "
-                f"pipeline, plain, pipeline, plain: a drift of the machine's speed favours neither), each "
+                f"pipeline, plain, ..., plain: a drift of the machine's speed favours neither), each "
                 f"with validation; "
                 f"time_s is seconds per image: train_run {pipe_ips:.0f} img/s, model.fit {ref_ips:.0f} img/s",
                 images_per_s=pipe_ips, reference_images_per_s=ref_ips)
