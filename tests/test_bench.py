@@ -27,8 +27,8 @@ def results():
 @pytest.mark.slow
 def test_rows_structure(results):
     names = [r["name"] for r in results]
-    assert names == ["kde", "kde_30k", "pca", "statistics", "pca_ellipse", "decode", "training", "maps",
-                     "memory/statistics", "memory/kde", "memory/mvn", "memory/pca-ellipse"]
+    assert names == ["kde", "kde_30k", "pca", "statistics", "pca_ellipse", "decode", "training", "training_seed",
+                     "maps", "memory/statistics", "memory/kde", "memory/mvn", "memory/pca-ellipse"]
     for r in results:
         assert KEYS <= set(r), r["name"]
         assert isinstance(r["ratio"], float) and math.isfinite(r["ratio"]) and r["ratio"] > 0, r
@@ -50,7 +50,9 @@ def test_rows_properties(results):
     assert by["statistics"]["times_peer"] > 0
     assert by["pca_ellipse"]["identical"] is True
     assert by["decode"]["max_abs_diff"] < 1e-5
-    assert by["training"]["images_per_s"] > 0 and by["training"]["reference_images_per_s"] > 0
+    for name in ("training", "training_seed"):
+        assert by[name]["images_per_s"] > 0 and by[name]["reference_images_per_s"] > 0
+    assert "[8, 8, 16, 16]" in by["training_seed"]["notes"] and "[4, 4, 8, 8]" in by["training"]["notes"]
     assert 0 < by["statistics"]["peak_mb"] < 1024
     assert by["maps"]["n_images"] == 64 and by["maps"]["n_maps"] == 8 and by["maps"]["png_bytes"] > 0
     assert by["maps"]["ratio"] == pytest.approx(60.0 / by["maps"]["time_s"])

@@ -15,17 +15,20 @@ pca_ellipse  ``PCAEllipseSampler(n_components=256)``, 10,000 vectors vs the plai
              per-vector pair loop of [F-X] (:func:`reference_ellipse_loop`)
 decode       16 vectors to 64 x 64 images: ``core.model.network.CompiledModel`` vs ``model.predict``
 training     images/s of ``core.model.training.train_run`` (tf.data pipeline, progress,
-             checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model
+             checkpoints) vs plain ``model.fit`` on NumPy arrays of the same model (the
+             default run's filters, 32-32-64-64)
+training_seed  the same with the seed's filters (64-64-128-128), 1,000 images
 maps         the Encoder maps view of the default run's innermost layer, cold: load the encoder,
              scan 5,000 images, activation maximisation of every map, grid PNG (budget 60 s)
 memory       peak RSS growth of statistics, one KDE plane, and 10,000 mvn /
              pca-ellipse samples on the memmap, each in a fresh process
 
-TensorFlow is imported only by the ``decode``, ``training`` and ``maps`` rows.
+TensorFlow is imported only by the ``decode``, ``training``, ``training_seed`` and ``maps`` rows.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -66,7 +69,8 @@ from core.stats.kde import kde2d
 from core.stats.moments import mean_and_cov
 from core.stats.pca import LatentPCA
 
-ROWS = ("kde", "kde_30k", "pca", "statistics", "pca_ellipse", "tsne", "decode", "training", "maps", "memory")
+ROWS = ("kde", "kde_30k", "pca", "statistics", "pca_ellipse", "tsne", "decode", "training", "training_seed", "maps",
+        "memory")
 #: Rows run when none are named; the others are opt-in (``--rows``): tsne
 #: runs scikit-learn's TSNE on 30,000 points, many minutes on two cores.
 DEFAULT_ROWS = tuple(r for r in ROWS if r != "tsne")
@@ -76,11 +80,13 @@ SIZES = {
     False: dict(kde_n=200_000, kde_grid=128, kde_ref_points=1024, n=200_000, d=256, stat_repeats=3,
                 ell_k=256, ell_n=10_000, ell_ref=20, dec_size=64, dec_z=256, dec_calls=30,
                 train_size=64, train_n=2000, train_batch=64, train_epochs=3,
-                train_enc=(32, 32, 64, 64), train_dec=(64, 64, 32, 32), train_z=256, mem_sample=10_000),
+                train_enc=(32, 32, 64, 64), train_dec=(64, 64, 32, 32), train_z=256, mem_sample=10_000,
+                seed_n=1000, seed_enc=(64, 64, 128, 128), seed_dec=(128, 128, 64, 64)),
     True: dict(kde_n=5000, kde_grid=64, kde_ref_points=64, n=2000, d=16, stat_repeats=1,
                ell_k=16, ell_n=200, ell_ref=3, dec_size=16, dec_z=8, dec_calls=3,
                train_size=16, train_n=96, train_batch=32, train_epochs=1,
                train_enc=(4, 4, 8, 8), train_dec=(8, 8, 4, 4), train_z=8, mem_sample=200,
+               seed_n=96, seed_enc=(8, 8, 16, 16), seed_dec=(16, 16, 8, 8),
                maps_n=64, maps_steps=4),
 }
 
@@ -425,15 +431,21 @@ def bench_decode(quick=False, **_):
 TRAIN_BLOCKS = 3
 
 
-def bench_training(quick=False, **_):
-    """Images/s of core.model.training.train_run vs plain model.fit on NumPy arrays."""
+def bench_training(quick=False, seed_filters=False, **_):
+    """Images/s of core.model.training.train_run vs plain model.fit on NumPy arrays.
+
+    The default run's filters, or with ``seed_filters`` the seed's (four
+    times the convolution work: half the images, to keep the row short).
+    """
     import keras
 
     S = SIZES[quick]
+    name, n_images, enc, dec = (("training_seed", S["seed_n"], S["seed_enc"], S["seed_dec"]) if seed_filters
+                                else ("training", S["train_n"], S["train_enc"], S["train_dec"]))
     epochs = S["train_epochs"] + 1  # the first epoch (tracing) is a warm-up on both sides
     model = ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
-                        encoder_filters=S["train_enc"], decoder_filters=S["train_dec"])
-    cfg = TrainConfig(dataset="synthfaces", limit=S["train_n"], epochs=epochs, batch_size=S["train_batch"],
+                        encoder_filters=enc, decoder_filters=dec)
+    cfg = TrainConfig(dataset="synthfaces", limit=n_images, epochs=epochs, batch_size=S["train_batch"],
                       val_fraction=0.1, seed=0, model=model)
     with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
         out = Path(tmp) / "bench_train"
@@ -489,10 +501,10 @@ def bench_training(quick=False, **_):
         ref_ips = n_train / ref_epoch
     # Time per image on each side, so ratio = reference time / time = pipeline img/s / plain img/s.
     t, t_ref = 1.0 / pipe_ips, 1.0 / ref_ips
-    return _row("training", t, "plain model.fit on NumPy arrays (same model, same images)", t_ref,
+    return _row(name, t, "plain model.fit on NumPy arrays (same model, same images)", t_ref,
                 "ratio >= 1.0 (pipeline, progress, checkpoints cost nothing)", t_ref / t >= 1.0,
                 f"{S['train_size']}x{S['train_size']} synthfaces, {n_train} training + {n_val} validation "
-                f"images, filters {list(S['train_enc'])} / {list(S['train_dec'])}, z_dim {S['train_z']}, "
+                f"images, filters {list(enc)} / {list(dec)}, z_dim {S['train_z']}, "
                 f"batch {cfg.batch_size}; median epoch time; {TRAIN_BLOCKS} train_run blocks of {epochs - 1} timed epoch(s) "
                 f"after 1 warm-up epoch, epoch end to epoch end (validation, checkpoint and progress file "
                 f"included); model.fit: blocks of as many epochs before, between and after them (plain, "
@@ -632,7 +644,8 @@ def bench_maps(quick=False, **_):
 
 _BENCHES = {"kde": bench_kde, "kde_30k": bench_kde_30k, "pca": bench_pca, "statistics": bench_statistics,
             "pca_ellipse": bench_pca_ellipse, "tsne": bench_tsne, "decode": bench_decode,
-            "training": bench_training, "maps": bench_maps, "memory": bench_memory}
+            "training": bench_training, "training_seed": functools.partial(bench_training, seed_filters=True),
+            "maps": bench_maps, "memory": bench_memory}
 
 
 def run_benchmarks(rows=None, quick=False, progress=None):
@@ -694,7 +707,7 @@ def format_table(results):
     head = ("row", "time", "reference", "ratio", "target", "met")
     lines = []
     for r in results:
-        if r["name"] == "training":
+        if r["name"].startswith("training"):
             tm = f"{r['images_per_s']:.0f} img/s"
             rf = f"{r['reference_images_per_s']:.0f} img/s"
         elif r["name"].startswith("memory/"):
@@ -716,7 +729,7 @@ def markdown_table(results):
     lines = ["| row | ours | peer / reference | ratio | target | met | load |", "|---|---|---|---|---|---|---|"]
     for r in results:
         name = r["name"]
-        if name == "training":
+        if name.startswith("training"):
             tm, rf = f"{r['images_per_s']:.0f} img/s", f"{r['reference_images_per_s']:.0f} img/s"
         elif name.startswith("memory/"):
             tm, rf = f"{r['peak_mb']:.0f} MiB", "budget 1024 MiB"
