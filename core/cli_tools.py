@@ -30,7 +30,7 @@ def _add_bench(sub):
         sub, "bench", help="run the performance benchmark (fast paths against references)",
         description=("Time each fast path against its reference in the same process and print "
                     "time, reference time, ratio (reference / time), target and whether it is met. "
-                    "Rows: kde, kde_30k, pca, statistics, pca_ellipse, decode, training, training_seed, maps, memory; "
+                    "Rows: kde, kde_30k, pca, pca_latents, statistics, pca_ellipse, decode, training, training_seed, maps, memory; "
                     "tsne (openTSNE vs scikit-learn, minutes) only when named in --rows."),
         epilog="example: python -m core bench --rows kde,decode --json")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON object")

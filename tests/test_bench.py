@@ -27,7 +27,7 @@ def results():
 @pytest.mark.slow
 def test_rows_structure(results):
     names = [r["name"] for r in results]
-    assert names == ["kde", "kde_30k", "pca", "statistics", "pca_ellipse", "decode", "training", "training_seed",
+    assert names == ["kde", "kde_30k", "pca", "pca_latents", "statistics", "pca_ellipse", "decode", "training", "training_seed",
                      "maps", "memory/statistics", "memory/kde", "memory/mvn", "memory/pca-ellipse"]
     for r in results:
         assert KEYS <= set(r), r["name"]
@@ -47,6 +47,7 @@ def test_rows_properties(results):
     # accuracy and equivalence are properties, not timings
     assert 0 <= by["kde"]["error_pct_of_peak"] < 0.3 and 0 <= by["kde_30k"]["error_pct_of_peak"] < 0.3
     assert by["pca"]["max_rel_eig_error"] < 1e-6
+    assert by["pca_latents"]["max_rel_eig_error"] < 1e-6 and by["pca_latents"]["passes"] in (1, 2)
     assert by["statistics"]["times_peer"] > 0
     assert by["pca_ellipse"]["identical"] is True
     assert by["decode"]["max_abs_diff"] < 1e-5

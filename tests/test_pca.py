@@ -91,49 +91,43 @@ def test_float32_path_eigenvalues_within_1e_6_of_float64_eigh(wide):
     np.testing.assert_allclose(dots, 1.0, atol=1e-6)
 
 
-def test_pilot_correction_is_what_buys_the_small_eigenvalues(wide, monkeypatch):
+def test_pilot_correction_is_what_buys_the_small_eigenvalues(wide):
     # Sanity checks that the comparison can fail: scikit-learn's float32
-    # covariance of uncentred data, and our float32 Gram pass without the
-    # pilot's float64 correction (and no second pass), both miss the
-    # smallest eigenvalues.
+    # covariance of uncentred data, and our float32 Gram pass alone (shifted,
+    # float64 accumulation, but neither the pilot's correction nor the
+    # float64 pass), both miss the smallest eigenvalues.
     import core.stats.gram as gram
 
     X, ref = wide
     sk = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
     assert np.abs(sk / ref - 1.0)[-10:].max() > 1e-4
-
-    def uncorrected(shift, s1, s2, q1, q2, n, pilot, **kw):
-        mean, cov = gram.covariance_from_gram(shift, s1, s2, n)
-        return (mean, cov, *gram.symmetric_eigh(cov), 0, 0.0)
-
-    monkeypatch.setattr(gram, "pilot_corrected_eigh", uncorrected)
-    # (This spectrum's pilot is wider than PILOT_MAX: the refinement pass would correct it.)
-    monkeypatch.setattr(gram, "refine_small_eigenpairs", lambda Z, shift, evals, evecs, *a, **k: (evals, evecs, 0))
-    raw = LatentPCA().fit(X).explained_variance_
+    mean, cov = gram.covariance_from_gram(*gram.shifted_gram(X), X.shape[0])
+    raw = np.linalg.eigvalsh(cov)[::-1]
     assert np.abs(raw / ref - 1.0)[-10:].max() > 1e-6
 
 
-@pytest.mark.parametrize("low", [-0.8, -1.8])
-def test_one_pass_when_the_pilot_suffices_two_when_the_first_rows_mislead(low):
+@pytest.mark.parametrize("low,want", [(-0.8, 1), (-1.4, 2), (-1.8, 1)])
+def test_one_pass_when_the_pilot_suffices_two_when_the_first_rows_mislead(low, want):
     import core.stats.gram as gram
 
     X = _wide_spectrum(60_000, 64, 4, low=low)
     ref = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))[::-1]
     mean, cov, evals, evecs, passes = gram.float32_eigh(X)
-    # 3.3 decades of eigenvalues: the pilot's correction is enough; 4.6
-    # (the float32 error reaches above the pilot's span): a second pass.
-    assert passes == (1 if low == -0.8 else 2)
+    # 3.3 decades of eigenvalues: the pilot's correction is enough; 4.0 (the float32
+    # error reaches above the pilot's span): a float64 pass follows; 4.6 (a pilot
+    # wider than PILOT_MAX): the float64 pass alone.
+    assert (gram.pilot_basis(X, gram.float32_shift(X)).shape[1] > gram.PILOT_MAX) == (low == -1.8)
+    assert passes == want
     assert np.abs(evals[::-1] / ref - 1.0).max() <= 1e-6
     # The first rows (those the pilot is taken from) turned by a random rotation: their
-    # small-variance directions are not the data's; still within 1e-6 (the estimate
-    # sends the wide spectrum to a second pass).
+    # small-variance directions are not the data's; still within 1e-6.
     Y = X.copy()
     m = gram.SHIFT_ROWS
     Q, _ = np.linalg.qr(np.random.default_rng(9).normal(size=(X.shape[1], X.shape[1])))
     Y[:m] = ((X[:m] - X[:m].mean(0)) @ Q + X[:m].mean(0)).astype(np.float32)
     ref_y = np.linalg.eigvalsh(np.cov(Y.astype(np.float64), rowvar=False))[::-1]
     mean, cov, evals, evecs, passes = gram.float32_eigh(Y)
-    assert passes == (1 if low == -0.8 else 2)
+    assert passes == want
     rel = np.abs(evals[::-1] / ref_y - 1.0)
     assert rel.max() <= 1e-6, rel.max()
     np.testing.assert_allclose(mean, Y.astype(np.float64).mean(0), rtol=1e-7)
@@ -201,10 +195,10 @@ def test_gram_threads_pass_an_error_on():
         gram._in_threads(boom, 50_000, 1024)
 
 
-def test_a_wide_pilot_is_not_projected_and_the_refinement_keeps_1e6(monkeypatch):
+def test_a_wide_pilot_takes_one_float64_pass(monkeypatch):
     # Issue 14: a spectrum with many tiny eigenvalues (the shipped runs' latents: pilots of
-    # 39-108 directions) misses the pilot's tolerance anyway; its projection in the Gram pass
-    # was wasted work.  Past PILOT_MAX it is skipped and the Rayleigh-Ritz pass does the job.
+    # 39-108 directions) misses the pilot's tolerance anyway: one float64 pass, no pilot
+    # projection, exact.
     from core.stats import gram
 
     rng = np.random.default_rng(11)
@@ -216,12 +210,36 @@ def test_a_wide_pilot_is_not_projected_and_the_refinement_keeps_1e6(monkeypatch)
     assert gram.pilot_basis(X, gram.float32_shift(X)).shape[1] > gram.PILOT_MAX
     seen = []
     original = gram.shifted_gram
-    monkeypatch.setattr(gram, "shifted_gram", lambda *a, **k: seen.append(k.get("pilot")) or original(*a, **k))
+    monkeypatch.setattr(gram, "shifted_gram",
+                        lambda *a, **k: seen.append((k.get("pilot"), k.get("dtype"))) or original(*a, **k))
     mean, cov, evals, evecs, passes = gram.float32_eigh(X)
-    assert seen == [None] and passes == 2
+    assert seen == [(None, np.float64)] and passes == 1
     np.testing.assert_allclose(evals, ref, rtol=1e-6)
     np.testing.assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=1e-6, atol=1e-7)
     # A narrow pilot is still projected in the one pass.
     seen.clear()
     gram.float32_eigh(_wide_spectrum(20_000, 16, 2))
-    assert seen and seen[0] is not None and seen[0].shape[1] <= gram.PILOT_MAX
+    assert seen and seen[0][0] is not None and seen[0][0].shape[1] <= gram.PILOT_MAX
+    assert seen[0][1] == np.float32
+
+
+def test_real_latents_on_few_rows_within_1e_6():
+    # Issue 14 regression: 2,000 rows resampled from the default run's latents (a real
+    # CAE spectrum, eigenvalues over four decades).  The float32 Gram's error falls only
+    # like 1/sqrt(n), so on few rows it reaches eigenvalues far above the nearly dead
+    # ones: the earlier Rayleigh-Ritz refinement of the 69 smallest left 4.4e-6 here.
+    from pathlib import Path
+
+    L = np.load(Path(__file__).resolve().parents[1] / "artifacts" / "default" / "latents.npy")
+    rng = np.random.default_rng(0)
+    X = L[rng.integers(0, L.shape[0], 2000)]
+    X = (X + rng.standard_normal(X.shape) * (1e-3 * L.std(axis=0))).astype(np.float32)
+    ref = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))[::-1]
+    assert ref[0] / ref[-1] > 1e4
+    ours = LatentPCA().fit(X).explained_variance_
+    assert np.abs(ours / ref - 1.0).max() <= 1e-6
+    # and the float32 Gram alone misses there, far above the smallest ten
+    from core.stats import gram
+
+    raw = np.linalg.eigvalsh(gram.covariance_from_gram(*gram.shifted_gram(X), X.shape[0])[1])[::-1]
+    assert np.abs(raw / ref - 1.0)[:-80].max() > 1e-6

@@ -24,12 +24,17 @@ Method:
    are then exact up to the part of their eigenvectors outside that span
    times the float32 error measured inside it; when that estimate exceeds
    ``PILOT_TOL`` (first rows unlike the rest, e.g. sorted by class), a
-   second pass refines them by Rayleigh-Ritz (:func:`refine_small_eigenpairs`:
-   projections of the shifted rows on the m smallest eigenvectors, their
-   m x m covariance in float64, a generalised ``eigh`` against the Gram
-   matrix of the float32 basis).  A pilot wider than ``PILOT_MAX`` (real
-   latents with many nearly dead components) is not projected in step 2:
-   such a spectrum misses ``PILOT_TOL`` anyway and goes straight to this pass.
+   second pass accumulates the Gram matrix of float64 blocks (DSYRK, ~2.5x
+   the float32 pass; exact for every eigenvalue).
+4. A pilot wider than ``PILOT_MAX`` (real latents: dozens of nearly dead
+   components) skips the float32 pass and takes that float64 pass as its
+   only one.  On such a spectrum the float32 error reaches eigenvalues far
+   above the pilot's span, and more so the fewer the rows (the error of
+   the covariance falls like 1/sqrt(n)): the Rayleigh-Ritz refinement of
+   the smallest eigenpairs used before left up to 4.4e-6 on 2,000 rows
+   resampled from the default run's latents, 1.3e-6 on 20,000, in about
+   the time the float64 pass takes (190 against 180-200 ms on 200,000 rows,
+   53 against 32 ms on 30,000).
 
 float64 input takes the float64 path (:func:`core.stats.moments.mean_and_cov`).
 """
@@ -52,7 +57,7 @@ SHIFT_ROWS = 4096
 #: Rows whose covariance gives the pilot directions (on the benchmark matrix 2,048 rows
 #: give the same error estimate as 4,096, 2.3e-7, in 4.7 ms instead of 8.4).
 PILOT_ROWS = 2048
-#: Refine the eigenvalues below this fraction of the mean eigenvalue ...
+#: The pilot covers the eigenvalues below this fraction of the mean eigenvalue ...
 REFINE_BELOW = 0.01
 #: ... and at least this many of the smallest.
 REFINE_MIN = 10
@@ -63,16 +68,13 @@ PILOT_MARGIN = 4
 #: the float32 error measured inside it, over its eigenvalue) and of the
 #: first eigenvalue above the span (that error over it).  Beyond it (first
 #: rows unlike the rest, e.g. sorted by class; or a spectrum so wide that
-#: the float32 error reaches above the pilot) a second pass refines them
-#: (:func:`refine_small_eigenpairs`).  On the
+#: the float32 error reaches above the pilot) a float64 pass follows.  On the
 #: benchmark matrix (16 pilot directions): estimate 2.3e-7, actual error 1e-7.
 PILOT_TOL = 1e-6
-#: Widest pilot projected during the Gram pass.  Its projections cost ~m/128 of the
-#: SYRK, and a spectrum with this many small eigenvalues (the shipped runs' latents:
-#: 39-108, a few nearly dead components) is also one whose estimate misses
-#: PILOT_TOL (1.8e-5-3.1e-5 there): a wider pilot goes straight to the plain pass
-#: and the refinement (on 200,000 rows shaped like the default run's latents:
-#: the projection was a third of the fit's time, spent for nothing).
+#: Widest pilot worth a float32 pass.  Its projections cost ~m/128 of the SYRK, and
+#: a spectrum with this many small eigenvalues (the shipped runs' latents: 39-108,
+#: a few nearly dead components) is also one whose estimate misses PILOT_TOL
+#: (1.8e-5-3.1e-5 there): a wider pilot goes straight to the float64 pass.
 PILOT_MAX = 24
 
 
@@ -81,8 +83,8 @@ def float32_shift(Z, rows=SHIFT_ROWS):
     return np.asarray(Z[:rows], dtype=np.float64).mean(axis=0).astype(np.float32)
 
 
-def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None):
-    """Float32 SYRK pass: shift, sums and Gram matrix of ``Z - shift``, accumulated in float64.
+def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None, dtype=np.float32):
+    """SYRK pass: shift, sums and Gram matrix of ``Z - shift``, accumulated in float64.
 
     Parameters
     ----------
@@ -98,6 +100,9 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None):
     pilot : ndarray of shape (z_dim, m), float32, or None
         Also accumulate, in float64, the sums and Gram matrix of the
         projections ``(Z - shift) @ pilot`` (:func:`pilot_basis`).
+    dtype : numpy float type
+        Of the shifted blocks and so of their SYRK: float32 (fast; ~1e-7 of
+        the largest entries' scale) or float64 (exact; ~2.5x the time).
 
     Returns
     -------
@@ -112,19 +117,19 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None):
     n, d = Z.shape
     shift = float32_shift(Z) if shift is None else np.asarray(shift, dtype=np.float32)
     if on_block is None:
-        parts = _in_threads(lambda a, b: _gram_rows(Z, shift, rows, a, b, pilot=pilot), n, rows)
+        parts = _in_threads(lambda a, b: _gram_rows(Z, shift, rows, a, b, pilot=pilot, dtype=dtype), n, rows)
         return (shift,) + tuple(sum(p[k] for p in parts) for k in range(len(parts[0])))
-    return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block, pilot)
+    return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block, pilot, dtype)
 
 
-def _shifted_blocks(Z, shift, rows, start, stop):
-    """``(raw, raw - shift)`` for each block of rows ``[start, stop)``; the second in one reused float32 buffer.
+def _shifted_blocks(Z, shift, rows, start, stop, dtype=np.float32):
+    """``(raw, raw - shift)`` for each block of rows ``[start, stop)``; the second in one reused ``dtype`` buffer.
 
     Both passes multiply shifted rows: a float32 product of raw rows rounds at
     ~1e-7 of the mean's projection, which for a nearly dead component far
     from the origin is ~1e-3 of its spread.
     """
-    buf = np.empty((max(1, min(rows, stop - start)), Z.shape[1]), dtype=np.float32)
+    buf = np.empty((max(1, min(rows, stop - start)), Z.shape[1]), dtype=dtype)
     for a in range(start, stop, rows):
         blk = np.asarray(Z[a:min(a + rows, stop)])
         b = buf[:blk.shape[0]]
@@ -132,15 +137,15 @@ def _shifted_blocks(Z, shift, rows, start, stop):
         yield blk, b
 
 
-def _gram_rows(Z, shift, rows, start, stop, on_block=None, pilot=None):
+def _gram_rows(Z, shift, rows, start, stop, on_block=None, pilot=None, dtype=np.float32):
     d = Z.shape[1]
     s1 = np.zeros(d)
     s2 = np.zeros((d, d))
-    ones = np.ones(max(1, min(rows, stop - start)), dtype=np.float32)
+    ones = np.ones(max(1, min(rows, stop - start)), dtype=dtype)
     if pilot is not None:
         q1 = np.zeros(pilot.shape[1])
         q2 = np.zeros((pilot.shape[1], pilot.shape[1]))
-    for blk, b in _shifted_blocks(Z, shift, rows, start, stop):
+    for blk, b in _shifted_blocks(Z, shift, rows, start, stop, dtype):
         if on_block is not None:
             on_block(blk)
         s1 += ones[:b.shape[0]] @ b
@@ -188,7 +193,7 @@ def pilot_basis(Z, shift, rows=PILOT_ROWS, below=REFINE_BELOW, at_least=REFINE_M
 
 
 def pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below=REFINE_BELOW, at_least=REFINE_MIN):
-    """Covariance and eigendecomposition from a Gram pass with a pilot (no second pass).
+    """Covariance and eigendecomposition from a float32 Gram pass with a pilot (no second pass).
 
     The float32 covariance is replaced, inside the span of the pilot basis,
     by the float64-accumulated covariance of the projections; the small
@@ -202,7 +207,7 @@ def pilot_corrected_eigh(shift, s1, s2, q1, q2, n, pilot, below=REFINE_BELOW, at
     evals : ndarray of shape (z_dim,), ascending
     evecs : ndarray of shape (z_dim, z_dim), columns
     m : int
-        Number of small eigenvalues (as :func:`refine_small_eigenpairs` counts them).
+        Number of small eigenvalues (as :func:`n_small` counts them).
     error : float
         Estimated largest relative error of the m small eigenvalues and of
         the first one above the pilot's span (see :data:`PILOT_TOL`).
@@ -354,61 +359,12 @@ def covariance_from_gram(shift, s1, s2, n, ddof=1):
     return m + shift.astype(np.float64), cov
 
 
-def refine_small_eigenpairs(Z, shift, evals, evecs, rows=GRAM_ROWS, below=REFINE_BELOW,
-                            at_least=REFINE_MIN):
-    """Rayleigh-Ritz refinement of the smallest eigenpairs from a float32 projection pass.
-
-    Parameters
-    ----------
-    Z : array-like of shape (n_samples, z_dim), float32
-    shift : ndarray of shape (z_dim,), float32
-        The shift of :func:`shifted_gram`.
-    evals : ndarray of shape (z_dim,)
-        Ascending eigenvalues of the covariance (``numpy.linalg.eigh`` order).
-    evecs : ndarray of shape (z_dim, z_dim)
-        Matching eigenvectors (columns).
-
-    Returns
-    -------
-    evals, evecs : refined copies (ascending), and m, the number refined.
-    """
-    n = Z.shape[0]
-    m = n_small(evals, float(np.mean(np.clip(evals, 0.0, None))), below, at_least)
-    V32 = np.ascontiguousarray(evecs[:, :m], dtype=np.float32)
-
-    def project(a, b):
-        q1 = np.zeros(m)
-        Q = np.zeros((m, m))
-        # Shifted rows (raw ones left eigenvalue errors up to 1.6e-6 on 40,000
-        # rows); the float64 sums below are shift-invariant.
-        for _, sb in _shifted_blocks(Z, shift, rows, a, b):
-            p = (sb @ V32).astype(np.float64)
-            q1 += p.sum(axis=0)
-            Q += p.T @ p
-        return q1, Q
-
-    parts = _in_threads(project, n, rows)
-    q1, Q = sum(p[0] for p in parts), sum(p[1] for p in parts)
-    q = q1 / n
-    C = (Q - n * np.outer(q, q)) / (n - 1)
-    V64 = V32.astype(np.float64)
-    G = V64.T @ V64  # the float32 basis is orthonormal only to ~1e-7
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        w, U = linalg.eigh((C + C.T) / 2.0, G)
-    evals = np.array(evals, dtype=np.float64)
-    evecs = np.array(evecs, dtype=np.float64)
-    evals[:m] = w
-    W = V64 @ U
-    evecs[:, :m] = W / np.linalg.norm(W, axis=0)
-    order = np.argsort(evals, kind="stable")
-    return evals[order], evecs[:, order], m
-
-
 def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     """Mean, covariance and eigendecomposition of float32 ``Z`` (see module docstring).
 
     ``shift`` (z_dim,), float32: the block shift when the caller already has
-    it (default :func:`float32_shift`).
+    it (default :func:`float32_shift`).  ``on_block(raw_block)`` sees every
+    block once (in the first pass).
 
     Returns
     -------
@@ -417,7 +373,7 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     evals : ndarray of shape (z_dim,), ascending
     evecs : ndarray of shape (z_dim, z_dim), columns
     passes : int
-        1, or 2 when the pilot missed and a refinement pass ran.
+        1, or 2 when the pilot missed and a float64 pass followed the float32 one.
     """
     n = Z.shape[0]
     shift = float32_shift(Z) if shift is None else shift
@@ -425,23 +381,22 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     if pilot is not None and not np.isfinite(pilot).all():
         pilot = None
     wide = pilot is not None and pilot.shape[1] > PILOT_MAX
-    sums = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=None if wide else pilot)
+    sums = shifted_gram(Z, rows, on_block=on_block, shift=shift, pilot=None if wide else pilot,
+                        dtype=np.float64 if wide else np.float32)
     if pilot is None or not all(np.isfinite(x).all() for x in sums[1:]):
         # NaN/inf in Z (or float32 overflow): the caller decides
         mean, cov = covariance_from_gram(*sums[:3], n)
         d = cov.shape[0]
         return mean, cov, np.full(d, np.nan), np.full((d, d), np.nan), 1
-    shift, s1, s2 = sums[:3]
+    passes = 1
     if not wide:
         mean, cov, evals, evecs, _, error = pilot_corrected_eigh(*sums, n, pilot)
         if error <= PILOT_TOL:
             return mean, cov, evals, evecs, 1
-    mean, cov = covariance_from_gram(shift, s1, s2, n)
-    evals, evecs, _ = refine_small_eigenpairs(Z, shift, *symmetric_eigh(cov), rows,
-                                              at_least=pilot.shape[1] + PILOT_MARGIN)
-    return mean, cov, evals, evecs, 2
+        sums, passes = shifted_gram(Z, rows, shift=shift, dtype=np.float64), 2
+    mean, cov = covariance_from_gram(*sums[:3], n)
+    return (mean, cov, *symmetric_eigh(cov), passes)
 
 
 __all__ = ["covariance_from_gram", "float32_eigh", "float32_shift", "n_small", "pilot_basis", "pilot_corrected_eigh",
-           "refine_small_eigenpairs",
            "shifted_gram", "symmetric_eigh", "GRAM_ROWS", "PILOT_ROWS", "PILOT_TOL", "PILOT_MAX", "PILOT_MARGIN", "REFINE_BELOW", "REFINE_MIN"]
