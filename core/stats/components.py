@@ -583,8 +583,9 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     float32 ``Z`` (with numba): one chunked pass gives the moments, the
     histograms (compiled, ``core.stats._stats_kernel``) and the covariance (float32
     GEMM, ``core.stats.gram``) of each block while it is in cache; correlation and
-    PCA share that covariance, and a thin second pass refines the small
-    eigenvalues.  Otherwise two NumPy passes: moments and histograms, then
+    PCA share that covariance (a spectrum with many nearly dead components, like
+    real latents', takes the pass in float64 instead, and a missed pilot
+    estimate a second, float64 pass: every eigenvalue within 1e-6).  Otherwise two NumPy passes: moments and histograms, then
     ``LatentPCA.fit``, with the correlation rebuilt from its eigenpairs.
 
     Parameters
@@ -604,8 +605,9 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     Z = check_latents(Z, min_rows=2, finite=False)
     if kernel is not None and Z.dtype == np.float32 and Z.shape[0] > Z.shape[1]:
         # One pass: each block is histogrammed and summed (compiled) while
-        # it is in cache for the float32 covariance GEMM and the pilot
-        # projections that keep the small eigenvalues exact (core.stats.gram).
+        # it is in cache for the covariance GEMM (float32 with the pilot
+        # projections that keep the small eigenvalues exact, or float64:
+        # core.stats.gram).
         bin_width = check_positive(bin_width, "bin_width")
         normality_max_n = check_int(normality_max_n, "normality_max_n", low=8)
         n = Z.shape[0]
