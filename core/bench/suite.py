@@ -235,15 +235,22 @@ def reference_eigenvalues(Z, chunk_rows=32768):
     return np.linalg.eigvalsh(mean_and_cov(np.asarray(Z, dtype=np.float64), chunk_rows)[1])[::-1]
 
 
+def _pca_against_sklearn(X, repeats):
+    """Paired median times of ``LatentPCA().fit`` and sklearn's on ``X``, then the
+    descending eigenvalues of the float64 reference, of ours and of sklearn's."""
+    t, t_peer = _paired_medians(lambda: LatentPCA().fit(X), lambda: PCA(svd_solver="covariance_eigh").fit(X),
+                                repeats)
+    ref = reference_eigenvalues(X)
+    ours = LatentPCA().fit(X).explained_variance_
+    peer = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
+    return t, t_peer, ref, ours, peer
+
+
 def bench_pca(quick=False, Z=None, **_):
     """LatentPCA().fit vs sklearn PCA(svd_solver="covariance_eigh"), both on float32."""
     X = np.asarray(Z)  # a plain ndarray over the same mapped pages: both read the same memory
     repeats = 3 if quick else 11
-    t, t_peer = _paired_medians(lambda: LatentPCA().fit(X), lambda: PCA(svd_solver="covariance_eigh").fit(X),
-                                repeats)
-    ref = reference_eigenvalues(Z)
-    ours = LatentPCA().fit(Z).explained_variance_
-    peer = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
+    t, t_peer, ref, ours, peer = _pca_against_sklearn(X, repeats)
     err = float(np.max(np.abs(ours / ref - 1.0)))
     err10 = float(np.max(np.abs(ours[-10:] / ref[-10:] - 1.0)))
     perr = float(np.max(np.abs(peer / ref - 1.0)))
@@ -279,11 +286,7 @@ def bench_pca_latents(quick=False, **_):
     S = SIZES[quick]
     X = latent_spectrum_matrix(S["n"])
     repeats = 3 if quick else 11
-    t, t_peer = _paired_medians(lambda: LatentPCA().fit(X), lambda: PCA(svd_solver="covariance_eigh").fit(X),
-                                repeats)
-    ref = reference_eigenvalues(X)
-    ours = LatentPCA().fit(X).explained_variance_
-    peer = np.sort(PCA(svd_solver="covariance_eigh").fit(X).explained_variance_)[::-1]
+    t, t_peer, ref, ours, peer = _pca_against_sklearn(X, repeats)
     err = float(np.max(np.abs(ours / ref - 1.0)))
     perr = float(np.max(np.abs(peer / ref - 1.0)))
     passes = gram.float32_eigh(X)[4]
@@ -292,9 +295,9 @@ def bench_pca_latents(quick=False, **_):
                 f"{X.shape[0]:,} x {X.shape[1]} float32 resampled from the default run's latents, 0.1 % noise "
                 f"(eigenvalues {ref[0]:.3g} .. {ref[-1]:.3g}, a span of {ref[0] / ref[-1]:,.0f}); "
                 f"median of {repeats} fits of each, alternating; max relative eigenvalue error vs float64 eigh: "
-                f"ours {err:.1e}, sklearn's {perr:.1e}; our fit took {passes} pass(es) over the rows (dozens of "
-                f"nearly dead components: the float32 Gram misses 1e-6 on them and a Rayleigh-Ritz pass refines "
-                f"them)", max_rel_eig_error=err, peer_max_rel_eig_error=perr, passes=int(passes))
+                f"ours {err:.1e}, sklearn's {perr:.1e}; our fit took {passes} pass(es) over the rows, in float64 "
+                f"(dozens of nearly dead components: a float32 Gram misses 1e-6 on them, and on eigenvalues far "
+                f"above them when the rows are few)", max_rel_eig_error=err, peer_max_rel_eig_error=perr, passes=int(passes))
 
 
 # --------------------------------------------------------------- statistics
