@@ -17,3 +17,14 @@ import os as _os
 # every TensorFlow import of the lab happens after ``import core``; an
 # explicit TF_ENABLE_ONEDNN_OPTS=0 still wins.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+# OpenBLAS's worker threads spin for ~2^28 cycles (~0.1 s) after each
+# threaded call before they sleep.  On a 2-core machine that takes a core
+# from whatever runs next: the Gram pass's threads, the PCA-ellipse and
+# statistics kernels, TensorFlow.  Measured (issue 14): a thread burned
+# 46 ms of CPU during a 50 ms sleep after a matmul, 2.7 ms with 2^20; a
+# PCA fit right after scikit-learn's took 135 ms instead of 104 (the peer's
+# own time unchanged, 123 ms).  Effective only when numpy loads after
+# ``import core`` (the CLI, the dashboard's ``lab`` and the tests import it
+# first); an explicit setting wins.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")

@@ -31,6 +31,7 @@ import sys
 import threading
 from pathlib import Path
 
+import core  # noqa: F401  (first: sets the BLAS and TensorFlow environment before numpy loads)
 import numpy as np
 import pandas as pd
 import streamlit as st

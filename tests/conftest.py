@@ -15,6 +15,8 @@ else:
 
 import pytest  # noqa: E402
 
+import core  # noqa: E402,F401  (before numpy: its OpenBLAS reads the environment core sets)
+
 
 @pytest.fixture
 def artifacts(tmp_path, monkeypatch):

@@ -276,3 +276,28 @@ def test_one_pass_refuses_nan_with_count():
     Z[5, 1] = np.nan
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         full_statistics(Z)
+
+
+def test_one_pass_threads_give_the_same_statistics_on_any_core_count(monkeypatch):
+    # Issue 14: the one pass runs in the Gram pass's threads, one histogram/moment
+    # accumulator per fixed row range, joined in range order.  The ranges here see
+    # different data ranges (the join must widen the bins), and the result must not
+    # depend on how many threads ran them.
+    from core.stats import gram
+
+    Z = _correlated32(40_000, 6)
+    Z[3] = -9.0        # the first range reaches lowest
+    Z[39_000] = 11.0   # the last range highest
+    got = {}
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(gram, "_n_threads", lambda w=workers: w)
+        got[workers] = full_statistics(Z)
+    for workers in (2, 3):
+        np.testing.assert_array_equal(got[1].histograms.counts, got[workers].histograms.counts)
+        np.testing.assert_array_equal(got[1].histograms.edges, got[workers].histograms.edges)
+        pd.testing.assert_frame_equal(got[1].table, got[workers].table)
+        np.testing.assert_array_equal(got[1].correlation, got[workers].correlation)
+    counts = got[1].histograms.counts
+    edges = got[1].histograms.edges
+    for j in range(Z.shape[1]):
+        np.testing.assert_array_equal(counts[j], np.histogram(Z[:, j].astype(np.float64), bins=edges)[0])

@@ -74,19 +74,6 @@ def test_decode_refuses_wrong_width_and_nan():
         decode(dec, np.full((2, 8), np.nan))
 
 
-def test_core_turns_onednn_on_unless_told_otherwise():
-    import subprocess
-    import sys
-
-    code = "import os, core; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "0"
-
-
 def test_compiled_model_sub_batches_give_every_row_the_same_image_in_any_call():
     # Issue 14: one traced call runs 4 independent sub-batches side by side, and fewer rows than
     # the batch run through the sub-batch graph alone; a vector's image must not depend on which

@@ -167,7 +167,11 @@ class _CompiledPass:
 
     def __call__(self, blk):
         blk = np.ascontiguousarray(blk)
-        c_lo, c_hi = self.k.bin_range(blk, self.inv_w, self.half)
+        self._cover(*self.k.bin_range(blk, self.inv_w, self.half))
+        self.k.accumulate(blk, self.shift, self.inv_w, self.half, self.k_lo, self.counts, self.sums)
+
+    def _cover(self, c_lo, c_hi):
+        # Grow the bins to cover [c_lo, c_hi] (ValueError past MAX_BINS).
         d = self.shift.shape[0]
         if self.counts is None:
             lo, hi = c_lo, c_hi
@@ -183,7 +187,20 @@ class _CompiledPass:
             if self.counts is not None:
                 grown[:, self.k_lo - lo:self.k_lo - lo + self.counts.shape[1]] = self.counts
             self.counts, self.k_lo = grown, lo
-        self.k.accumulate(blk, self.shift, self.inv_w, self.half, self.k_lo, self.counts, self.sums)
+
+    def fork(self):
+        """A fresh, empty pass of the same kind (one per row range of the threaded Gram pass)."""
+        return _CompiledPass(self.k, self.shift, self.bin_width, np.dtype(self.inv_w.dtype))
+
+    def join(self, forks):
+        """Add the forks' sums and counts to this pass's, in the order given."""
+        for f in forks:
+            if f.counts is None:
+                continue
+            self._cover(f.k_lo, f.k_lo + f.counts.shape[1] - 1)
+            a = f.k_lo - self.k_lo
+            self.counts[:, a:a + f.counts.shape[1]] += f.counts
+            self.sums += f.sums
 
 
 

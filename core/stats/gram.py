@@ -94,7 +94,12 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None, dtype
         Rows per block.
     on_block : callable(raw_block) or None
         Also handed every raw block (the statistics pass histograms it
-        while it is in cache).
+        while it is in cache).  One with ``fork()`` (a fresh accumulator of
+        the same kind) and ``join(forks)`` (add theirs to its own, in the
+        order given) runs in the pass's threads: each row range gets its own
+        fork, joined in range order, so the result does not depend on the
+        core count.  Any other callable sees the blocks in order, on one
+        thread.
     shift : ndarray of shape (z_dim,), float32, or None
         Default: :func:`float32_shift`.
     pilot : ndarray of shape (z_dim, m), float32, or None
@@ -116,9 +121,17 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None, dtype
     """
     n, d = Z.shape
     shift = float32_shift(Z) if shift is None else np.asarray(shift, dtype=np.float32)
-    if on_block is None:
-        parts = _in_threads(lambda a, b: _gram_rows(Z, shift, rows, a, b, pilot=pilot, dtype=dtype), n, rows)
-        return (shift,) + tuple(sum(p[k] for p in parts) for k in range(len(parts[0])))
+    forks = on_block is not None and hasattr(on_block, "fork") and hasattr(on_block, "join")
+    if on_block is None or forks:
+        def rows_of(a, b):
+            acc = on_block.fork() if forks else None
+            return acc, _gram_rows(Z, shift, rows, a, b, on_block=acc, pilot=pilot, dtype=dtype)
+
+        parts = _in_threads(rows_of, n, rows)
+        if forks:
+            on_block.join([acc for acc, _ in parts])
+        sums = [p for _, p in parts]
+        return (shift,) + tuple(sum(p[k] for p in sums) for k in range(len(sums[0])))
     return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block, pilot, dtype)
 
 
@@ -179,7 +192,10 @@ def pilot_basis(Z, shift, rows=PILOT_ROWS, below=REFINE_BELOW, at_least=REFINE_M
     d = Z.shape[1]
     b = np.asarray(Z[:rows], dtype=np.float32) - shift
     b = b - b.mean(axis=0, dtype=np.float64).astype(np.float32)
-    C = (b.T @ b) / max(1, b.shape[0] - 1)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        # One thread: OpenBLAS's threads spin on after a threaded call and
+        # would take a core from the Gram pass's threads that follow.
+        C = (b.T @ b) / max(1, b.shape[0] - 1)
     mean_ev = max(float(np.trace(C)) / d, 0.0)
     first = min(d, 2 * (at_least + margin))
     for subset in ([0, first - 1], None):
