@@ -3,7 +3,7 @@
 A checkpoint is ``checkpoints/epoch-NNNN.npz``: one array per variable, the
 model's variables (``ae.variables``) first, then the optimizer's
 (``ae.optimizer.variables``: iterations, Adam moments), with their Keras
-paths and the counts of each, no pickle.  The run's ``config.json`` says how
+paths, no pickle.  The run's ``config.json`` says how
 to rebuild the model, so the archive needs no model config: resuming builds
 the CAE afresh, compiles it, builds the optimizer and assigns the arrays
 (the multi-worker resume did this from the start, to broadcast them).
@@ -33,6 +33,11 @@ def checkpoint_name(epochs_done):
     return f"epoch-{int(epochs_done):04d}{SUFFIX}"
 
 
+def all_variables(model):
+    """A compiled, built model's variables, then its optimizer's: the order of every checkpoint."""
+    return list(model.variables) + list(model.optimizer.variables)
+
+
 def model_arrays(model):
     """Copies of a compiled model's variables, then its optimizer's.
 
@@ -42,20 +47,15 @@ def model_arrays(model):
         Keras variable paths.
     arrays : list of ndarray, length V
         Independent copies: training may go on while they are written.
-    n_model : int
-        How many of them are model variables (the rest are the optimizer's).
     """
-    model_vars, opt_vars = list(model.variables), list(model.optimizer.variables)
-    variables = model_vars + opt_vars
-    arrays = [np.array(v.numpy(), copy=True) for v in variables]
-    return [str(v.path) for v in variables], arrays, len(model_vars)
+    variables = all_variables(model)
+    return [str(v.path) for v in variables], [np.array(v.numpy(), copy=True) for v in variables]
 
 
-def save_arrays(path, names, arrays, n_model):
+def save_arrays(path, names, arrays):
     """Write a checkpoint archive atomically (temporary file, then ``os.replace``)."""
     payload = {f"v{k:05d}": a for k, a in enumerate(arrays)}
     payload["names"] = np.array(names, dtype=str)
-    payload["n_model"] = np.array(int(n_model))
     return runs.atomic_save_npz(path, payload)
 
 
@@ -81,8 +81,7 @@ def checkpoint_values(model_file):
     if model_file.suffix == ".keras":
         import keras
 
-        saved = keras.models.load_model(model_file, safe_mode=True)
-        return [np.asarray(v.numpy()) for v in list(saved.variables) + list(saved.optimizer.variables)]
+        return [np.asarray(v.numpy()) for v in all_variables(keras.models.load_model(model_file, safe_mode=True))]
     try:
         runs.check_regular_file(model_file)
         if not zipfile.is_zipfile(model_file):  # np.load would take other bytes for a pickle
@@ -111,7 +110,7 @@ def assign_values(model, values, name):
     ``ValueError`` naming the checkpoint when the counts or shapes differ
     from the model's (another model's checkpoint); nothing is assigned then.
     """
-    variables = list(model.variables) + list(model.optimizer.variables)
+    variables = all_variables(model)
     check_match(values, variables, name)
     for v, value in zip(variables, values):
         v.assign(np.asarray(value).astype(v.dtype))
@@ -121,7 +120,7 @@ class CheckpointWriter:
     """Writes each epoch's checkpoint on a background thread.
 
     ``submit`` copies the variables on the calling (training) thread, then a
-    thread calls ``write(name, names, arrays, n_model, epochs_done, history)``
+    thread calls ``write(names, arrays, epochs_done, history)``
     while the next epoch trains; the next ``submit``, and the end of
     training, first wait for it.  A kill therefore leaves a matching pair
     (archive, then ``state.json`` naming it), which may be one epoch older
@@ -136,9 +135,9 @@ class CheckpointWriter:
 
     def submit(self, epochs_done, history):
         self.wait()
-        names, arrays, n_model = model_arrays(self._model)
+        names, arrays = model_arrays(self._model)
         hist = {k: list(v) for k, v in history.items()}  # the next epoch appends to history
-        self._thread = threading.Thread(target=self._run, args=(names, arrays, n_model, epochs_done, hist),
+        self._thread = threading.Thread(target=self._run, args=(names, arrays, epochs_done, hist),
                                         name="checkpoint-writer", daemon=True)
         self._thread.start()
 

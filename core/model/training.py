@@ -738,7 +738,7 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
                 # Every worker made the same fresh variables (creating them is
                 # itself collective); the others have no checkpoint, so all
                 # get the chief's saved weights and optimizer state.
-                values = [np.asarray(v.numpy()) for v in list(ae.variables) + list(ae.optimizer.variables)]
+                values = [np.asarray(v.numpy()) for v in checkpoints.all_variables(ae)]
                 if chief:
                     checkpoints.check_match(saved, values, ckpt_file.name)  # before any collective
                     values = [v.astype(w.dtype) for v, w in zip(saved, values)]
@@ -768,11 +768,11 @@ def _train_locked(config, out, ckpt_dir, resume, on_progress, encode, source, ch
         val_ds = make_dataset(images, val_rows, val_batch, False, config.seed, drop_remainder=replicas > 1)
     steps = len(train_rows) // global_batch
 
-    def write_checkpoint(names, arrays, n_model, epochs_done, hist):
+    def write_checkpoint(names, arrays, epochs_done, hist):
         # Arrays first under a new name, then state.json naming them, then
         # drop older files: a kill at any point leaves a matching pair.
         name = checkpoints.checkpoint_name(epochs_done)
-        checkpoints.save_arrays(ckpt_dir / name, names, arrays, n_model)
+        checkpoints.save_arrays(ckpt_dir / name, names, arrays)
         runs.atomic_write_json(ckpt_dir / "state.json", {"epoch": epochs_done, "history": hist, "model": name})
         for old in [*ckpt_dir.glob("*.keras"), *ckpt_dir.glob("epoch-*" + checkpoints.SUFFIX)]:
             if old.name != name and not old.name.startswith("."):

@@ -148,7 +148,8 @@ def _moments_and_histograms(Z, bin_width, columns=None, chunk_rows=CHUNK_ROWS, m
 
 
 class _CompiledPass:
-    """Power sums and histograms block by block (``on_block`` of core.stats.gram.shifted_gram).
+    """Power sums and histograms block by block (the ``on_block`` accumulator of
+    core.stats.gram.shifted_gram: ``fork`` one per row range, ``join`` them).
 
     Same bins and sums as :func:`_moments_and_histograms`, compiled, with
     the shift of the covariance pass.
@@ -602,7 +603,9 @@ def full_statistics(Z, bin_width=0.25, normality_max_n=5000, random_state=0,
     GEMM, ``core.stats.gram``) of each block while it is in cache; correlation and
     PCA share that covariance (a spectrum with many nearly dead components, like
     real latents', takes the pass in float64 instead, and a missed pilot
-    estimate a second, float64 pass: every eigenvalue within 1e-6).  Otherwise two NumPy passes: moments and histograms, then
+    estimate a second, float64 pass: every eigenvalue within 1e-6).  The pass
+    runs in threads, one accumulator per row range (``_CompiledPass.fork``).
+    Otherwise two NumPy passes: moments and histograms, then
     ``LatentPCA.fit``, with the correlation rebuilt from its eigenpairs.
 
     Parameters

@@ -92,14 +92,13 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None, dtype
         float32 (a memmap is read block by block).
     rows : int
         Rows per block.
-    on_block : callable(raw_block) or None
-        Also handed every raw block (the statistics pass histograms it
-        while it is in cache).  One with ``fork()`` (a fresh accumulator of
-        the same kind) and ``join(forks)`` (add theirs to its own, in the
-        order given) runs in the pass's threads: each row range gets its own
-        fork, joined in range order, so the result does not depend on the
-        core count.  Any other callable sees the blocks in order, on one
-        thread.
+    on_block : accumulator or None
+        Also handed every raw block while it is in cache (the statistics
+        pass histograms it): an object with ``fork()`` (a fresh, empty one
+        of its kind, called with a raw block for each block of one row
+        range, in the pass's threads) and ``join(forks)`` (add theirs to its
+        own, in the order given).  The forks are joined in range order, so
+        the result does not depend on the core count.
     shift : ndarray of shape (z_dim,), float32, or None
         Default: :func:`float32_shift`.
     pilot : ndarray of shape (z_dim, m), float32, or None
@@ -121,26 +120,24 @@ def shifted_gram(Z, rows=GRAM_ROWS, on_block=None, shift=None, pilot=None, dtype
     """
     n, d = Z.shape
     shift = float32_shift(Z) if shift is None else np.asarray(shift, dtype=np.float32)
-    forks = on_block is not None and hasattr(on_block, "fork") and hasattr(on_block, "join")
-    if on_block is None or forks:
-        def rows_of(a, b):
-            acc = on_block.fork() if forks else None
-            return acc, _gram_rows(Z, shift, rows, a, b, on_block=acc, pilot=pilot, dtype=dtype)
 
-        parts = _in_threads(rows_of, n, rows)
-        if forks:
-            on_block.join([acc for acc, _ in parts])
-        sums = [p for _, p in parts]
-        return (shift,) + tuple(sum(p[k] for p in sums) for k in range(len(sums[0])))
-    return (shift,) + _gram_rows(Z, shift, rows, 0, n, on_block, pilot, dtype)
+    def rows_of(a, b):
+        acc = None if on_block is None else on_block.fork()
+        return acc, _gram_rows(Z, shift, rows, a, b, on_block=acc, pilot=pilot, dtype=dtype)
+
+    parts = _in_threads(rows_of, n, rows)
+    if on_block is not None:
+        on_block.join([acc for acc, _ in parts])
+    sums = [p for _, p in parts]
+    return (shift,) + tuple(sum(p[k] for p in sums) for k in range(len(sums[0])))
 
 
 def _shifted_blocks(Z, shift, rows, start, stop, dtype=np.float32):
     """``(raw, raw - shift)`` for each block of rows ``[start, stop)``; the second in one reused ``dtype`` buffer.
 
-    Both passes multiply shifted rows: a float32 product of raw rows rounds at
-    ~1e-7 of the mean's projection, which for a nearly dead component far
-    from the origin is ~1e-3 of its spread.
+    The SYRK and the pilot's projections multiply shifted rows: a float32
+    product of raw rows rounds at ~1e-7 of the mean's projection, which for a
+    nearly dead component far from the origin is ~1e-3 of its spread.
     """
     buf = np.empty((max(1, min(rows, stop - start)), Z.shape[1]), dtype=dtype)
     for a in range(start, stop, rows):
@@ -379,8 +376,8 @@ def float32_eigh(Z, rows=GRAM_ROWS, on_block=None, shift=None):
     """Mean, covariance and eigendecomposition of float32 ``Z`` (see module docstring).
 
     ``shift`` (z_dim,), float32: the block shift when the caller already has
-    it (default :func:`float32_shift`).  ``on_block(raw_block)`` sees every
-    block once (in the first pass).
+    it (default :func:`float32_shift`).  ``on_block``: an accumulator that
+    sees every block once, in the first pass (see :func:`shifted_gram`).
 
     Returns
     -------
