@@ -103,11 +103,16 @@ def _sort_components(w, g, K, wbin, bstart, ws, gs, os_):
 @njit(inline="always", nogil=True, error_model="numpy")
 def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf):
     # Pairs (positions a < c) with w_a + w_c > thr and key in [lo, hi) as
-    # records key << 32 | i << 16 | j (i < j < 2^16), so that integer order
-    # is the reference order (key, then i*K + j).  All pairs in bins above
-    # the bin of thr - w_a qualify, in that bin each is tested.  Keys of the
-    # qualifying run are hashed first (a branch-free loop the compiler
-    # vectorises), then the run is compacted to the window branch-free.
+    # records key << 32 | p << 16 | q, (p, q) the pair's components in
+    # enumeration order (the bucket pass puts the smaller first, so that
+    # integer order is the reference order: key, then i*K + j).  All pairs
+    # in bins above the bin of thr - w_a qualify, in that bin each is
+    # tested.  Keys of the qualifying run are hashed first (a branch-free
+    # loop the compiler vectorises), then the run is compacted to the window
+    # branch-free.  The run is walked through views from index 0: with a
+    # start the compiler cannot prove >= 0, numba's negative-index
+    # wraparound turned the hash loop into gathers and scatters (the kernel
+    # took 25 us a vector instead of 16).
     n = 0
     span = hi - lo
     for a in range(K):
@@ -116,24 +121,29 @@ def _enumerate(ws, gs, os_, bstart, K, thr, lo, hi, comb, kbuf):
             u = 0
         else:
             u = min(np.int64(x * K), K - 1)
-        p = os_[a]
         gp = gs[a]
+        P = os_[a] << _S16
         c0 = max(a + 1, bstart[u])
         c1 = max(c0, bstart[u + 1])
         for c in range(c0, c1):
             if ws[c] > x:
                 key = _mix32((gp + gs[c]) & _MASK32)
                 if key - lo < span:
-                    q = os_[c]
-                    comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
+                    comb[n] = (key << _S32) | P | os_[c]
                     n += 1
-        for c in range(c1, K):
-            kbuf[c] = _mix32((gp + gs[c]) & _MASK32)
-        for c in range(c1, K):
-            key = kbuf[c]
-            q = os_[c]
-            comb[n] = (key << _S32) | (min(p, q) << _S16) | max(p, q)
-            n += np.int64(key - lo < span)
+        m = K - c1
+        gt = gs[c1:]
+        ot = os_[c1:]
+        kb = kbuf[:m]
+        for t in range(m):
+            kb[t] = _mix32((gp + gt[t]) & _MASK32)
+        out = comb[n:]
+        k = 0
+        for t in range(m):
+            key = kb[t]
+            out[k] = (key << _S32) | P | ot[t]
+            k += np.int64(key - lo < span)
+        n += k
     return n
 
 
@@ -234,7 +244,11 @@ def constrain_rows(V, fa, seeds, random_fixed, start, stop):
                 if m > 0 and ((x - base) >> shift) != cb:
                     _apply(V, b, fa, w, live, m, random_fixed, thr)
                     m = 0
-                if w[np.int64((x >> _S16) & _MASK16)] + w[np.int64(x & _MASK16)] > thr:
+                i = (x >> _S16) & _MASK16
+                j = x & _MASK16
+                if w[np.int64(i)] + w[np.int64(j)] > thr:
+                    if i > j:
+                        x = (x >> _S32 << _S32) | (j << _S16) | i
                     cb = (x - base) >> shift
                     t = m - 1
                     while t >= 0 and live[t] > x:
