@@ -53,7 +53,10 @@ def test_rows_properties(results):
     assert by["decode"]["max_abs_diff"] < 1e-5
     for name in ("training", "training_seed"):
         assert by[name]["images_per_s"] > 0 and by[name]["reference_images_per_s"] > 0
-        assert by[name]["median_ratio"] > 0 and "ratio of medians" in by[name]["notes"]
+        # epochs alternate one for one; the ratio is the median pair's
+        assert len(by[name]["pair_ratios"]) == 1 and by[name]["median_ratio"] > 0
+        assert by[name]["ratio"] == pytest.approx(float(np.median(by[name]["pair_ratios"])))
+        assert by[name]["cpu_s_per_image"] > 0 and by[name]["reference_cpu_s_per_image"] > 0
     assert "[8, 8, 16, 16]" in by["training_seed"]["notes"] and "[4, 4, 8, 8]" in by["training"]["notes"]
     assert 0 < by["statistics"]["peak_mb"] < 1024
     assert by["maps"]["n_images"] == 64 and by["maps"]["n_maps"] == 8 and by["maps"]["png_bytes"] > 0

@@ -82,12 +82,12 @@ DEFAULT_ROWS = tuple(r for r in ROWS if r != "tsne")
 SIZES = {
     False: dict(kde_n=200_000, kde_grid=128, kde_ref_points=1024, n=200_000, d=256, stat_repeats=3,
                 ell_k=256, ell_n=10_000, ell_ref=20, dec_size=64, dec_z=256, dec_calls=30,
-                train_size=64, train_n=2000, train_batch=64, train_epochs=3,
+                train_size=64, train_n=2000, train_batch=64,
                 train_enc=(32, 32, 64, 64), train_dec=(64, 64, 32, 32), train_z=256, mem_sample=10_000,
                 seed_n=1000, seed_enc=(64, 64, 128, 128), seed_dec=(128, 128, 64, 64)),
     True: dict(kde_n=5000, kde_grid=64, kde_ref_points=64, n=2000, d=16, stat_repeats=1,
                ell_k=16, ell_n=200, ell_ref=3, dec_size=16, dec_z=8, dec_calls=3,
-               train_size=16, train_n=96, train_batch=32, train_epochs=1,
+               train_size=16, train_n=96, train_batch=32,
                train_enc=(4, 4, 8, 8), train_dec=(8, 8, 4, 4), train_z=8, mem_sample=200,
                seed_n=96, seed_enc=(8, 8, 16, 16), seed_dec=(16, 16, 8, 8),
                maps_n=64, maps_steps=4),
@@ -471,8 +471,8 @@ def bench_decode(quick=False, **_):
 
 # ----------------------------------------------------------------- training
 
-#: train_run blocks of the training row, each bracketed by model.fit blocks.
-TRAIN_BLOCKS = 3
+#: Timed epochs on each side of the training row (after one warm-up epoch each).
+TRAIN_PAIRS = 8
 
 
 def bench_training(quick=False, seed_filters=False, **_):
@@ -480,21 +480,28 @@ def bench_training(quick=False, seed_filters=False, **_):
 
     The default run's filters, or with ``seed_filters`` the seed's (four
     times the convolution work: half the images, to keep the row short).
+
+    The two sides alternate epoch by epoch: at each of train_run's epoch
+    ends (after its checkpoint and progress file) its progress hook runs one
+    epoch of the plain fit, so every train_run epoch has a plain epoch next
+    to it in time.  On this shared 2-core machine whole epochs come at two
+    speeds (seen: 2.7 and 5.4 s for the same epoch, while a core is taken);
+    phases last longer than an epoch, so the ratio of each pair sees one
+    phase, and the row reports the median of the pairs' ratios.
     """
     import keras
 
     S = SIZES[quick]
     name, n_images, enc, dec = (("training_seed", S["seed_n"], S["seed_enc"], S["seed_dec"]) if seed_filters
                                 else ("training", S["train_n"], S["train_enc"], S["train_dec"]))
-    epochs = S["train_epochs"] + 1  # the first epoch (tracing) is a warm-up on both sides
+    pairs = 1 if quick else TRAIN_PAIRS
+    epochs = pairs + 1  # the first epoch (tracing) is a warm-up on both sides
     model = ModelConfig(image_size=S["train_size"], channels=3, z_dim=S["train_z"],
                         encoder_filters=enc, decoder_filters=dec)
     cfg = TrainConfig(dataset="synthfaces", limit=n_images, epochs=epochs, batch_size=S["train_batch"],
                       val_fraction=0.1, seed=0, model=model)
     with tempfile.TemporaryDirectory(prefix="latent_lab_bench_") as tmp:
-        out = Path(tmp) / "bench_train"
         # The same images as train_run will materialise (synthfaces is deterministic).
-
         images = open_source("synthfaces", size=model.image_size, channels=3, limit=cfg.limit,
                              seed=cfg.data_seed).load()[0]
         x = to_uint8(images).astype(np.float32) / 255.0  # quantised like train_run's uint8 copy
@@ -505,60 +512,66 @@ def bench_training(quick=False, seed_filters=False, **_):
         keras.utils.set_random_seed(cfg.seed)
         _, _, ae = build_cae(model)
         ae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mse")
-        durations = []
+        durations, cpu_ref = [], []
 
         class Stamp(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                self._t = time.perf_counter()
+                self._t, self._c = time.perf_counter(), time.process_time()
 
             def on_epoch_end(self, epoch, logs=None):
                 durations.append(time.perf_counter() - self._t)
+                cpu_ref.append(time.process_time() - self._c)
 
         def plain_fit(n_epochs):
             ae.fit(x_train, x_train, batch_size=cfg.batch_size, epochs=n_epochs, validation_data=(x_val, x_val),
                    shuffle=True, verbose=0, callbacks=[Stamp()])
 
-        # Plain fits and pipeline runs alternate: plain, pipeline, plain, ... plain.  This
-        # machine's speed drifts by a third within minutes and single epochs vary by +-15 %;
-        # blocks that bracket each other in time keep a drift from favouring either side.
-        plain_fit(epochs)
-        ref_times = durations[1:]  # the first epoch traces the step: a warm-up
-        pipe_times = []
-        for block in range(TRAIN_BLOCKS):
-            ends = {}
+        plain_fit(1)  # warm-up: traces the step
+        del durations[:], cpu_ref[:]
+        pipe_times, cpu_pipe, resumed = [], [], {}
 
-            def on_progress(info, ends=ends):
-                # Epoch ends are reported with batch 0 after checkpoint + progress file.
-                if info.get("batch") == 0 and info.get("state") == "running":
-                    ends[int(info["epoch"])] = time.perf_counter()
+        def on_progress(info):
+            # Epoch ends are reported with batch 0 after checkpoint + progress file.
+            if info.get("batch") != 0 or info.get("state") != "running" or int(info["epoch"]) < 1:
+                return
+            e = int(info["epoch"])
+            if e >= 2:  # epoch 1 traced the step
+                pipe_times.append(time.perf_counter() - resumed[e - 1][0])
+                cpu_pipe.append(time.process_time() - resumed[e - 1][1])
+            if e < epochs:
+                plain_fit(1)
+            resumed[e] = (time.perf_counter(), time.process_time())
 
-            train_run(cfg, out.with_name(f"{out.name}_{block}"), on_progress=on_progress, encode=False)
-            pipe_times += list(np.diff([ends[e] for e in range(1, epochs + 1)]))
-            del durations[:]
-            plain_fit(epochs - 1)
-            ref_times += durations
-        steps = n_train // cfg.batch_size
-        # Lower quartiles: on this shared 2-core machine whole epochs come at two speeds (up to
-        # twice the time while a core is taken), on either side at random (seen: 2.7 and 5.4 s
-        # for the same epoch).  The lower quartile measures each side's uncontended speed; the
-        # median also counts how many slow epochs each side drew (reported as median_ratio).
-        pipe_ips = steps * cfg.batch_size / float(np.percentile(pipe_times, 25))
-        ref_ips = n_train / float(np.percentile(ref_times, 25))
-        median_ratio = (steps * cfg.batch_size / float(np.median(pipe_times))) / (n_train / float(np.median(ref_times)))
-    # Time per image on each side, so ratio = reference time / time = pipeline img/s / plain img/s.
-    t, t_ref = 1.0 / pipe_ips, 1.0 / ref_ips
+        train_run(cfg, Path(tmp) / "bench_train", on_progress=on_progress, encode=False)
+        ref_times = list(durations)
+    steps = n_train // cfg.batch_size
+    pipe_times, ref_times = np.array(pipe_times), np.array(ref_times)
+    # Images per epoch: train_run drops the last partial batch, model.fit does not.
+    per_pair = (ref_times / n_train) / (pipe_times / (steps * cfg.batch_size))
+    ratio = float(np.median(per_pair))
+    # CPU seconds (all threads, the checkpoint writer's included) per image: the
+    # same work on both sides whatever share of the cores the machine gave.
+    cpu_img = float(np.median(cpu_pipe)) / (steps * cfg.batch_size)
+    cpu_img_ref = float(np.median(cpu_ref)) / n_train
+    pipe_ips = steps * cfg.batch_size / float(np.median(pipe_times))
+    ref_ips = n_train / float(np.median(ref_times))
+    # Time per image on each side; time_s / reference_time_s is the median pair's ratio.
+    t = 1.0 / pipe_ips
+    t_ref = t * ratio
     return _row(name, t, "plain model.fit on NumPy arrays (same model, same images)", t_ref,
-                "ratio >= 1.0 (pipeline, progress, checkpoints cost nothing)", t_ref / t >= 1.0,
+                "ratio >= 1.0 (pipeline, progress, checkpoints cost nothing)", ratio >= 1.0,
                 f"{S['train_size']}x{S['train_size']} synthfaces, {n_train} training + {n_val} validation "
                 f"images, filters {list(enc)} / {list(dec)}, z_dim {S['train_z']}, "
-                f"batch {cfg.batch_size}; lower-quartile epoch time (ratio of medians {median_ratio:.3f}); "
-                f"{TRAIN_BLOCKS} train_run blocks of {epochs - 1} timed epoch(s) "
-                f"after 1 warm-up epoch, epoch end to epoch end (validation, checkpoint and progress file "
-                f"included); model.fit: blocks of as many epochs before, between and after them (plain, "
-                f"pipeline, plain, ..., plain: a drift of the machine's speed favours neither), each "
-                f"with validation; "
-                f"time_s is seconds per image: train_run {pipe_ips:.0f} img/s, model.fit {ref_ips:.0f} img/s",
-                images_per_s=pipe_ips, reference_images_per_s=ref_ips, median_ratio=median_ratio)
+                f"batch {cfg.batch_size}; {pairs} train_run epochs, each followed by one model.fit epoch "
+                f"(run from train_run's epoch-end hook), after one warm-up epoch each; ratio = median over "
+                f"the {pairs} pairs of (model.fit epoch time per image / train_run epoch time per image), "
+                f"pairs {np.round(np.sort(per_pair), 3).tolist()}; train_run epochs from the end of one "
+                f"to the end of the next (validation, checkpoint and progress file included), model.fit "
+                f"epochs with validation; median epochs: train_run {pipe_ips:.0f} img/s, "
+                f"model.fit {ref_ips:.0f} img/s; median CPU time a image (all threads): train_run "
+                f"{cpu_img * 1000:.2f} ms, model.fit {cpu_img_ref * 1000:.2f} ms (ratio {cpu_img_ref / cpu_img:.3f})",
+                cpu_s_per_image=cpu_img, reference_cpu_s_per_image=cpu_img_ref, images_per_s=pipe_ips, reference_images_per_s=ref_ips, reference_time_s_median=1.0 / ref_ips,
+                pair_ratios=per_pair.tolist(), median_ratio=float(pipe_ips / ref_ips))
 
 
 # ------------------------------------------------------------------- memory
