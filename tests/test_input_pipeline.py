@@ -73,3 +73,14 @@ def test_a_large_cache_streams(cache, monkeypatch):
     assert training.holds_in_memory(memmap)
     monkeypatch.setattr(training, "available_memory", lambda: 4 * memmap.nbytes - 4)
     assert not training.holds_in_memory(memmap)  # at most a quarter of the free memory
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_no_tf_data_autotuning(cache, monkeypatch, held):
+    # With the autotuner, some epochs waited 2-5 s for their new iterator
+    # with both cores idle (training.make_dataset); it must stay off.
+    _, memmap = cache
+    monkeypatch.setattr(training, "IN_MEMORY_MAX_BYTES", 1 << 30 if held else 0)
+    ds = training.make_dataset(memmap, np.arange(40), 8, True, seed=0, drop_remainder=True)
+    assert ds.options().autotune.enabled is False
+    assert len(_batches(ds)) == 5
