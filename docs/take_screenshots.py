@@ -19,12 +19,29 @@ PAGES = {"home": "", "train": "Train", "components": "Components",
          "planes": "Coordinate_planes", "samplers": "Samplers", "decode": "Decode",
          "encoder-maps": "Encoder_maps", "compare": "Compare?runs=default,faces_bn,faces_z64,digits",
          "compare-mnd": "Compare?runs=default,faces_bn,faces_z64,digits&compare_view=MND+check",
-         "attributes": "Attributes"}
+         "attributes": "Attributes", "your-image": "Your_image"}
 # Click a button, then wait for a text that only the finished result shows.
 CLICKS = {"samplers": ("Draw", "own marginals"),
           "encoder-maps": ("Compute patterns", "Which maps feed the dominant components")}
+# Upload a picture into the page's file input, then wait for a text of the result.
+UPLOADS = {"your-image": "Nearest real neighbours"}
 # Pages full of noisy image tiles: 256-colour palette PNG (2 MB -> 0.6 MB).
 QUANTIZE = {"encoder-maps"}
+
+
+def _face_png():
+    # A synthfaces face the run never saw (seed 99), 128 px: the page crops and resizes it.
+    import tempfile
+
+    from PIL import Image
+
+    from core.data.images import to_uint8
+    from core.data.sources import open_source
+
+    images = open_source("synthfaces", size=128, channels=3, limit=1, seed=99).load()[0]
+    path = Path(tempfile.mkdtemp(prefix="screenshot_")) / "face.png"
+    Image.fromarray(to_uint8(images[:1])[0]).save(path)
+    return path
 
 
 def main():
@@ -40,6 +57,12 @@ def main():
             if name not in wanted:
                 continue
             took = browser.open(f"{server.url}/{page}", timeout=300)
+            if name in UPLOADS:
+                node = browser.call("DOM.querySelector", nodeId=browser.call("DOM.getDocument")["root"]["nodeId"],
+                                    selector='input[type="file"]')["nodeId"]
+                browser.call("DOM.setFileInputFiles", files=[str(_face_png())], nodeId=node)
+                browser.wait_for_text(UPLOADS[name], timeout=300)
+                took = browser.open_wait(timeout=300)
             if name in CLICKS:
                 button, done_text = CLICKS[name]
                 browser.js(f"""[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {button!r})?.click()""")
