@@ -472,7 +472,7 @@ def bench_decode(quick=False, **_):
 # ----------------------------------------------------------------- training
 
 #: Timed epochs on each side of the training row (after one warm-up epoch each).
-TRAIN_PAIRS = 8
+TRAIN_PAIRS = 12
 
 
 def bench_training(quick=False, seed_filters=False, **_):
