@@ -484,10 +484,10 @@ def bench_training(quick=False, seed_filters=False, **_):
     The two sides alternate epoch by epoch: at each of train_run's epoch
     ends (after its checkpoint and progress file) its progress hook runs one
     epoch of the plain fit, so every train_run epoch has a plain epoch next
-    to it in time.  On this shared 2-core machine whole epochs come at two
-    speeds (seen: 2.7 and 5.4 s for the same epoch, while a core is taken);
-    phases last longer than an epoch, so the ratio of each pair sees one
-    phase, and the row reports the median of the pairs' ratios.
+    to it in time and a drift of the machine's speed favours neither side.
+    The row reports the median of the pairs' ratios (an epoch one side lost
+    to a stall moves it by one rank, not by its length) and both sides'
+    CPU time per image.
     """
     import keras
 
@@ -570,8 +570,8 @@ def bench_training(quick=False, seed_filters=False, **_):
                 f"epochs with validation; median epochs: train_run {pipe_ips:.0f} img/s, "
                 f"model.fit {ref_ips:.0f} img/s; median CPU time a image (all threads): train_run "
                 f"{cpu_img * 1000:.2f} ms, model.fit {cpu_img_ref * 1000:.2f} ms (ratio {cpu_img_ref / cpu_img:.3f})",
-                cpu_s_per_image=cpu_img, reference_cpu_s_per_image=cpu_img_ref, images_per_s=pipe_ips, reference_images_per_s=ref_ips, reference_time_s_median=1.0 / ref_ips,
-                pair_ratios=per_pair.tolist(), median_ratio=float(pipe_ips / ref_ips))
+                cpu_s_per_image=cpu_img, reference_cpu_s_per_image=cpu_img_ref, images_per_s=pipe_ips,
+                reference_images_per_s=ref_ips, pair_ratios=per_pair.tolist(), median_ratio=float(pipe_ips / ref_ips))
 
 
 # ------------------------------------------------------------------- memory
